@@ -1,0 +1,327 @@
+//! Reading credentials from the `Authorization` header (CONTRACT §1; RFC 7235, 6750, 7617).
+//!
+//! The Bearer path borrows from the header and allocates nothing; Basic decodes base64
+//! into one owned buffer.
+
+use std::fmt;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use http::{HeaderMap, HeaderValue, header::AUTHORIZATION};
+
+use crate::Secret;
+
+/// Default bound on the `Authorization` header value, in bytes.
+pub const DEFAULT_MAX_HEADER_LEN: usize = 4096;
+
+/// Credentials read from a request.
+#[derive(PartialEq, Eq)]
+pub enum Credential<'a> {
+    /// `Bearer <token68>`: a structured or an opaque token, borrowed from the header.
+    Bearer(&'a str),
+    /// `Basic base64(id:secret)`.
+    Basic(BasicCredential),
+}
+
+impl fmt::Debug for Credential<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Bearer(_) => f.write_str("Bearer([redacted])"),
+            Self::Basic(basic) => basic.fmt(f),
+        }
+    }
+}
+
+/// A decoded Basic credential: the token id and its secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct BasicCredential {
+    /// `id:secret`, decoded; kept whole so that parsing allocates once.
+    decoded: Secret,
+    colon: usize,
+}
+
+impl BasicCredential {
+    /// Builds one from its parts, as a client would send it. The id must not contain a colon.
+    ///
+    /// ```
+    /// use tollgate::BasicCredential;
+    ///
+    /// let basic = BasicCredential::new("abc", "s3cret:with:colons");
+    /// assert_eq!(basic.id(), "abc");
+    /// assert_eq!(basic.secret(), "s3cret:with:colons");
+    /// ```
+    #[must_use]
+    pub fn new(id: &str, secret: &str) -> Self {
+        Self {
+            decoded: Secret::new(format!("{id}:{secret}")),
+            colon: id.len(),
+        }
+    }
+
+    /// The user-id part: everything before the first colon.
+    #[must_use]
+    pub fn id(&self) -> &str {
+        &self.decoded.expose()[..self.colon]
+    }
+
+    /// The password part: everything after the first colon (it may contain colons).
+    #[must_use]
+    pub fn secret(&self) -> &str {
+        &self.decoded.expose()[self.colon + 1..]
+    }
+
+    /// The header value a client would send for this credential, marked sensitive.
+    #[must_use]
+    pub fn to_header_value(&self) -> HeaderValue {
+        let encoded = STANDARD.encode(self.decoded.expose());
+        let mut value =
+            HeaderValue::try_from(format!("Basic {encoded}")).expect("base64 output is a valid header value");
+        value.set_sensitive(true);
+        value
+    }
+}
+
+impl fmt::Debug for BasicCredential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Basic")
+            .field("id", &self.id())
+            .field("secret", &"[redacted]")
+            .finish()
+    }
+}
+
+/// Why an `Authorization` header is malformed (answered with 400 `invalid_request`).
+///
+/// No variant carries any part of the header, so an error can be logged as it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CredentialError {
+    /// More than one `Authorization` header.
+    #[error("more than one authorization header")]
+    Duplicate,
+    /// The value is longer than the configured bound.
+    #[error("authorization header is {len} bytes, over the limit of {max}")]
+    TooLong {
+        /// Length of the value.
+        len: usize,
+        /// The bound.
+        max: usize,
+    },
+    /// A byte outside visible ASCII and space.
+    #[error("authorization header contains a byte outside visible ascii")]
+    NotAscii,
+    /// The auth-scheme is empty or not an HTTP token.
+    #[error("authorization header has an invalid scheme")]
+    InvalidScheme,
+    /// The scheme is not followed by a single run of spaces and then credentials.
+    #[error("authorization scheme must be followed by spaces and credentials")]
+    MissingCredentials,
+    /// A Bearer credential that is not token68.
+    #[error("bearer token is not token68")]
+    InvalidToken68,
+    /// A Basic credential that is not padded standard base64.
+    #[error("basic credentials are not padded standard base64")]
+    InvalidBase64,
+    /// Decoded Basic credentials that are not UTF-8.
+    #[error("basic credentials are not utf-8")]
+    NotUtf8,
+    /// Decoded Basic credentials holding a control character (RFC 7617 §2).
+    #[error("basic credentials contain a control character")]
+    ControlCharacter,
+    /// Decoded Basic credentials without a colon between id and secret.
+    #[error("basic credentials have no colon between id and secret")]
+    MissingColon,
+}
+
+/// Reads `Authorization` headers according to which schemes are enabled.
+///
+/// ```
+/// use http::{HeaderMap, HeaderValue, header::AUTHORIZATION};
+/// use tollgate::{Credential, CredentialParser};
+///
+/// let mut headers = HeaderMap::new();
+/// headers.insert(AUTHORIZATION, HeaderValue::from_static("bearer abc.def"));
+/// let parser = CredentialParser::default();
+/// assert_eq!(parser.parse(&headers), Ok(Some(Credential::Bearer("abc.def"))));
+///
+/// // An unsupported scheme is the same as no credentials.
+/// headers.insert(AUTHORIZATION, HeaderValue::from_static("Digest username=\"x\""));
+/// assert_eq!(parser.parse(&headers), Ok(None));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CredentialParser {
+    max_len: usize,
+    bearer: bool,
+    basic: bool,
+}
+
+impl Default for CredentialParser {
+    fn default() -> Self {
+        Self {
+            max_len: DEFAULT_MAX_HEADER_LEN,
+            bearer: true,
+            basic: true,
+        }
+    }
+}
+
+impl CredentialParser {
+    /// Sets the bound on the header value's length (default 4 KiB).
+    #[must_use]
+    pub fn max_len(mut self, max_len: usize) -> Self {
+        self.max_len = max_len;
+        self
+    }
+
+    /// Accepts or ignores the Bearer scheme (accepted by default). An ignored scheme is
+    /// treated as no credentials.
+    #[must_use]
+    pub fn bearer(mut self, enabled: bool) -> Self {
+        self.bearer = enabled;
+        self
+    }
+
+    /// Accepts or ignores the Basic scheme (accepted by default).
+    #[must_use]
+    pub fn basic(mut self, enabled: bool) -> Self {
+        self.basic = enabled;
+        self
+    }
+
+    /// Whether Bearer is accepted.
+    #[must_use]
+    pub fn bearer_enabled(&self) -> bool {
+        self.bearer
+    }
+
+    /// Whether Basic is accepted.
+    #[must_use]
+    pub fn basic_enabled(&self) -> bool {
+        self.basic
+    }
+
+    /// Reads the credentials of a request.
+    ///
+    /// `Ok(None)` means no credentials: no header, or a scheme that is not enabled.
+    ///
+    /// # Errors
+    /// A [`CredentialError`] when the header is present but malformed.
+    pub fn parse<'a>(&self, headers: &'a HeaderMap) -> Result<Option<Credential<'a>>, CredentialError> {
+        let mut values = headers.get_all(AUTHORIZATION).iter();
+        let Some(value) = values.next() else {
+            return Ok(None);
+        };
+        if values.next().is_some() {
+            return Err(CredentialError::Duplicate);
+        }
+        self.parse_value(value)
+    }
+
+    /// Reads one `Authorization` header value.
+    ///
+    /// # Errors
+    /// A [`CredentialError`] when the value is malformed.
+    pub fn parse_value<'a>(&self, value: &'a HeaderValue) -> Result<Option<Credential<'a>>, CredentialError> {
+        let bytes = value.as_bytes();
+        if bytes.len() > self.max_len {
+            return Err(CredentialError::TooLong {
+                len: bytes.len(),
+                max: self.max_len,
+            });
+        }
+        if !bytes.iter().all(|&b| b == b' ' || b == b'\t' || b.is_ascii_graphic()) {
+            return Err(CredentialError::NotAscii);
+        }
+        // Checked above: every byte is ASCII.
+        let text = std::str::from_utf8(bytes).map_err(|_| CredentialError::NotAscii)?;
+        // Surrounding whitespace is not part of a field value (RFC 9110 §5.5).
+        let text = text.trim_matches([' ', '\t']);
+
+        let scheme_end = text.bytes().position(|b| !is_tchar(b)).unwrap_or(text.len());
+        let (scheme, rest) = text.split_at(scheme_end);
+        if scheme.is_empty() {
+            return Err(CredentialError::InvalidScheme);
+        }
+        let is_bearer = scheme.eq_ignore_ascii_case("bearer");
+        let is_basic = scheme.eq_ignore_ascii_case("basic");
+        if !(is_bearer && self.bearer || is_basic && self.basic) {
+            // RFC 6750 §3.1: an unknown scheme is a request without credentials. It must
+            // still be a scheme: a token, then nothing or a space.
+            return if rest.is_empty() || rest.starts_with(' ') {
+                Ok(None)
+            } else {
+                Err(CredentialError::InvalidScheme)
+            };
+        }
+        let credentials = rest.trim_start_matches(' ');
+        if credentials.len() == rest.len() || credentials.is_empty() {
+            return Err(CredentialError::MissingCredentials);
+        }
+        if is_bearer {
+            parse_token68(credentials).map(|token| Some(Credential::Bearer(token)))
+        } else {
+            parse_basic(credentials).map(|basic| Some(Credential::Basic(basic)))
+        }
+    }
+}
+
+/// `tchar` of RFC 9110 §5.6.2.
+const fn is_tchar(b: u8) -> bool {
+    matches!(
+        b,
+        b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'.' | b'^' | b'_' | b'`' | b'|' | b'~'
+    ) || b.is_ascii_alphanumeric()
+}
+
+/// `token68 = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
+fn parse_token68(s: &str) -> Result<&str, CredentialError> {
+    let body_end = s
+        .bytes()
+        .position(|b| !(b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')))
+        .unwrap_or(s.len());
+    let valid = body_end > 0 && s.as_bytes()[body_end..].iter().all(|&b| b == b'=');
+    if valid {
+        Ok(s)
+    } else {
+        Err(CredentialError::InvalidToken68)
+    }
+}
+
+fn parse_basic(encoded: &str) -> Result<BasicCredential, CredentialError> {
+    // The STANDARD engine requires canonical padding and rejects non-zero trailing bits.
+    let decoded = STANDARD.decode(encoded).map_err(|_| CredentialError::InvalidBase64)?;
+    let decoded = String::from_utf8(decoded).map_err(|err| {
+        // Wipe what we decoded before dropping it: it may hold a secret.
+        zeroize::Zeroize::zeroize(&mut err.into_bytes());
+        CredentialError::NotUtf8
+    })?;
+    let decoded = Secret::from(decoded);
+    if decoded.expose().chars().any(char::is_control) {
+        return Err(CredentialError::ControlCharacter);
+    }
+    let colon = decoded.expose().find(':').ok_or(CredentialError::MissingColon)?;
+    Ok(BasicCredential { decoded, colon })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basic_round_trips_through_its_header_value() {
+        let basic = BasicCredential::new("id", "pa:ss");
+        let value = basic.to_header_value();
+        assert!(value.is_sensitive());
+        let parsed = CredentialParser::default().parse_value(&value).unwrap();
+        assert_eq!(parsed, Some(Credential::Basic(basic)));
+    }
+
+    #[test]
+    fn debug_output_redacts_secrets() {
+        let basic = BasicCredential::new("the-id", "the-secret");
+        let rendered = format!("{:?} {:?}", Credential::Basic(basic), Credential::Bearer("tok-en"));
+        assert!(rendered.contains("the-id"));
+        assert!(!rendered.contains("the-secret"));
+        assert!(!rendered.contains("tok-en"));
+    }
+}

@@ -1,0 +1,128 @@
+//! Hashing secrets for storage and comparing the hashes in constant time (CONTRACT §2).
+
+use std::fmt;
+
+use hmac::{Hmac, Mac};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+/// The stored, deterministic hash of a secret: what a store keeps instead of the secret.
+///
+/// Equality is constant-time. `Debug` does not print the bytes: a hash is not a secret,
+/// but it is still of use to an attacker who has no table of their own.
+#[derive(Clone, Copy, Hash)]
+pub struct SecretHash([u8; 32]);
+
+impl SecretHash {
+    /// Wraps 32 bytes read back from a store.
+    #[must_use]
+    pub const fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+
+    /// The raw bytes, for a store to persist.
+    #[must_use]
+    pub const fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+impl PartialEq for SecretHash {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.ct_eq(&other.0).into()
+    }
+}
+
+impl Eq for SecretHash {}
+
+impl fmt::Debug for SecretHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretHash(..)")
+    }
+}
+
+/// How secrets are turned into [`SecretHash`]es.
+///
+/// [`SecretHasher::Sha256`] is the default. [`SecretHasher::hmac_sha256`] keys the hash with
+/// a server-side "pepper", so that a leaked table alone cannot be used to test guesses;
+/// it is the recommended choice in production. Every replica sharing a store must use the
+/// same hasher, and changing it makes every stored token unusable.
+///
+/// ```
+/// use tollgate::SecretHasher;
+///
+/// let plain = SecretHasher::Sha256;
+/// let peppered = SecretHasher::hmac_sha256(b"a key from the secret manager");
+/// assert_eq!(plain.hash(b"abc"), plain.hash(b"abc"));
+/// assert_ne!(plain.hash(b"abc"), peppered.hash(b"abc"));
+/// ```
+#[derive(Clone, Default)]
+#[non_exhaustive]
+pub enum SecretHasher {
+    /// Plain SHA-256 of the secret.
+    #[default]
+    Sha256,
+    /// HMAC-SHA-256 under a server-side key. Build it with [`SecretHasher::hmac_sha256`].
+    HmacSha256(Box<Hmac<Sha256>>),
+}
+
+impl SecretHasher {
+    /// HMAC-SHA-256 keyed by `pepper` (any length; 32 random bytes is a good choice).
+    #[must_use]
+    pub fn hmac_sha256(pepper: &[u8]) -> Self {
+        // HMAC accepts keys of every length, so this cannot fail.
+        let mac = Hmac::<Sha256>::new_from_slice(pepper).expect("HMAC takes keys of any length");
+        Self::HmacSha256(Box::new(mac))
+    }
+
+    /// Hashes one secret.
+    #[must_use]
+    pub fn hash(&self, secret: &[u8]) -> SecretHash {
+        match self {
+            Self::Sha256 => SecretHash(Sha256::digest(secret).into()),
+            Self::HmacSha256(keyed) => {
+                // Cloning the keyed state skips re-deriving the padded key on every call.
+                let mut mac = (**keyed).clone();
+                mac.update(secret);
+                SecretHash(mac.finalize().into_bytes().into())
+            }
+        }
+    }
+}
+
+impl fmt::Debug for SecretHasher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Sha256 => f.write_str("Sha256"),
+            Self::HmacSha256(_) => f.write_str("HmacSha256([redacted key])"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sha256_matches_the_published_test_vector() {
+        // FIPS 180-2, "abc".
+        let hash = SecretHasher::Sha256.hash(b"abc");
+        let hex: String = hash.as_bytes().iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    }
+
+    #[test]
+    fn hmac_matches_rfc4231_case_2() {
+        let hash = SecretHasher::hmac_sha256(b"Jefe").hash(b"what do ya want for nothing?");
+        let hex: String = hash.as_bytes().iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(hex, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+    }
+
+    #[test]
+    fn debug_output_hides_hash_bytes_and_pepper() {
+        let hasher = SecretHasher::hmac_sha256(b"pepper-value");
+        let hash = hasher.hash(b"x");
+        assert_eq!(format!("{hash:?}"), "SecretHash(..)");
+        assert!(!format!("{hasher:?}").contains("pepper-value"));
+    }
+}

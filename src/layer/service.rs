@@ -1,0 +1,145 @@
+//! [`AuthService`]: the middleware itself.
+
+use std::fmt;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use http::header::AUTHORIZATION;
+use http::{Request, Response};
+use tower_service::Service;
+
+use super::{AuthBody, Config, Rejection, RejectionKind, ResponseFuture};
+use crate::Principal;
+
+/// Authenticates requests before `S` sees them. Made by [`AuthLayer`](super::AuthLayer).
+pub struct AuthService<S> {
+    inner: S,
+    config: Arc<Config>,
+}
+
+impl<S> AuthService<S> {
+    pub(super) fn new(inner: S, config: Arc<Config>) -> Self {
+        Self { inner, config }
+    }
+
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Unwraps the inner service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S: Clone> Clone for AuthService<S> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            config: Arc::clone(&self.config),
+        }
+    }
+}
+
+impl<S: fmt::Debug> fmt::Debug for AuthService<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthService")
+            .field("inner", &self.inner)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the cache-side decision left to do.
+enum Decision {
+    Pass(Option<Principal>),
+    Reject(Rejection),
+    Lookup(crate::verify::Pending),
+}
+
+impl Config {
+    fn decide<B>(&self, req: &Request<B>) -> Decision {
+        let credential = match self.parser.parse(req.headers()) {
+            Ok(Some(credential)) => credential,
+            Ok(None) if self.allow_anonymous => return Decision::Pass(None),
+            Ok(None) => return Decision::Reject(Rejection::new(RejectionKind::MissingCredentials)),
+            Err(err) => return Decision::Reject(Rejection::new(RejectionKind::Malformed(err))),
+        };
+        match self.verifier.verify_cached(&credential) {
+            Ok(Ok(principal)) => Decision::Pass(Some(principal)),
+            Ok(Err(err)) => Decision::Reject(err.into()),
+            Err(pending) => Decision::Lookup(pending),
+        }
+    }
+
+    /// Checks scopes and readies the request for the inner service.
+    fn admit<B>(&self, principal: Option<Principal>, req: &mut Request<B>) -> Result<(), Rejection> {
+        if let Some(principal) = principal {
+            if !principal.has_all_scopes(self.required_scopes.iter().map(String::as_str)) {
+                tracing::debug!(token_id = principal.id(), "request refused: missing scope");
+                return Err(Rejection::new(RejectionKind::InsufficientScope));
+            }
+            req.extensions_mut().insert(principal);
+        }
+        if self.strip_authorization {
+            req.headers_mut().remove(AUTHORIZATION);
+        }
+        Ok(())
+    }
+
+    pub(crate) fn reject<B>(&self, rejection: &Rejection) -> Response<AuthBody<B>> {
+        tracing::debug!(status = rejection.status().as_u16(), reason = %rejection, "request refused");
+        self.challenges.respond(rejection, AuthBody::error)
+    }
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for AuthService<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    ReqBody: Send + 'static,
+    ResBody: Send + 'static,
+{
+    type Response = Response<AuthBody<ResBody>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future, ResBody, S::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
+        let config = &*self.config;
+        let principal = match config.decide(&req) {
+            Decision::Pass(principal) => principal,
+            Decision::Reject(rejection) => return ResponseFuture::ready(config.reject(&rejection)),
+            Decision::Lookup(pending) => {
+                // The ready service goes with the request; a clone takes its place here.
+                let clone = self.inner.clone();
+                let mut inner = std::mem::replace(&mut self.inner, clone);
+                let config = Arc::clone(&self.config);
+                let verify = config.verifier.resolve(pending);
+                return ResponseFuture::lookup(Box::pin(async move {
+                    let admitted = match verify.await {
+                        Ok(principal) => config.admit(Some(principal), &mut req),
+                        Err(err) => Err(Rejection::from(err)),
+                    };
+                    match admitted {
+                        Ok(()) => Ok(inner.call(req).await?.map(AuthBody::inner)),
+                        Err(rejection) => Ok(config.reject(&rejection)),
+                    }
+                }));
+            }
+        };
+        match config.admit(principal, &mut req) {
+            Ok(()) => ResponseFuture::inner(self.inner.call(req)),
+            Err(rejection) => ResponseFuture::ready(config.reject(&rejection)),
+        }
+    }
+}

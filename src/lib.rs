@@ -1,0 +1,28 @@
+#![doc = include_str!("../README.md")]
+#![deny(missing_docs)]
+
+mod base62;
+pub mod credential;
+mod hash;
+mod layer;
+mod principal;
+pub mod record;
+mod secret;
+pub mod store;
+pub mod token;
+mod verify;
+
+pub use credential::{BasicCredential, Credential, CredentialError, CredentialParser};
+pub use hash::{SecretHash, SecretHasher};
+pub use layer::{
+    AuthBody, AuthLayer, AuthLayerBuilder, AuthService, DEFAULT_REALM, Rejection, RejectionKind, RequireScopes,
+    RequireScopesFuture, RequireScopesLayer, ResponseFuture, error_body,
+};
+pub use principal::Principal;
+pub use record::{PreviousSecret, TokenRecord, TokenStatus};
+pub use secret::Secret;
+pub use store::{
+    ChangeEvent, ChangeStream, ListQuery, MemoryStore, Page, Rotation, StoreError, TokenPatch, TokenSource, TokenStore,
+};
+pub use token::{GeneratedToken, ParsedToken, TokenError, TokenFormat};
+pub use verify::{InvalidReason, Pending, Verifier, VerifierBuilder, VerifyError};

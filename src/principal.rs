@@ -1,0 +1,93 @@
+//! [`Principal`]: who made a request, as the handler sees it.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::TokenRecord;
+
+/// The authenticated caller, inserted into the request's extensions by
+/// [`AuthLayer`](crate::AuthLayer). Cloning is cheap (one reference count).
+///
+/// In axum, take it as `Extension<Principal>`; in plain tower,
+/// `req.extensions().get::<Principal>()`. It serializes to
+/// `{"id","name","kind","scopes","metadata"}`, never a secret.
+///
+/// ```
+/// use tollgate::{Principal, SecretHasher, TokenRecord};
+///
+/// let record = TokenRecord::new("abc", "reporting job", SecretHasher::Sha256.hash(b"s"))
+///     .with_scopes(["reports:read"]);
+/// let principal = Principal::from_record(&record);
+/// assert_eq!(principal.id(), "abc");
+/// assert!(principal.has_scope("reports:read"));
+/// assert!(principal.has_all_scopes(["reports:read"]));
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Principal(Arc<Inner>);
+
+#[derive(Debug, PartialEq, Serialize)]
+struct Inner {
+    id: String,
+    name: String,
+    kind: String,
+    scopes: Vec<String>,
+    metadata: Map<String, Value>,
+}
+
+impl Principal {
+    /// The principal a record authenticates as.
+    #[must_use]
+    pub fn from_record(record: &TokenRecord) -> Self {
+        Self(Arc::new(Inner {
+            id: record.id.clone(),
+            name: record.name.clone(),
+            kind: record.kind.clone(),
+            scopes: record.scopes.clone(),
+            metadata: record.metadata.clone(),
+        }))
+    }
+
+    /// The token id.
+    #[must_use]
+    pub fn id(&self) -> &str {
+        &self.0.id
+    }
+
+    /// The token's name.
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    /// The token's kind.
+    #[must_use]
+    pub fn kind(&self) -> &str {
+        &self.0.kind
+    }
+
+    /// The granted scopes, sorted.
+    #[must_use]
+    pub fn scopes(&self) -> &[String] {
+        &self.0.scopes
+    }
+
+    /// The token's metadata.
+    #[must_use]
+    pub fn metadata(&self) -> &Map<String, Value> {
+        &self.0.metadata
+    }
+
+    /// Whether the token grants `scope`.
+    #[must_use]
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.0.scopes.binary_search_by(|s| s.as_str().cmp(scope)).is_ok()
+    }
+
+    /// Whether the token grants every one of `scopes`.
+    #[must_use]
+    pub fn has_all_scopes<'a>(&self, scopes: impl IntoIterator<Item = &'a str>) -> bool {
+        scopes.into_iter().all(|scope| self.has_scope(scope))
+    }
+}

@@ -1,0 +1,220 @@
+//! [`TokenRecord`]: what a store keeps about one token.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use time::OffsetDateTime;
+
+use crate::SecretHash;
+
+/// Whether a token may be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenStatus {
+    /// The token authenticates requests.
+    #[default]
+    Active,
+    /// The token is kept but refused, until it is made active again.
+    Inactive,
+}
+
+impl TokenStatus {
+    /// The wire name: `active` or `inactive`.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Inactive => "inactive",
+        }
+    }
+
+    /// Reads a wire name.
+    #[must_use]
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "active" => Some(Self::Active),
+            "inactive" => Some(Self::Inactive),
+            _ => None,
+        }
+    }
+}
+
+/// The secret a token had before its last rotation, accepted until `valid_until`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreviousSecret {
+    /// Hash of the old secret.
+    pub hash: SecretHash,
+    /// The first instant at which the old secret no longer works.
+    pub valid_until: OffsetDateTime,
+}
+
+/// Everything a store keeps about one token. Never the secret: only its hash.
+///
+/// `Debug` is safe to log: [`SecretHash`] does not print its bytes.
+///
+/// ```
+/// use tollgate::{SecretHasher, TokenFormat, TokenRecord, TokenStatus};
+///
+/// let token = TokenFormat::default().generate().unwrap();
+/// let hash = SecretHasher::Sha256.hash(token.secret_segment().as_bytes());
+/// let record = TokenRecord::new(token.id(), "ci deploy key", hash)
+///     .with_scopes(["deploy", "read"]);
+/// assert_eq!(record.status, TokenStatus::Active);
+/// assert!(record.has_scope("deploy"));
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenRecord {
+    /// Public, stable id (rotation keeps it).
+    pub id: String,
+    /// Human-readable name, 1 to 128 characters.
+    pub name: String,
+    /// Free-form kind, e.g. `api`, `service`, `personal`.
+    pub kind: String,
+    /// Granted scopes, sorted and without duplicates.
+    pub scopes: Vec<String>,
+    /// Active or inactive.
+    pub status: TokenStatus,
+    /// When the token was created.
+    pub created_at: OffsetDateTime,
+    /// The first instant at which the token no longer works, if it expires.
+    pub expires_at: Option<OffsetDateTime>,
+    /// When the token last authenticated a request, as far as the store was told.
+    pub last_used_at: Option<OffsetDateTime>,
+    /// Free-form JSON object kept with the token.
+    pub metadata: Map<String, Value>,
+    /// Hash of the current secret.
+    pub secret_hash: SecretHash,
+    /// The secret replaced by the last rotation, while its grace period lasts.
+    pub previous_secret: Option<PreviousSecret>,
+}
+
+/// The kind given to tokens created without one.
+pub const DEFAULT_KIND: &str = "api";
+
+impl TokenRecord {
+    /// A new active record, created now, with no scopes, expiry or metadata.
+    #[must_use]
+    pub fn new(id: impl Into<String>, name: impl Into<String>, secret_hash: SecretHash) -> Self {
+        Self {
+            id: id.into(),
+            name: name.into(),
+            kind: DEFAULT_KIND.to_owned(),
+            scopes: Vec::new(),
+            status: TokenStatus::Active,
+            created_at: now(),
+            expires_at: None,
+            last_used_at: None,
+            metadata: Map::new(),
+            secret_hash,
+            previous_secret: None,
+        }
+    }
+
+    /// Replaces the scopes (sorted and deduplicated).
+    #[must_use]
+    pub fn with_scopes<I, S>(mut self, scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.scopes = normalize_scopes(scopes);
+        self
+    }
+
+    /// Sets the expiry.
+    #[must_use]
+    pub fn with_expiry(mut self, expires_at: Option<OffsetDateTime>) -> Self {
+        self.expires_at = expires_at;
+        self
+    }
+
+    /// Whether the token grants `scope`.
+    #[must_use]
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scopes.binary_search_by(|s| s.as_str().cmp(scope)).is_ok()
+    }
+
+    /// Whether the token is active and unexpired at `at`.
+    #[must_use]
+    pub fn is_usable_at(&self, at: OffsetDateTime) -> bool {
+        self.status == TokenStatus::Active && self.expires_at.is_none_or(|exp| at < exp)
+    }
+
+    /// Whether `hash` is the current secret's, or the previous one's within its grace
+    /// period at `at`. Both comparisons always run, in constant time.
+    #[must_use]
+    pub fn secret_matches(&self, hash: &SecretHash, at: OffsetDateTime) -> bool {
+        let current = self.secret_hash == *hash;
+        let previous = self
+            .previous_secret
+            .as_ref()
+            .is_some_and(|prev| (prev.hash == *hash) & (at < prev.valid_until));
+        current | previous
+    }
+}
+
+/// Sorts and deduplicates scopes, the form records keep them in.
+#[must_use]
+pub fn normalize_scopes<I, S>(scopes: I) -> Vec<String>
+where
+    I: IntoIterator<Item = S>,
+    S: Into<String>,
+{
+    let mut scopes: Vec<String> = scopes.into_iter().map(Into::into).collect();
+    scopes.sort_unstable();
+    scopes.dedup();
+    scopes
+}
+
+/// The current time, truncated to microseconds so that every store round-trips it exactly.
+#[must_use]
+pub fn now() -> OffsetDateTime {
+    truncate_to_micros(OffsetDateTime::now_utc())
+}
+
+/// Drops sub-microsecond precision, which not every store keeps.
+#[must_use]
+pub fn truncate_to_micros(at: OffsetDateTime) -> OffsetDateTime {
+    let micros = at.microsecond();
+    at.replace_microsecond(micros).unwrap_or(at)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::SecretHasher;
+    use time::Duration;
+
+    #[test]
+    fn previous_secret_works_only_inside_its_grace_period() {
+        let hasher = SecretHasher::Sha256;
+        let (old, new) = (hasher.hash(b"old"), hasher.hash(b"new"));
+        let t = now();
+        let mut record = TokenRecord::new("id", "n", new);
+        record.previous_secret = Some(PreviousSecret {
+            hash: old,
+            valid_until: t + Duration::seconds(10),
+        });
+        assert!(record.secret_matches(&new, t));
+        assert!(record.secret_matches(&old, t + Duration::seconds(9)));
+        assert!(!record.secret_matches(&old, t + Duration::seconds(10)));
+        assert!(!record.secret_matches(&hasher.hash(b"other"), t));
+    }
+
+    #[test]
+    fn expiry_is_exclusive_and_inactive_tokens_are_unusable() {
+        let t = now();
+        let mut record = TokenRecord::new("id", "n", SecretHasher::Sha256.hash(b"s")).with_expiry(Some(t));
+        assert!(record.is_usable_at(t - Duration::nanoseconds(1)));
+        assert!(!record.is_usable_at(t));
+        record.expires_at = None;
+        record.status = TokenStatus::Inactive;
+        assert!(!record.is_usable_at(t));
+    }
+
+    #[test]
+    fn scopes_are_sorted_and_deduplicated() {
+        let record = TokenRecord::new("id", "n", SecretHasher::Sha256.hash(b"s")).with_scopes(["b", "a", "b"]);
+        assert_eq!(record.scopes, ["a", "b"]);
+        assert!(record.has_scope("a") && !record.has_scope("c"));
+    }
+}

@@ -1,0 +1,316 @@
+//! Where tokens live: the read trait [`TokenSource`], the management trait [`TokenStore`],
+//! and the backends.
+//!
+//! Both traits are async and object-safe (through [`async_trait`]), so a store can be used
+//! generically or as `Arc<dyn TokenStore>`. A backend shared by several replicas can also
+//! offer a stream of [`ChangeEvent`]s so that every replica's cache drops a changed token
+//! at once (see [`Verifier::invalidation_task`](crate::Verifier::invalidation_task)).
+//!
+//! Every backend passes the same conformance suite, `tests/support/conformance.rs`.
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use futures_core::Stream;
+use time::OffsetDateTime;
+
+use crate::{SecretHash, TokenRecord, TokenStatus};
+
+mod memory;
+
+pub use memory::MemoryStore;
+
+/// A boxed error from a backend's driver.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// What went wrong in a store. Variants are distinct causes a caller can act on.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// A token with this id already exists.
+    #[error("a token with this id already exists")]
+    DuplicateId,
+    /// Another token already uses this secret (current or within a rotation grace period).
+    #[error("another token already uses this secret")]
+    DuplicateSecret,
+    /// The store could not be reached or failed; the operation may succeed if retried.
+    #[error("token store unavailable: {0}")]
+    Unavailable(#[source] BoxError),
+    /// The store answered with data it cannot have written (a bad row, an unknown status).
+    #[error("token store holds invalid data: {0}")]
+    Corrupt(String),
+}
+
+impl StoreError {
+    /// Wraps a driver error as [`StoreError::Unavailable`].
+    pub fn unavailable(err: impl Into<BoxError>) -> Self {
+        Self::Unavailable(err.into())
+    }
+}
+
+/// A change to the tokens a store holds, as seen by a cache.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ChangeEvent {
+    /// The token with this id was created, updated, rotated or deleted.
+    Changed {
+        /// The token's id.
+        id: String,
+    },
+    /// Changes may have been missed (the listener fell behind or reconnected): every
+    /// cached entry must be dropped.
+    Reset,
+}
+
+/// A stream of change events.
+pub type ChangeStream = Pin<Box<dyn Stream<Item = ChangeEvent> + Send + 'static>>;
+
+/// Read access to tokens: all the verifier needs.
+///
+/// ```
+/// use std::sync::Arc;
+/// use tollgate::{MemoryStore, TokenSource};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let source: Arc<dyn TokenSource> = Arc::new(MemoryStore::new());
+/// assert!(source.get("no-such-id").await.unwrap().is_none());
+/// # }
+/// ```
+#[async_trait]
+pub trait TokenSource: Send + Sync + 'static {
+    /// The record with this id.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when the backend fails.
+    async fn get(&self, id: &str) -> Result<Option<TokenRecord>, StoreError>;
+
+    /// The record whose current secret, or previous secret within its grace period, has
+    /// this hash: how an opaque (imported) Bearer token is found.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when the backend fails.
+    async fn find_by_hash(&self, hash: &SecretHash) -> Result<Option<TokenRecord>, StoreError>;
+
+    /// A stream of changes made by any writer to this store, if the backend has one.
+    /// The default has none: caches then rely on their time-to-live and on explicit
+    /// invalidation.
+    fn changes(&self) -> Option<ChangeStream> {
+        None
+    }
+}
+
+/// Which tokens a [`TokenStore::list`] call returns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ListQuery {
+    /// At most this many records.
+    pub limit: usize,
+    /// Only ids strictly after this one (in byte order): the cursor of the previous page.
+    pub after: Option<String>,
+    /// Only tokens with this status.
+    pub status: Option<TokenStatus>,
+    /// Only tokens granting this scope.
+    pub scope: Option<String>,
+}
+
+impl ListQuery {
+    /// The first `limit` records, unfiltered.
+    #[must_use]
+    pub fn new(limit: usize) -> Self {
+        Self {
+            limit,
+            after: None,
+            status: None,
+            scope: None,
+        }
+    }
+
+    /// Continues after this id.
+    #[must_use]
+    pub fn after(mut self, id: impl Into<String>) -> Self {
+        self.after = Some(id.into());
+        self
+    }
+
+    /// Keeps only this status.
+    #[must_use]
+    pub fn status(mut self, status: TokenStatus) -> Self {
+        self.status = Some(status);
+        self
+    }
+
+    /// Keeps only tokens granting this scope.
+    #[must_use]
+    pub fn scope(mut self, scope: impl Into<String>) -> Self {
+        self.scope = Some(scope.into());
+        self
+    }
+
+    /// Whether `record` passes the filters (not the cursor).
+    #[must_use]
+    pub fn matches(&self, record: &TokenRecord) -> bool {
+        self.status.is_none_or(|s| record.status == s) && self.scope.as_deref().is_none_or(|s| record.has_scope(s))
+    }
+}
+
+/// One page of a listing, ordered by id.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page {
+    /// The records, in ascending byte order of id.
+    pub records: Vec<TokenRecord>,
+    /// The id to continue after, when more records may follow.
+    pub next_after: Option<String>,
+}
+
+/// Changes to apply to a record; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
+pub struct TokenPatch {
+    /// New name.
+    pub name: Option<String>,
+    /// New scopes (they replace the old ones).
+    pub scopes: Option<Vec<String>>,
+    /// New status.
+    pub status: Option<TokenStatus>,
+    /// New expiry; `Some(None)` removes it.
+    pub expires_at: Option<Option<OffsetDateTime>>,
+    /// New metadata (it replaces the old object).
+    pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+impl TokenPatch {
+    /// Applies the patch to a record in memory. Stores with a query language may do the
+    /// same in place instead.
+    pub fn apply(&self, record: &mut TokenRecord) {
+        if let Some(name) = &self.name {
+            record.name.clone_from(name);
+        }
+        if let Some(scopes) = &self.scopes {
+            record.scopes = crate::record::normalize_scopes(scopes.iter().cloned());
+        }
+        if let Some(status) = self.status {
+            record.status = status;
+        }
+        if let Some(expires_at) = self.expires_at {
+            record.expires_at = expires_at;
+        }
+        if let Some(metadata) = &self.metadata {
+            record.metadata.clone_from(metadata);
+        }
+    }
+}
+
+/// A new secret for an existing token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rotation {
+    /// Hash of the new secret.
+    pub new_hash: SecretHash,
+    /// Until when the old secret keeps working; `None` ends it at once.
+    pub old_valid_until: Option<OffsetDateTime>,
+}
+
+impl Rotation {
+    /// Applies the rotation to a record in memory.
+    pub fn apply(&self, record: &mut TokenRecord) {
+        let old = std::mem::replace(&mut record.secret_hash, self.new_hash);
+        record.previous_secret = self
+            .old_valid_until
+            .map(|valid_until| crate::PreviousSecret { hash: old, valid_until });
+    }
+}
+
+/// Full management of tokens, on top of [`TokenSource`].
+///
+/// Writes are atomic per token. A store that has a [`TokenSource::changes`] stream
+/// publishes a [`ChangeEvent::Changed`] for every write.
+#[async_trait]
+pub trait TokenStore: TokenSource {
+    /// Stores a new record.
+    ///
+    /// # Errors
+    /// [`StoreError::DuplicateId`] or [`StoreError::DuplicateSecret`] when the id, or the
+    /// secret hash, is already taken; [`StoreError::Unavailable`] when the backend fails.
+    async fn create(&self, record: TokenRecord) -> Result<(), StoreError>;
+
+    /// A page of records, by ascending id after `query.after`.
+    ///
+    /// Keyset paging: a token that exists for the whole walk is listed exactly once, even
+    /// while others are created and deleted.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when the backend fails.
+    async fn list(&self, query: &ListQuery) -> Result<Page, StoreError>;
+
+    /// Applies `patch` and returns the new record, or `None` for an unknown id.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when the backend fails.
+    async fn update(&self, id: &str, patch: &TokenPatch) -> Result<Option<TokenRecord>, StoreError>;
+
+    /// Deletes a token; `false` if there was none.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when the backend fails.
+    async fn delete(&self, id: &str) -> Result<bool, StoreError>;
+
+    /// Replaces a token's secret, keeping the old one for a grace period, and returns the
+    /// new record, or `None` for an unknown id.
+    ///
+    /// # Errors
+    /// [`StoreError::DuplicateSecret`] if the new hash is taken; [`StoreError::Unavailable`]
+    /// when the backend fails.
+    async fn rotate(&self, id: &str, rotation: &Rotation) -> Result<Option<TokenRecord>, StoreError>;
+
+    /// Records when tokens were last used. Best effort: a store may coalesce or drop
+    /// these writes. The default does nothing.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when the backend fails.
+    async fn record_use(&self, uses: &[(String, OffsetDateTime)]) -> Result<(), StoreError> {
+        let _ = uses;
+        Ok(())
+    }
+}
+
+macro_rules! forward_source {
+    ($($ptr:ident),*) => {$(
+        #[async_trait]
+        impl<T: TokenSource + ?Sized> TokenSource for $ptr<T> {
+            async fn get(&self, id: &str) -> Result<Option<TokenRecord>, StoreError> {
+                (**self).get(id).await
+            }
+            async fn find_by_hash(&self, hash: &SecretHash) -> Result<Option<TokenRecord>, StoreError> {
+                (**self).find_by_hash(hash).await
+            }
+            fn changes(&self) -> Option<ChangeStream> {
+                (**self).changes()
+            }
+        }
+
+        #[async_trait]
+        impl<T: TokenStore + ?Sized> TokenStore for $ptr<T> {
+            async fn create(&self, record: TokenRecord) -> Result<(), StoreError> {
+                (**self).create(record).await
+            }
+            async fn list(&self, query: &ListQuery) -> Result<Page, StoreError> {
+                (**self).list(query).await
+            }
+            async fn update(&self, id: &str, patch: &TokenPatch) -> Result<Option<TokenRecord>, StoreError> {
+                (**self).update(id, patch).await
+            }
+            async fn delete(&self, id: &str) -> Result<bool, StoreError> {
+                (**self).delete(id).await
+            }
+            async fn rotate(&self, id: &str, rotation: &Rotation) -> Result<Option<TokenRecord>, StoreError> {
+                (**self).rotate(id, rotation).await
+            }
+            async fn record_use(&self, uses: &[(String, OffsetDateTime)]) -> Result<(), StoreError> {
+                (**self).record_use(uses).await
+            }
+        }
+    )*};
+}
+
+forward_source!(Arc, Box);

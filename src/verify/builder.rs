@@ -1,0 +1,146 @@
+//! [`VerifierBuilder`]: the verifier's configuration, with defaults that are safe untuned.
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+use moka::sync::Cache;
+
+use super::{Inner, Verifier, flight::Flights};
+use crate::{SecretHasher, TokenFormat, TokenSource};
+
+/// Configures a [`Verifier`]. Start with [`Verifier::builder`].
+///
+/// | setting | default |
+/// | --- | --- |
+/// | [`cache_capacity`](Self::cache_capacity) | 100,000 tokens |
+/// | [`cache_ttl`](Self::cache_ttl) | 60 s |
+/// | [`negative_capacity`](Self::negative_capacity) | 10,000 entries |
+/// | [`negative_ttl`](Self::negative_ttl) | 5 s |
+/// | [`source_timeout`](Self::source_timeout) | 5 s |
+/// | [`format`](Self::format) | prefix `tg`, 16-char ids, 43-char secrets |
+/// | [`hasher`](Self::hasher) | SHA-256 |
+///
+/// ```
+/// use std::time::Duration;
+/// use tollgate::{MemoryStore, SecretHasher, Verifier};
+///
+/// let verifier = Verifier::builder(MemoryStore::new())
+///     .cache_capacity(50_000)
+///     .cache_ttl(Duration::from_secs(30))
+///     .negative_ttl(Duration::from_secs(2))
+///     .hasher(SecretHasher::hmac_sha256(b"pepper from the secret manager"))
+///     .build();
+/// # drop(verifier);
+/// ```
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct VerifierBuilder {
+    source: Arc<dyn TokenSource>,
+    format: TokenFormat,
+    hasher: SecretHasher,
+    cache_capacity: u64,
+    cache_ttl: Duration,
+    negative_capacity: u64,
+    negative_ttl: Duration,
+    source_timeout: Duration,
+}
+
+impl fmt::Debug for VerifierBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VerifierBuilder")
+            .field("format", &self.format)
+            .field("hasher", &self.hasher)
+            .field("cache_capacity", &self.cache_capacity)
+            .field("cache_ttl", &self.cache_ttl)
+            .field("negative_capacity", &self.negative_capacity)
+            .field("negative_ttl", &self.negative_ttl)
+            .field("source_timeout", &self.source_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl VerifierBuilder {
+    pub(super) fn new(source: Arc<dyn TokenSource>) -> Self {
+        Self {
+            source,
+            format: TokenFormat::default(),
+            hasher: SecretHasher::default(),
+            cache_capacity: 100_000,
+            cache_ttl: Duration::from_secs(60),
+            negative_capacity: 10_000,
+            negative_ttl: Duration::from_secs(5),
+            source_timeout: Duration::from_secs(5),
+        }
+    }
+
+    /// How many tokens the cache keeps.
+    pub fn cache_capacity(mut self, tokens: u64) -> Self {
+        self.cache_capacity = tokens;
+        self
+    }
+
+    /// How long a token is trusted from the cache before it is read again. Expiry, status
+    /// and secret are checked on every request regardless; this bounds how long a change
+    /// made by another replica, without a change stream, takes to be seen.
+    pub fn cache_ttl(mut self, ttl: Duration) -> Self {
+        self.cache_ttl = ttl;
+        self
+    }
+
+    /// How many unknown ids and hashes are remembered.
+    pub fn negative_capacity(mut self, entries: u64) -> Self {
+        self.negative_capacity = entries;
+        self
+    }
+
+    /// How long an unknown id or hash is remembered.
+    pub fn negative_ttl(mut self, ttl: Duration) -> Self {
+        self.negative_ttl = ttl;
+        self
+    }
+
+    /// How long a lookup may take before the request is answered 503.
+    pub fn source_timeout(mut self, timeout: Duration) -> Self {
+        self.source_timeout = timeout;
+        self
+    }
+
+    /// The structured token format (prefix and lengths).
+    pub fn format(mut self, format: TokenFormat) -> Self {
+        self.format = format;
+        self
+    }
+
+    /// How secrets are hashed; must match what the store's writers used.
+    pub fn hasher(mut self, hasher: SecretHasher) -> Self {
+        self.hasher = hasher;
+        self
+    }
+
+    /// Builds the verifier.
+    pub fn build(self) -> Verifier {
+        Verifier {
+            inner: Arc::new(Inner {
+                source: self.source,
+                format: self.format,
+                hasher: self.hasher,
+                positive: Cache::builder()
+                    .max_capacity(self.cache_capacity)
+                    .time_to_live(self.cache_ttl)
+                    .build(),
+                by_hash: Cache::builder()
+                    .max_capacity(self.cache_capacity)
+                    .time_to_live(self.cache_ttl)
+                    .build(),
+                negative: Cache::builder()
+                    .max_capacity(self.negative_capacity)
+                    .time_to_live(self.negative_ttl)
+                    .build(),
+                flights: Flights::default(),
+                generation: AtomicU64::new(0),
+                source_timeout: self.source_timeout,
+            }),
+        }
+    }
+}

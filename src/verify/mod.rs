@@ -1,0 +1,378 @@
+//! The [`Verifier`]: decides whether a credential names a usable token, with a cache in
+//! front of the [`TokenSource`].
+//!
+//! A request's path: the credential is hashed (SHA-256 or HMAC), the token is found in the
+//! cache by id (structured tokens, Basic) or by hash (opaque tokens), and the secret,
+//! status and expiry are checked on every request, hits included. A miss goes to the
+//! source once per token however many requests wait for it ([`flight`]); unknown tokens
+//! are remembered for a short while in a bounded negative cache. Store errors are never
+//! cached.
+
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+use moka::sync::Cache;
+
+use crate::{Credential, Principal, SecretHash, SecretHasher, StoreError, TokenFormat, TokenSource};
+
+mod builder;
+mod entry;
+mod flight;
+
+pub use builder::VerifierBuilder;
+use entry::Entry;
+use flight::{Flights, MissKey};
+
+/// Why a credential does not authenticate. All of them are answered alike (401
+/// `invalid_token`) so that an attacker cannot tell which; the reason is for logs and
+/// metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum InvalidReason {
+    /// A token that claims the configured prefix but does not have the format's shape.
+    #[error("token is malformed")]
+    Malformed,
+    /// The checksum does not match: rejected without a lookup.
+    #[error("token checksum does not match")]
+    BadChecksum,
+    /// No token has this id (or this opaque secret).
+    #[error("no such token")]
+    Unknown,
+    /// The id exists but the secret does not match it.
+    #[error("secret does not match")]
+    WrongSecret,
+    /// The token's expiry has passed.
+    #[error("token has expired")]
+    Expired,
+    /// The token is inactive.
+    #[error("token is inactive")]
+    Inactive,
+}
+
+/// Why verification did not produce a [`Principal`].
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum VerifyError {
+    /// The credential does not authenticate: 401.
+    #[error("invalid credentials: {0}")]
+    Invalid(InvalidReason),
+    /// The source failed: 503, and never a pass.
+    #[error(transparent)]
+    Unavailable(Arc<StoreError>),
+    /// The source did not answer in time: 503.
+    #[error("token store did not answer within {0:?}")]
+    Timeout(Duration),
+}
+
+impl From<InvalidReason> for VerifyError {
+    fn from(reason: InvalidReason) -> Self {
+        Self::Invalid(reason)
+    }
+}
+
+/// A lookup the cache could not answer; resolve it with [`Verifier::resolve`].
+#[must_use = "a pending verification decides nothing until it is resolved"]
+pub struct Pending {
+    key: MissKey,
+    presented: SecretHash,
+}
+
+impl fmt::Debug for Pending {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pending")
+            .field("key", &self.key)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Verifies credentials against a [`TokenSource`], through a cache.
+///
+/// Cheap to clone; every clone shares one cache. Build it with [`Verifier::builder`].
+///
+/// ```
+/// use std::sync::Arc;
+/// use tollgate::{BasicCredential, Credential, MemoryStore, SecretHasher, TokenFormat, TokenRecord, TokenStore, Verifier};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let store = Arc::new(MemoryStore::new());
+/// let verifier = Verifier::builder(store.clone()).build();
+///
+/// let token = TokenFormat::default().generate().unwrap();
+/// let hash = SecretHasher::Sha256.hash(token.secret_segment().as_bytes());
+/// store.create(TokenRecord::new(token.id(), "docs", hash)).await.unwrap();
+///
+/// let principal = verifier.verify(&Credential::Bearer(token.token().expose())).await.unwrap();
+/// assert_eq!(principal.id(), token.id());
+///
+/// // Basic: the id, and the whole token or its last segment as the password.
+/// let basic = BasicCredential::new(token.id(), token.secret_segment());
+/// assert!(verifier.verify(&Credential::Basic(basic)).await.is_ok());
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Verifier {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Verifier")
+            .field("format", &self.inner.format)
+            .field("hasher", &self.inner.hasher)
+            .field("cached", &self.inner.positive.entry_count())
+            .field("negative_cached", &self.inner.negative.entry_count())
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Clone, PartialEq, Eq, Hash)]
+enum NegativeKey {
+    Id(Box<str>),
+    Hash(SecretHash),
+}
+
+struct Inner {
+    source: Arc<dyn TokenSource>,
+    format: TokenFormat,
+    hasher: SecretHasher,
+    /// Token id → what every request is checked against.
+    positive: Cache<Arc<str>, Arc<Entry>>,
+    /// Hash of an opaque token → its id.
+    by_hash: Cache<SecretHash, Arc<str>>,
+    /// Ids and hashes the source recently said it does not know.
+    negative: Cache<NegativeKey, ()>,
+    flights: Flights,
+    /// Bumped by every invalidation; a lookup that overlaps one does not fill the cache.
+    generation: AtomicU64,
+    source_timeout: Duration,
+}
+
+impl Verifier {
+    /// Starts configuring a verifier over `source`.
+    pub fn builder(source: impl TokenSource) -> VerifierBuilder {
+        VerifierBuilder::new(Arc::new(source))
+    }
+
+    /// Starts configuring a verifier over a shared source.
+    pub fn builder_shared(source: Arc<dyn TokenSource>) -> VerifierBuilder {
+        VerifierBuilder::new(source)
+    }
+
+    /// The token format this verifier reads.
+    #[must_use]
+    pub fn format(&self) -> &TokenFormat {
+        &self.inner.format
+    }
+
+    /// The hasher this verifier compares secrets with. A store's writers must use the same.
+    #[must_use]
+    pub fn hasher(&self) -> &SecretHasher {
+        &self.inner.hasher
+    }
+
+    /// Verifies a credential: from the cache when it can, from the source otherwise.
+    ///
+    /// # Errors
+    /// [`VerifyError::Invalid`] when the credential does not authenticate;
+    /// [`VerifyError::Unavailable`] or [`VerifyError::Timeout`] when the source fails.
+    pub async fn verify(&self, credential: &Credential<'_>) -> Result<Principal, VerifyError> {
+        match self.verify_cached(credential) {
+            Ok(decided) => decided,
+            Err(pending) => self.resolve(pending).await,
+        }
+    }
+
+    /// Decides a credential without waiting, when the caches can: `Ok` with the decision,
+    /// or `Err` with what still has to be looked up. Never touches the source.
+    pub fn verify_cached(&self, credential: &Credential<'_>) -> Result<Result<Principal, VerifyError>, Pending> {
+        let inner = &*self.inner;
+        let (id, presented) = match credential {
+            Credential::Bearer(token) => match inner.format.parse(token) {
+                Ok(Some(parsed)) => (parsed.id(), inner.hasher.hash(parsed.secret_segment().as_bytes())),
+                Ok(None) => return inner.opaque(token),
+                Err(err) => return Ok(Err(reason_for(&err).into())),
+            },
+            Credential::Basic(basic) => {
+                let id = basic.id();
+                if !crate::base62::is_base62(id) {
+                    return Ok(Err(InvalidReason::Unknown.into()));
+                }
+                let secret = basic.secret();
+                let material = match inner.format.parse(secret) {
+                    // The whole token as the password: its id must be the user-id.
+                    Ok(Some(parsed)) if parsed.id() == id => parsed.secret_segment(),
+                    Ok(Some(_)) => return Ok(Err(InvalidReason::WrongSecret.into())),
+                    Err(err) => return Ok(Err(reason_for(&err).into())),
+                    // The last segment, or an imported secret.
+                    Ok(None) => secret,
+                };
+                (id, inner.hasher.hash(material.as_bytes()))
+            }
+        };
+        inner.by_id(id, presented)
+    }
+
+    /// Looks up what [`Verifier::verify_cached`] could not decide. The returned future
+    /// owns everything it needs, so it can be boxed or spawned.
+    pub fn resolve(&self, pending: Pending) -> impl Future<Output = Result<Principal, VerifyError>> + Send + 'static {
+        let inner = Arc::clone(&self.inner);
+        async move {
+            let entry = inner.flights.join(&inner, pending.key).await?;
+            match entry {
+                Some(entry) => Ok(entry.check(&pending.presented, SystemTime::now())?),
+                None => Err(InvalidReason::Unknown.into()),
+            }
+        }
+    }
+
+    /// Drops everything cached about one token, so the next request reads it from the
+    /// source. Call it after changing the token in the store (the admin API does).
+    pub fn invalidate(&self, id: &str) {
+        let inner = &*self.inner;
+        inner.generation.fetch_add(1, Ordering::SeqCst);
+        inner.positive.invalidate(id);
+        inner.negative.invalidate(&NegativeKey::Id(id.into()));
+    }
+
+    /// Forgets that a secret hash was unknown (after importing that secret).
+    pub fn invalidate_hash(&self, hash: &SecretHash) {
+        let inner = &*self.inner;
+        inner.generation.fetch_add(1, Ordering::SeqCst);
+        inner.by_hash.invalidate(hash);
+        inner.negative.invalidate(&NegativeKey::Hash(*hash));
+    }
+
+    /// Drops every cached entry, positive and negative.
+    pub fn invalidate_all(&self) {
+        let inner = &*self.inner;
+        inner.generation.fetch_add(1, Ordering::SeqCst);
+        inner.positive.invalidate_all();
+        inner.by_hash.invalidate_all();
+        inner.negative.invalidate_all();
+    }
+
+    /// A task that applies the source's [`ChangeEvent`](crate::ChangeEvent)s to this
+    /// verifier's cache, so a token changed by any replica is dropped at once. `None`
+    /// when the source has no change stream. Spawn it on your runtime; it ends when the
+    /// stream ends or every clone of this verifier is dropped.
+    ///
+    /// ```
+    /// # use tollgate::{MemoryStore, Verifier};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let verifier = Verifier::builder(MemoryStore::new()).build();
+    /// if let Some(task) = verifier.invalidation_task() {
+    ///     tokio::spawn(task);
+    /// }
+    /// # }
+    /// ```
+    #[must_use = "the task does nothing unless it is spawned"]
+    pub fn invalidation_task(&self) -> Option<impl Future<Output = ()> + Send + 'static> {
+        let mut changes = self.inner.source.changes()?;
+        let weak = Arc::downgrade(&self.inner);
+        Some(async move {
+            use futures_util::StreamExt as _;
+            while let Some(event) = changes.next().await {
+                let Some(inner) = weak.upgrade() else { return };
+                let verifier = Verifier { inner };
+                match event {
+                    crate::ChangeEvent::Changed { id } => verifier.invalidate(&id),
+                    _ => verifier.invalidate_all(),
+                }
+            }
+            // The stream ended: changes may be lost from here on, so start from nothing.
+            if let Some(inner) = weak.upgrade() {
+                Verifier { inner }.invalidate_all();
+            }
+        })
+    }
+
+    /// Runs the caches' pending maintenance (evictions), so that counts are exact. For
+    /// tests and metrics; the caches do this on their own as they are used.
+    pub fn run_pending_tasks(&self) {
+        self.inner.positive.run_pending_tasks();
+        self.inner.by_hash.run_pending_tasks();
+        self.inner.negative.run_pending_tasks();
+    }
+
+    /// How many tokens the positive cache holds (approximate until
+    /// [`Verifier::run_pending_tasks`]).
+    #[must_use]
+    pub fn cached_count(&self) -> u64 {
+        self.inner.positive.entry_count()
+    }
+
+    /// How many unknown ids and hashes the negative cache holds (approximate until
+    /// [`Verifier::run_pending_tasks`]).
+    #[must_use]
+    pub fn negative_cached_count(&self) -> u64 {
+        self.inner.negative.entry_count()
+    }
+}
+
+fn reason_for(err: &crate::TokenError) -> InvalidReason {
+    match err {
+        crate::TokenError::BadChecksum => InvalidReason::BadChecksum,
+        _ => InvalidReason::Malformed,
+    }
+}
+
+impl Inner {
+    fn by_id(&self, id: &str, presented: SecretHash) -> Result<Result<Principal, VerifyError>, Pending> {
+        if let Some(entry) = self.positive.get(id) {
+            return Ok(entry.check(&presented, SystemTime::now()).map_err(VerifyError::from));
+        }
+        if self.negative.contains_key(&NegativeKey::Id(id.into())) {
+            return Ok(Err(InvalidReason::Unknown.into()));
+        }
+        Err(Pending {
+            key: MissKey::Id(Arc::from(id)),
+            presented,
+        })
+    }
+
+    fn opaque(&self, token: &str) -> Result<Result<Principal, VerifyError>, Pending> {
+        let presented = self.hasher.hash(token.as_bytes());
+        if let Some(id) = self.by_hash.get(&presented) {
+            return self.by_id(&id, presented);
+        }
+        if self.negative.contains_key(&NegativeKey::Hash(presented)) {
+            return Ok(Err(InvalidReason::Unknown.into()));
+        }
+        Err(Pending {
+            key: MissKey::Hash(presented),
+            presented,
+        })
+    }
+
+    /// Caches what a lookup found, unless an invalidation overlapped it: then whatever
+    /// was inserted is removed again, so a revoked token is never put back.
+    fn fill(&self, key: &MissKey, found: Option<&Arc<Entry>>, started_at: u64) {
+        match found {
+            Some(entry) => {
+                self.positive.insert(Arc::clone(&entry.id), Arc::clone(entry));
+                if let MissKey::Hash(hash) = key {
+                    self.by_hash.insert(*hash, Arc::clone(&entry.id));
+                }
+            }
+            None => self.negative.insert(key.negative(), ()),
+        }
+        // Invalidation bumps the generation, then removes; filling inserts, then checks.
+        // Whichever order they interleave in, the entry does not survive.
+        if self.generation.load(Ordering::SeqCst) != started_at {
+            match found {
+                Some(entry) => {
+                    self.positive.invalidate(&entry.id);
+                    if let MissKey::Hash(hash) = key {
+                        self.by_hash.invalidate(hash);
+                    }
+                }
+                None => self.negative.invalidate(&key.negative()),
+            }
+        }
+    }
+}
