@@ -10,7 +10,7 @@ use subtle::ConstantTimeEq;
 ///
 /// Equality is constant-time. `Debug` does not print the bytes: a hash is not a secret,
 /// but it is still of use to an attacker who has no table of their own.
-#[derive(Clone, Copy, Hash)]
+#[derive(Clone, Copy)]
 pub struct SecretHash([u8; 32]);
 
 impl SecretHash {
@@ -34,6 +34,13 @@ impl PartialEq for SecretHash {
 }
 
 impl Eq for SecretHash {}
+
+// Equal hashes have equal bytes, so hashing the bytes agrees with the constant-time `eq`.
+impl std::hash::Hash for SecretHash {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.hash(state);
+    }
+}
 
 impl fmt::Debug for SecretHash {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -1,0 +1,359 @@
+//! The store conformance suite: every `TokenStore` backend must pass `run` unchanged.
+//!
+//! It needs an empty store, and leaves it empty.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use futures_util::StreamExt as _;
+use serde_json::json;
+use tollgate::record::now;
+use tollgate::{
+    ChangeEvent, ListQuery, PreviousSecret, Rotation, SecretHasher, StoreError, TokenPatch, TokenRecord, TokenStatus,
+    TokenStore,
+};
+
+fn hash(text: &str) -> tollgate::SecretHash {
+    SecretHasher::Sha256.hash(text.as_bytes())
+}
+
+fn record(id: &str, secret: &str) -> TokenRecord {
+    TokenRecord::new(id, format!("name of {id}"), hash(secret))
+}
+
+/// Runs every check, in order.
+pub async fn run<S: TokenStore>(store: &S) {
+    created_records_read_back_exactly(store).await;
+    duplicate_ids_and_secrets_conflict(store).await;
+    lookup_by_hash_finds_current_and_grace_secrets(store).await;
+    listing_pages_by_id_with_filters(store).await;
+    listing_stays_exact_while_tokens_come_and_go(store).await;
+    updates_apply_each_field(store).await;
+    rotation_replaces_the_secret(store).await;
+    deletion_removes_every_trace(store).await;
+    usage_is_recorded(store).await;
+    changes_are_published(store).await;
+    assert!(
+        store.list(&ListQuery::new(1000)).await.unwrap().records.is_empty(),
+        "suite must leave the store empty"
+    );
+}
+
+async fn cleanup<S: TokenStore>(store: &S) {
+    loop {
+        let page = store.list(&ListQuery::new(1000)).await.unwrap();
+        if page.records.is_empty() {
+            break;
+        }
+        for r in page.records {
+            store.delete(&r.id).await.unwrap();
+        }
+    }
+}
+
+async fn created_records_read_back_exactly<S: TokenStore>(store: &S) {
+    let t = now();
+    let mut rec = record("Aa1conf", "s-read-back").with_scopes(["b:write", "a:read"]);
+    rec.kind = "service".into();
+    rec.status = TokenStatus::Inactive;
+    rec.expires_at = Some(t + time::Duration::days(30));
+    rec.metadata = json!({"team": "infra", "n": 3, "nested": {"x": [1, 2]}})
+        .as_object()
+        .unwrap()
+        .clone();
+    store.create(rec.clone()).await.unwrap();
+    let got = store.get("Aa1conf").await.unwrap().expect("created record is found");
+    assert_eq!(got, rec, "every field round-trips, timestamps to the microsecond");
+    assert_eq!(got.scopes, ["a:read", "b:write"]);
+    assert!(store.get("nope").await.unwrap().is_none());
+    assert!(store.get("aa1conf").await.unwrap().is_none(), "ids are case-sensitive");
+    cleanup(store).await;
+}
+
+async fn duplicate_ids_and_secrets_conflict<S: TokenStore>(store: &S) {
+    store.create(record("dup1", "s-dup")).await.unwrap();
+    let err = store.create(record("dup1", "s-other")).await.unwrap_err();
+    assert!(matches!(err, StoreError::DuplicateId), "{err:?}");
+    let err = store.create(record("dup2", "s-dup")).await.unwrap_err();
+    assert!(matches!(err, StoreError::DuplicateSecret), "{err:?}");
+    assert!(
+        store.get("dup2").await.unwrap().is_none(),
+        "a refused create writes nothing"
+    );
+    cleanup(store).await;
+}
+
+async fn lookup_by_hash_finds_current_and_grace_secrets<S: TokenStore>(store: &S) {
+    store.create(record("byhash", "s-current")).await.unwrap();
+    let found = store.find_by_hash(&hash("s-current")).await.unwrap().unwrap();
+    assert_eq!(found.id, "byhash");
+    assert!(store.find_by_hash(&hash("s-unknown")).await.unwrap().is_none());
+
+    let mut with_grace = record("grace", "s-new");
+    with_grace.previous_secret = Some(PreviousSecret {
+        hash: hash("s-old"),
+        valid_until: now() + time::Duration::hours(1),
+    });
+    store.create(with_grace).await.unwrap();
+    assert_eq!(store.find_by_hash(&hash("s-old")).await.unwrap().unwrap().id, "grace");
+    let err = store.create(record("other", "s-old")).await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::DuplicateSecret),
+        "a grace secret is still taken: {err:?}"
+    );
+
+    let mut expired_grace = record("gone", "s-new2");
+    expired_grace.previous_secret = Some(PreviousSecret {
+        hash: hash("s-old2"),
+        valid_until: now() - time::Duration::seconds(1),
+    });
+    store.create(expired_grace).await.unwrap();
+    assert!(
+        store.find_by_hash(&hash("s-old2")).await.unwrap().is_none(),
+        "an ended grace secret is not found"
+    );
+    cleanup(store).await;
+}
+
+async fn listing_pages_by_id_with_filters<S: TokenStore>(store: &S) {
+    let mut ids: Vec<String> = (0..25).map(|i| format!("L{i:02}x")).collect();
+    for (i, id) in ids.iter().enumerate() {
+        let mut rec = record(id, &format!("s-list-{i}"));
+        if i % 3 == 0 {
+            rec.status = TokenStatus::Inactive;
+        }
+        if i % 2 == 0 {
+            rec = rec.with_scopes(["even"]);
+        }
+        store.create(rec).await.unwrap();
+    }
+    ids.sort();
+
+    let mut seen = Vec::new();
+    let mut query = ListQuery::new(10);
+    loop {
+        let page = store.list(&query).await.unwrap();
+        assert!(page.records.len() <= 10);
+        seen.extend(page.records.iter().map(|r| r.id.clone()));
+        match page.next_after {
+            Some(after) => query = ListQuery::new(10).after(after),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ids, "paging returns every id once, in byte order");
+
+    let exact = store.list(&ListQuery::new(25)).await.unwrap();
+    assert_eq!(exact.records.len(), 25);
+    assert_eq!(exact.next_after, None, "no cursor when nothing follows");
+
+    let inactive = store
+        .list(&ListQuery::new(100).status(TokenStatus::Inactive))
+        .await
+        .unwrap();
+    assert_eq!(inactive.records.len(), 9);
+    assert!(inactive.records.iter().all(|r| r.status == TokenStatus::Inactive));
+
+    let even = store.list(&ListQuery::new(5).scope("even")).await.unwrap();
+    assert_eq!(even.records.len(), 5);
+    assert!(even.records.iter().all(|r| r.has_scope("even")));
+    let rest = store
+        .list(&ListQuery::new(100).scope("even").after(even.next_after.unwrap()))
+        .await
+        .unwrap();
+    assert_eq!(rest.records.len(), 8, "13 even tokens in all");
+    cleanup(store).await;
+}
+
+async fn listing_stays_exact_while_tokens_come_and_go<S: TokenStore>(store: &S) {
+    let stable: Vec<String> = (0..30).map(|i| format!("S{i:02}")).collect();
+    for id in &stable {
+        store.create(record(id, &format!("s-{id}"))).await.unwrap();
+    }
+    let mut seen = Vec::new();
+    let mut query = ListQuery::new(7);
+    let mut round = 0;
+    loop {
+        let page = store.list(&query).await.unwrap();
+        seen.extend(
+            page.records
+                .iter()
+                .map(|r| r.id.clone())
+                .filter(|id| id.starts_with('S')),
+        );
+        // Between pages, tokens appear before and after the cursor and some vanish.
+        store
+            .create(record(&format!("A{round}"), &format!("s-a{round}")))
+            .await
+            .unwrap();
+        store
+            .create(record(&format!("Z{round}"), &format!("s-z{round}")))
+            .await
+            .unwrap();
+        store.delete(&format!("Z{}", round.max(1) - 1)).await.unwrap();
+        round += 1;
+        match page.next_after {
+            Some(after) => query = ListQuery::new(7).after(after),
+            None => break,
+        }
+    }
+    assert_eq!(seen, stable, "every token present throughout is listed exactly once");
+    cleanup(store).await;
+}
+
+async fn updates_apply_each_field<S: TokenStore>(store: &S) {
+    let original = record("upd", "s-upd")
+        .with_scopes(["a"])
+        .with_expiry(Some(now() + time::Duration::days(1)));
+    store.create(original.clone()).await.unwrap();
+
+    let mut patch = TokenPatch::default();
+    patch.name = Some("renamed".into());
+    let got = store.update("upd", &patch).await.unwrap().unwrap();
+    assert_eq!(got.name, "renamed");
+    assert_eq!(got.scopes, ["a"], "fields not in the patch stay");
+
+    let mut patch = TokenPatch::default();
+    patch.scopes = Some(vec!["z".into(), "b".into()]);
+    patch.status = Some(TokenStatus::Inactive);
+    patch.metadata = Some(json!({"k": "v"}).as_object().unwrap().clone());
+    patch.expires_at = Some(None);
+    let got = store.update("upd", &patch).await.unwrap().unwrap();
+    assert_eq!(got.scopes, ["b", "z"]);
+    assert_eq!(got.status, TokenStatus::Inactive);
+    assert_eq!(got.metadata["k"], "v");
+    assert_eq!(got.expires_at, None);
+    assert_eq!(
+        got.secret_hash, original.secret_hash,
+        "an update never touches the secret"
+    );
+    assert_eq!(store.get("upd").await.unwrap().unwrap(), got, "the update is stored");
+
+    assert!(store.update("missing", &TokenPatch::default()).await.unwrap().is_none());
+    cleanup(store).await;
+}
+
+async fn rotation_replaces_the_secret<S: TokenStore>(store: &S) {
+    store.create(record("rot", "s-rot-1")).await.unwrap();
+    let until = now() + time::Duration::minutes(5);
+    let rotated = store
+        .rotate(
+            "rot",
+            &Rotation {
+                new_hash: hash("s-rot-2"),
+                old_valid_until: Some(until),
+            },
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(rotated.secret_hash, hash("s-rot-2"));
+    assert_eq!(
+        rotated.previous_secret,
+        Some(PreviousSecret {
+            hash: hash("s-rot-1"),
+            valid_until: until
+        })
+    );
+    assert_eq!(store.find_by_hash(&hash("s-rot-1")).await.unwrap().unwrap().id, "rot");
+    assert_eq!(store.find_by_hash(&hash("s-rot-2")).await.unwrap().unwrap().id, "rot");
+
+    // Rotating again without grace ends both older secrets.
+    store
+        .rotate(
+            "rot",
+            &Rotation {
+                new_hash: hash("s-rot-3"),
+                old_valid_until: None,
+            },
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(store.find_by_hash(&hash("s-rot-1")).await.unwrap().is_none());
+    assert!(store.find_by_hash(&hash("s-rot-2")).await.unwrap().is_none());
+    assert_eq!(store.get("rot").await.unwrap().unwrap().previous_secret, None);
+    // The old hash is free again.
+    store.create(record("reuse", "s-rot-1")).await.unwrap();
+
+    store.create(record("taken", "s-taken")).await.unwrap();
+    let err = store
+        .rotate(
+            "rot",
+            &Rotation {
+                new_hash: hash("s-taken"),
+                old_valid_until: None,
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::DuplicateSecret), "{err:?}");
+    assert!(
+        store
+            .rotate(
+                "missing",
+                &Rotation {
+                    new_hash: hash("x"),
+                    old_valid_until: None
+                }
+            )
+            .await
+            .unwrap()
+            .is_none()
+    );
+    cleanup(store).await;
+}
+
+async fn deletion_removes_every_trace<S: TokenStore>(store: &S) {
+    store.create(record("del", "s-del")).await.unwrap();
+    assert!(store.delete("del").await.unwrap());
+    assert!(store.get("del").await.unwrap().is_none());
+    assert!(store.find_by_hash(&hash("s-del")).await.unwrap().is_none());
+    assert!(
+        !store.delete("del").await.unwrap(),
+        "deleting twice reports nothing deleted"
+    );
+    store
+        .create(record("del", "s-del"))
+        .await
+        .expect("id and secret are free again");
+    cleanup(store).await;
+}
+
+async fn usage_is_recorded<S: TokenStore>(store: &S) {
+    store.create(record("used", "s-used")).await.unwrap();
+    let at = now();
+    store
+        .record_use(&[("used".into(), at), ("missing".into(), at)])
+        .await
+        .unwrap();
+    assert_eq!(store.get("used").await.unwrap().unwrap().last_used_at, Some(at));
+    // An older report never moves it back.
+    store
+        .record_use(&[("used".into(), at - time::Duration::hours(1))])
+        .await
+        .unwrap();
+    assert_eq!(store.get("used").await.unwrap().unwrap().last_used_at, Some(at));
+    cleanup(store).await;
+}
+
+async fn changes_are_published<S: TokenStore>(store: &S) {
+    let Some(mut changes) = store.changes() else {
+        return;
+    };
+    store.create(record("evt", "s-evt")).await.unwrap();
+    store.delete("evt").await.unwrap();
+    let mut ids = HashSet::new();
+    for _ in 0..2 {
+        let event = tokio::time::timeout(Duration::from_secs(5), changes.next())
+            .await
+            .expect("a change event arrives")
+            .expect("the stream stays open");
+        match event {
+            ChangeEvent::Changed { id } => {
+                ids.insert(id);
+            }
+            other => panic!("unexpected event {other:?}"),
+        }
+    }
+    assert_eq!(ids, HashSet::from(["evt".to_owned()]));
+}

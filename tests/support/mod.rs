@@ -1,0 +1,96 @@
+//! Test support shared by the integration tests.
+#![allow(dead_code, unreachable_pub)]
+
+pub mod conformance;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tollgate::{
+    ChangeStream, GeneratedToken, MemoryStore, SecretHash, SecretHasher, StoreError, TokenFormat, TokenRecord,
+    TokenSource, TokenStore,
+};
+
+/// Wraps a source: counts lookups, and can delay them or make them fail.
+pub struct Instrumented<S> {
+    pub inner: S,
+    pub lookups: AtomicUsize,
+    delay_ms: AtomicU64,
+    failing: AtomicBool,
+}
+
+impl<S> Instrumented<S> {
+    pub fn new(inner: S) -> Arc<Self> {
+        Arc::new(Self {
+            inner,
+            lookups: AtomicUsize::new(0),
+            delay_ms: AtomicU64::new(0),
+            failing: AtomicBool::new(false),
+        })
+    }
+
+    pub fn lookups(&self) -> usize {
+        self.lookups.load(Ordering::SeqCst)
+    }
+
+    pub fn set_delay(&self, delay: Duration) {
+        self.delay_ms.store(delay.as_millis() as u64, Ordering::SeqCst);
+    }
+
+    pub fn set_failing(&self, failing: bool) {
+        self.failing.store(failing, Ordering::SeqCst);
+    }
+
+    async fn before_lookup(&self) -> Result<(), StoreError> {
+        self.lookups.fetch_add(1, Ordering::SeqCst);
+        let delay = self.delay_ms.load(Ordering::SeqCst);
+        if delay > 0 {
+            tokio::time::sleep(Duration::from_millis(delay)).await;
+        }
+        if self.failing.load(Ordering::SeqCst) {
+            return Err(StoreError::unavailable("injected failure"));
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl<S: TokenSource> TokenSource for Instrumented<S> {
+    async fn get(&self, id: &str) -> Result<Option<TokenRecord>, StoreError> {
+        self.before_lookup().await?;
+        self.inner.get(id).await
+    }
+
+    async fn find_by_hash(&self, hash: &SecretHash) -> Result<Option<TokenRecord>, StoreError> {
+        self.before_lookup().await?;
+        self.inner.find_by_hash(hash).await
+    }
+
+    fn changes(&self) -> Option<ChangeStream> {
+        self.inner.changes()
+    }
+}
+
+/// Generates a token, stores its record (as shaped by `edit`), and returns both.
+pub async fn issue(
+    store: &impl TokenStore,
+    name: &str,
+    edit: impl FnOnce(TokenRecord) -> TokenRecord,
+) -> (GeneratedToken, TokenRecord) {
+    let token = TokenFormat::default().generate().unwrap();
+    let hash = SecretHasher::Sha256.hash(token.secret_segment().as_bytes());
+    let record = edit(TokenRecord::new(token.id(), name, hash));
+    store.create(record.clone()).await.unwrap();
+    (token, record)
+}
+
+/// A well-formed token (right prefix, valid checksum) that no store holds.
+pub fn unknown_token() -> GeneratedToken {
+    TokenFormat::default().generate().unwrap()
+}
+
+pub fn memory() -> Arc<Instrumented<MemoryStore>> {
+    Instrumented::new(MemoryStore::new())
+}

@@ -1,0 +1,359 @@
+//! The verifier's cache: single flight, negative cache, invalidation, expiry on hits, and
+//! the fill-versus-revoke race.
+
+mod support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use http::{Request, Response, StatusCode, header::AUTHORIZATION};
+use support::{issue, memory, unknown_token};
+use tollgate::{
+    AuthLayer, BasicCredential, Credential, InvalidReason, MemoryStore, Principal, Rotation, SecretHasher, TokenStore,
+    Verifier, VerifyError,
+};
+use tower::{Layer, ServiceExt, service_fn};
+
+fn bearer(token: &str) -> Credential<'_> {
+    Credential::Bearer(token)
+}
+
+fn invalid(result: Result<Principal, VerifyError>) -> InvalidReason {
+    match result {
+        Err(VerifyError::Invalid(reason)) => reason,
+        other => panic!("expected an invalid credential, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_thousand_concurrent_requests_with_one_cold_token_make_one_lookup() {
+    let store = memory();
+    let (token, _) = issue(&store.inner, "cold", |r| r).await;
+    store.set_delay(Duration::from_millis(50));
+    let verifier = Verifier::builder(store.clone()).build();
+    let service = AuthLayer::new(verifier).layer(service_fn(|req: Request<()>| async move {
+        let id = req.extensions().get::<Principal>().unwrap().id().to_owned();
+        Ok::<_, std::convert::Infallible>(Response::new(id))
+    }));
+
+    let header = format!("Bearer {}", token.token().expose());
+    let tasks: Vec<_> = (0..1000)
+        .map(|_| {
+            let service = service.clone();
+            let req = Request::builder().header(AUTHORIZATION, &header).body(()).unwrap();
+            tokio::spawn(service.oneshot(req))
+        })
+        .collect();
+    for task in tasks {
+        let response = task.await.unwrap().unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    assert_eq!(store.lookups(), 1, "one source lookup for 1,000 concurrent misses");
+}
+
+#[tokio::test]
+async fn unknown_tokens_stay_within_the_negative_cache_capacity() {
+    let store = memory();
+    let verifier = Verifier::builder(store.clone()).negative_capacity(1_000).build();
+    let mut first = None;
+    for _ in 0..100_000 {
+        let token = unknown_token();
+        let reason = invalid(verifier.verify(&bearer(token.token().expose())).await);
+        assert_eq!(reason, InvalidReason::Unknown);
+        first.get_or_insert(token);
+    }
+    assert_eq!(
+        store.lookups(),
+        100_000,
+        "each distinct unknown token is looked up once"
+    );
+    verifier.run_pending_tasks();
+    let held = verifier.negative_cached_count();
+    assert!(
+        held <= 1_000,
+        "negative cache holds {held} entries, over its capacity of 1,000"
+    );
+    assert!(held > 0, "the negative cache is in use");
+
+    // A token just found unknown is answered from the negative cache.
+    let token = unknown_token();
+    invalid(verifier.verify(&bearer(token.token().expose())).await);
+    let before = store.lookups();
+    invalid(verifier.verify(&bearer(token.token().expose())).await);
+    assert_eq!(
+        store.lookups(),
+        before,
+        "a repeated unknown token does not reach the source"
+    );
+}
+
+#[tokio::test]
+async fn checksum_invalid_tokens_never_reach_the_source() {
+    let store = memory();
+    let verifier = Verifier::builder(store.clone()).build();
+    let token = unknown_token();
+    let mut text = token.token().expose().to_owned();
+    let last = text.pop().unwrap();
+    text.push(if last == 'a' { 'b' } else { 'a' });
+    assert_eq!(
+        invalid(verifier.verify(&bearer(&text)).await),
+        InvalidReason::BadChecksum
+    );
+    assert_eq!(
+        invalid(verifier.verify(&bearer("tg_abc")).await),
+        InvalidReason::Malformed
+    );
+    assert_eq!(store.lookups(), 0);
+}
+
+#[tokio::test]
+async fn hits_never_touch_the_source() {
+    let store = memory();
+    let (token, _) = issue(&store.inner, "hot", |r| r).await;
+    let verifier = Verifier::builder(store.clone()).build();
+    for _ in 0..100 {
+        verifier.verify(&bearer(token.token().expose())).await.unwrap();
+        let basic = BasicCredential::new(token.id(), token.secret_segment());
+        verifier.verify(&Credential::Basic(basic)).await.unwrap();
+    }
+    assert_eq!(store.lookups(), 1);
+}
+
+#[tokio::test]
+async fn revoked_token_fails_on_next_request() {
+    let store = memory();
+    let (token, _) = issue(&store.inner, "revoke me", |r| r).await;
+    let verifier = Verifier::builder(store.clone()).build();
+    verifier.verify(&bearer(token.token().expose())).await.unwrap();
+
+    store.inner.delete(token.id()).await.unwrap();
+    verifier.invalidate(token.id());
+    assert_eq!(
+        invalid(verifier.verify(&bearer(token.token().expose())).await),
+        InvalidReason::Unknown
+    );
+}
+
+#[tokio::test]
+async fn change_events_drop_cached_tokens_without_an_explicit_invalidate() {
+    let store = Arc::new(MemoryStore::new());
+    let (token, _) = issue(&*store, "watched", |r| r).await;
+    let verifier = Verifier::builder(store.clone()).build();
+    tokio::spawn(
+        verifier
+            .invalidation_task()
+            .expect("the memory store publishes changes"),
+    );
+    verifier.verify(&bearer(token.token().expose())).await.unwrap();
+
+    store.delete(token.id()).await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+    loop {
+        if verifier.verify(&bearer(token.token().expose())).await.is_err() {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the change event never reached the cache"
+        );
+        tokio::task::yield_now().await;
+    }
+}
+
+#[tokio::test]
+async fn token_fails_at_its_expiry_instant_while_cached() {
+    let store = memory();
+    let expires = tollgate::record::now() + time::Duration::milliseconds(300);
+    let (token, _) = issue(&store.inner, "short-lived", |r| r.with_expiry(Some(expires))).await;
+    let verifier = Verifier::builder(store.clone())
+        .cache_ttl(Duration::from_secs(3600))
+        .build();
+    verifier.verify(&bearer(token.token().expose())).await.unwrap();
+
+    let wait = expires - time::OffsetDateTime::now_utc();
+    tokio::time::sleep(Duration::try_from(wait).unwrap_or_default()).await;
+    assert_eq!(
+        invalid(verifier.verify(&bearer(token.token().expose())).await),
+        InvalidReason::Expired
+    );
+    assert_eq!(store.lookups(), 1, "the expired token was decided from the cache");
+}
+
+#[tokio::test]
+async fn store_errors_are_never_cached() {
+    let store = memory();
+    let (token, _) = issue(&store.inner, "flaky", |r| r).await;
+    let verifier = Verifier::builder(store.clone()).build();
+    store.set_failing(true);
+    for _ in 0..3 {
+        let err = verifier.verify(&bearer(token.token().expose())).await.unwrap_err();
+        assert!(matches!(err, VerifyError::Unavailable(_)), "{err:?}");
+    }
+    assert_eq!(store.lookups(), 3, "every request retried the source");
+    store.set_failing(false);
+    verifier.verify(&bearer(token.token().expose())).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_hanging_source_times_out() {
+    let store = memory();
+    let (token, _) = issue(&store.inner, "slow", |r| r).await;
+    store.set_delay(Duration::from_secs(30));
+    let verifier = Verifier::builder(store.clone())
+        .source_timeout(Duration::from_millis(100))
+        .build();
+    let started = std::time::Instant::now();
+    let err = verifier.verify(&bearer(token.token().expose())).await.unwrap_err();
+    assert!(matches!(err, VerifyError::Timeout(_)), "{err:?}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[tokio::test]
+async fn opaque_imported_tokens_work_as_bearer_and_basic() {
+    let store = memory();
+    let secret = "legacy-opaque-token_0123456789";
+    let record = tollgate::TokenRecord::new("Imp0rted", "legacy", SecretHasher::Sha256.hash(secret.as_bytes()));
+    store.inner.create(record).await.unwrap();
+    let verifier = Verifier::builder(store.clone()).build();
+    assert_eq!(verifier.verify(&bearer(secret)).await.unwrap().id(), "Imp0rted");
+    let basic = BasicCredential::new("Imp0rted", secret);
+    assert_eq!(
+        verifier.verify(&Credential::Basic(basic)).await.unwrap().id(),
+        "Imp0rted"
+    );
+    let wrong = BasicCredential::new("Imp0rted", "legacy-opaque-token_0123456780");
+    assert_eq!(
+        invalid(verifier.verify(&Credential::Basic(wrong)).await),
+        InvalidReason::WrongSecret
+    );
+    assert_eq!(
+        store.lookups(),
+        1,
+        "the lookup by hash also filled the cache by id, so Basic was a hit"
+    );
+}
+
+#[tokio::test]
+async fn basic_accepts_the_whole_token_or_its_last_segment_but_not_another_id() {
+    let store = memory();
+    let (token, _) = issue(&store.inner, "basic", |r| r).await;
+    let (other, _) = issue(&store.inner, "other", |r| r).await;
+    let verifier = Verifier::builder(store.clone()).build();
+    for secret in [token.token().expose(), token.secret_segment()] {
+        let basic = BasicCredential::new(token.id(), secret);
+        assert_eq!(
+            verifier.verify(&Credential::Basic(basic)).await.unwrap().id(),
+            token.id()
+        );
+    }
+    let mismatched = BasicCredential::new(token.id(), other.token().expose());
+    assert_eq!(
+        invalid(verifier.verify(&Credential::Basic(mismatched)).await),
+        InvalidReason::WrongSecret
+    );
+    let wrong = BasicCredential::new(token.id(), other.secret_segment());
+    assert_eq!(
+        invalid(verifier.verify(&Credential::Basic(wrong)).await),
+        InvalidReason::WrongSecret
+    );
+}
+
+#[tokio::test]
+async fn rotated_secret_keeps_working_only_during_grace() {
+    let store = memory();
+    let (old, _) = issue(&store.inner, "rotating", |r| r).await;
+    let verifier = Verifier::builder(store.clone()).build();
+    verifier.verify(&bearer(old.token().expose())).await.unwrap();
+
+    let new = tollgate::TokenFormat::default().generate_for(old.id()).unwrap();
+    let until = tollgate::record::now() + time::Duration::milliseconds(300);
+    let rotation = Rotation {
+        new_hash: SecretHasher::Sha256.hash(new.secret_segment().as_bytes()),
+        old_valid_until: Some(until),
+    };
+    store.inner.rotate(old.id(), &rotation).await.unwrap().unwrap();
+    verifier.invalidate(old.id());
+
+    verifier.verify(&bearer(new.token().expose())).await.unwrap();
+    verifier.verify(&bearer(old.token().expose())).await.unwrap();
+    tokio::time::sleep(Duration::try_from(until - time::OffsetDateTime::now_utc()).unwrap_or_default()).await;
+    assert_eq!(
+        invalid(verifier.verify(&bearer(old.token().expose())).await),
+        InvalidReason::WrongSecret
+    );
+    verifier.verify(&bearer(new.token().expose())).await.unwrap();
+}
+
+/// A lookup already in flight when the token is revoked must not put the revoked record
+/// back into the cache. Readers hammer the token from several threads while it is
+/// revoked; every verification that starts after the revocation returned must fail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_lookup_in_flight_during_revocation_does_not_refill_the_cache() {
+    for round in 0..200 {
+        let store = memory();
+        let (token, _) = issue(&store.inner, "raced", |r| r).await;
+        // A slow source keeps lookups in flight while the revocation happens.
+        store.set_delay(Duration::from_millis(round % 3));
+        let verifier = Verifier::builder(store.clone()).build();
+        let revoked = Arc::new(AtomicBool::new(false));
+        let text: Arc<str> = token.token().expose().into();
+
+        let readers: Vec<_> = (0..6)
+            .map(|_| {
+                let (verifier, revoked, text) = (verifier.clone(), revoked.clone(), text.clone());
+                tokio::spawn(async move {
+                    for _ in 0..40 {
+                        let started_after_revocation = revoked.load(Ordering::SeqCst);
+                        let result = verifier.verify(&Credential::Bearer(&text)).await;
+                        if started_after_revocation {
+                            assert!(result.is_err(), "round {round}: a revoked token passed");
+                        }
+                        tokio::task::yield_now().await;
+                    }
+                })
+            })
+            .collect();
+
+        tokio::time::sleep(Duration::from_micros(200 * (round % 5))).await;
+        store.inner.delete(token.id()).await.unwrap();
+        verifier.invalidate(token.id());
+        revoked.store(true, Ordering::SeqCst);
+
+        for reader in readers {
+            reader.await.unwrap();
+        }
+        assert!(verifier.verify(&Credential::Bearer(&text)).await.is_err());
+    }
+}
+
+/// The same race, made deterministic: the lookup has read the record before the
+/// revocation and returns after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lookup_that_read_before_revocation_and_returned_after_is_not_cached() {
+    let store = memory();
+    let (token, _) = issue(&store.inner, "raced", |r| r).await;
+    let verifier = Verifier::builder(store.clone()).build();
+    store.set_delay(Duration::from_millis(200));
+    let in_flight = {
+        let verifier = verifier.clone();
+        let text = token.token().expose().to_owned();
+        tokio::spawn(async move { verifier.verify(&Credential::Bearer(&text)).await })
+    };
+    // Wait until the lookup is in flight; the record it reads is still active then...
+    while store.lookups() == 0 {
+        tokio::task::yield_now().await;
+    }
+    // ...but the source's answer arrives after the revocation.
+    store.inner.delete(token.id()).await.unwrap();
+    verifier.invalidate(token.id());
+    store.set_delay(Duration::ZERO);
+    let _ = in_flight.await.unwrap();
+    let reason = invalid(verifier.verify(&bearer(token.token().expose())).await);
+    assert_eq!(reason, InvalidReason::Unknown);
+    assert_eq!(
+        store.lookups(),
+        2,
+        "the request after revocation went back to the source"
+    );
+}
