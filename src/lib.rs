@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 #![deny(missing_docs)]
 
+pub mod admin;
 mod base62;
 pub mod credential;
 mod hash;
@@ -12,6 +13,7 @@ pub mod store;
 pub mod token;
 mod verify;
 
+pub use admin::{AdminApi, AdminBuilder, AdminService};
 pub use credential::{BasicCredential, Credential, CredentialError, CredentialParser};
 pub use hash::{SecretHash, SecretHasher};
 pub use layer::{
@@ -24,5 +26,7 @@ pub use secret::Secret;
 pub use store::{
     ChangeEvent, ChangeStream, ListQuery, MemoryStore, Page, Rotation, StoreError, TokenPatch, TokenSource, TokenStore,
 };
+#[cfg(feature = "sqlite")]
+pub use store::SqliteStore;
 pub use token::{GeneratedToken, ParsedToken, TokenError, TokenFormat};
 pub use verify::{InvalidReason, Pending, Verifier, VerifierBuilder, VerifyError};

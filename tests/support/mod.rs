@@ -1,6 +1,7 @@
 //! Test support shared by the integration tests.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod admin;
 pub mod conformance;
 
 use std::sync::Arc;
@@ -9,8 +10,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use tollgate::{
-    ChangeStream, GeneratedToken, MemoryStore, SecretHash, SecretHasher, StoreError, TokenFormat, TokenRecord,
-    TokenSource, TokenStore,
+    ChangeStream, GeneratedToken, ListQuery, MemoryStore, Page, Rotation, SecretHash, SecretHasher, StoreError,
+    TokenFormat, TokenPatch, TokenRecord, TokenSource, TokenStore,
 };
 
 /// Wraps a source: counts lookups, and can delay them or make them fail.
@@ -70,6 +71,44 @@ impl<S: TokenSource> TokenSource for Instrumented<S> {
 
     fn changes(&self) -> Option<ChangeStream> {
         self.inner.changes()
+    }
+}
+
+#[async_trait]
+impl<S: TokenStore> TokenStore for Instrumented<S> {
+    async fn create(&self, record: TokenRecord) -> Result<(), StoreError> {
+        self.fail_if_failing()?;
+        self.inner.create(record).await
+    }
+
+    async fn list(&self, query: &ListQuery) -> Result<Page, StoreError> {
+        self.fail_if_failing()?;
+        self.inner.list(query).await
+    }
+
+    async fn update(&self, id: &str, patch: &TokenPatch) -> Result<Option<TokenRecord>, StoreError> {
+        self.fail_if_failing()?;
+        self.inner.update(id, patch).await
+    }
+
+    async fn delete(&self, id: &str) -> Result<bool, StoreError> {
+        self.fail_if_failing()?;
+        self.inner.delete(id).await
+    }
+
+    async fn rotate(&self, id: &str, rotation: &Rotation) -> Result<Option<TokenRecord>, StoreError> {
+        self.fail_if_failing()?;
+        self.inner.rotate(id, rotation).await
+    }
+}
+
+impl<S> Instrumented<S> {
+    fn fail_if_failing(&self) -> Result<(), StoreError> {
+        if self.failing.load(Ordering::SeqCst) {
+            Err(StoreError::unavailable("injected failure"))
+        } else {
+            Ok(())
+        }
     }
 }
 

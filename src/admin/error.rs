@@ -1,0 +1,101 @@
+//! [`ApiError`]: every error the admin API answers with, as CONTRACT §3 lists them.
+
+use bytes::Bytes;
+use http::header::{ALLOW, CONTENT_TYPE, RETRY_AFTER};
+use http::{HeaderValue, Response, StatusCode};
+use http_body_util::Full;
+
+use crate::{StoreError, error_body};
+
+/// An admin request that failed, and how it is answered.
+#[derive(Debug)]
+pub(crate) enum ApiError {
+    /// 400: malformed JSON, query or field. The message names the field.
+    BadRequest(String),
+    /// 404: unknown id.
+    NotFound,
+    /// 404: unknown path.
+    NoRoute,
+    /// 405, with the methods the path allows.
+    MethodNotAllowed(&'static str),
+    /// 409: e.g. an imported secret already in use.
+    Conflict(&'static str),
+    /// 413: the body is over the limit.
+    TooLarge(usize),
+    /// 415: a body that is not JSON.
+    UnsupportedMediaType,
+    /// 503: the store failed or timed out.
+    Unavailable,
+}
+
+impl ApiError {
+    pub(crate) fn bad(message: impl Into<String>) -> Self {
+        Self::BadRequest(message.into())
+    }
+
+    pub(crate) fn into_response(self) -> Response<Full<Bytes>> {
+        let (status, code, message) = match &self {
+            Self::BadRequest(message) => (StatusCode::BAD_REQUEST, "invalid_request", message.clone()),
+            Self::NotFound => (StatusCode::NOT_FOUND, "not_found", "no token with this id".to_owned()),
+            Self::NoRoute => (StatusCode::NOT_FOUND, "not_found", "no such path".to_owned()),
+            Self::MethodNotAllowed(allow) => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                format!("method not allowed; allowed: {allow}"),
+            ),
+            Self::Conflict(message) => (StatusCode::CONFLICT, "conflict", (*message).to_owned()),
+            Self::TooLarge(limit) => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!("request body is over the limit of {limit} bytes"),
+            ),
+            Self::UnsupportedMediaType => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "request body must be application/json".to_owned(),
+            ),
+            Self::Unavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "token store unavailable, retry later".to_owned(),
+            ),
+        };
+        let mut response = Response::new(Full::new(error_body(code, &message)));
+        *response.status_mut() = status;
+        let headers = response.headers_mut();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        match self {
+            Self::MethodNotAllowed(allow) => {
+                headers.insert(ALLOW, HeaderValue::from_static(allow));
+            }
+            Self::Unavailable => {
+                headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            _ => {}
+        }
+        response
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::DuplicateId => Self::Conflict("a token with this id already exists"),
+            StoreError::DuplicateSecret => Self::Conflict("this secret is already in use by another token"),
+            err => {
+                tracing::error!(target: "tollgate::admin", error = %err, "token store failed");
+                Self::Unavailable
+            }
+        }
+    }
+}
+
+/// Bytes as a JSON success response.
+pub(crate) fn json_response(status: StatusCode, body: Vec<u8>) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}

@@ -1,0 +1,59 @@
+//! Everything the admin API and the layer log during the whole admin suite, captured and
+//! searched: no secret may appear.
+
+mod support;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use tracing_subscriber::fmt::MakeWriter;
+
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> MakeWriter<'a> for Capture {
+    type Writer = Capture;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_secret_reaches_the_logs() {
+    let capture = Capture::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(capture.clone())
+        .with_ansi(false)
+        .finish();
+    tracing::subscriber::set_global_default(subscriber).unwrap();
+
+    support::admin::all().await;
+
+    let logged = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    for action in ["created", "updated", "rotated", "deleted"] {
+        assert!(logged.contains(&format!("action=\"{action}\"")), "no {action} event was logged");
+    }
+    assert!(logged.contains("actor="), "admin events name the actor");
+    assert!(logged.contains("request refused"), "the layer's refusals were captured too");
+    let secrets = support::admin::SECRETS.lock().unwrap().clone();
+    assert!(secrets.len() > 20, "the suite handled secrets");
+    for secret in &secrets {
+        assert!(!logged.contains(secret.as_str()), "a secret reached the logs");
+        // The secret part of a structured token, on its own.
+        let tail = secret.rsplit('_').next().unwrap();
+        assert!(!logged.contains(tail), "a secret segment reached the logs");
+    }
+}
