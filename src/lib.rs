@@ -20,13 +20,13 @@ pub use layer::{
     AuthBody, AuthLayer, AuthLayerBuilder, AuthService, DEFAULT_REALM, Rejection, RejectionKind, RequireScopes,
     RequireScopesFuture, RequireScopesLayer, ResponseFuture, error_body,
 };
-pub use principal::Principal;
+pub use principal::{Principal, PrincipalSlot};
 pub use record::{PreviousSecret, TokenRecord, TokenStatus};
 pub use secret::Secret;
+#[cfg(feature = "sqlite")]
+pub use store::SqliteStore;
 pub use store::{
     ChangeEvent, ChangeStream, ListQuery, MemoryStore, Page, Rotation, StoreError, TokenPatch, TokenSource, TokenStore,
 };
-#[cfg(feature = "sqlite")]
-pub use store::SqliteStore;
 pub use token::{GeneratedToken, ParsedToken, TokenError, TokenFormat};
 pub use verify::{InvalidReason, Pending, Verifier, VerifierBuilder, VerifyError};

@@ -91,3 +91,35 @@ impl Principal {
         scopes.into_iter().all(|scope| self.has_scope(scope))
     }
 }
+
+/// A place for [`AuthLayer`](crate::AuthLayer) to leave the [`Principal`] it authenticated,
+/// for middleware *outside* the layer (access logs, metrics) that never sees the request
+/// the handler gets.
+///
+/// Insert a clone into the request's extensions before the layer runs; read it once the
+/// response is back.
+///
+/// ```
+/// use tollgate::PrincipalSlot;
+///
+/// let slot = PrincipalSlot::default();
+/// let mut req = http::Request::new(());
+/// req.extensions_mut().insert(slot.clone());
+/// // ... the request goes through the auth layer and the handler ...
+/// assert!(slot.get().is_none(), "nothing authenticated yet");
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct PrincipalSlot(Arc<std::sync::OnceLock<Principal>>);
+
+impl PrincipalSlot {
+    /// The principal the layer authenticated, if any.
+    #[must_use]
+    pub fn get(&self) -> Option<&Principal> {
+        self.0.get()
+    }
+
+    pub(crate) fn fill(&self, principal: &Principal) {
+        // The first layer to authenticate the request wins; a nested one agrees anyway.
+        let _ = self.0.set(principal.clone());
+    }
+}

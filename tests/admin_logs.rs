@@ -44,10 +44,16 @@ async fn no_secret_reaches_the_logs() {
 
     let logged = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
     for action in ["created", "updated", "rotated", "deleted"] {
-        assert!(logged.contains(&format!("action=\"{action}\"")), "no {action} event was logged");
+        assert!(
+            logged.contains(&format!("action=\"{action}\"")),
+            "no {action} event was logged"
+        );
     }
     assert!(logged.contains("actor="), "admin events name the actor");
-    assert!(logged.contains("request refused"), "the layer's refusals were captured too");
+    assert!(
+        logged.contains("request refused"),
+        "the layer's refusals were captured too"
+    );
     let secrets = support::admin::SECRETS.lock().unwrap().clone();
     assert!(secrets.len() > 20, "the suite handled secrets");
     for secret in &secrets {

@@ -41,7 +41,9 @@ impl State {
         B: Body,
         B::Error: Into<BoxError>,
     {
-        let input: CreateRequest = input::read_json(req, self.body_limit, true).await?.ok_or_else(missing_body)?;
+        let input: CreateRequest = input::read_json(req, self.body_limit, true)
+            .await?
+            .ok_or_else(missing_body)?;
         input::name(&input.name)?;
         let at = now();
         let expires_at = match (&input.expires_at, input.expires_in) {
@@ -120,7 +122,9 @@ impl State {
         B: Body,
         B::Error: Into<BoxError>,
     {
-        let input: PatchRequest = input::read_json(req, self.body_limit, true).await?.ok_or_else(missing_body)?;
+        let input: PatchRequest = input::read_json(req, self.body_limit, true)
+            .await?
+            .ok_or_else(missing_body)?;
         let mut patch = TokenPatch::default();
         if let Some(name) = input.name {
             input::name(&name)?;
@@ -141,7 +145,10 @@ impl State {
             input::metadata(&metadata)?;
             patch.metadata = Some(metadata);
         }
-        let record = self.store(self.tokens.update(id, &patch)).await?.ok_or(ApiError::NotFound)?;
+        let record = self
+            .store(self.tokens.update(id, &patch))
+            .await?
+            .ok_or(ApiError::NotFound)?;
         self.verifier.invalidate(id);
         tracing::info!(target: "tollgate::admin", action = "updated", token_id = %id, actor);
         json(StatusCode::OK, &RecordView::from(&record))
@@ -180,7 +187,10 @@ impl State {
             new_hash: self.verifier.hasher().hash(generated.secret_segment().as_bytes()),
             old_valid_until,
         };
-        let record = self.store(self.tokens.rotate(id, &rotation)).await?.ok_or(ApiError::NotFound)?;
+        let record = self
+            .store(self.tokens.rotate(id, &rotation))
+            .await?
+            .ok_or(ApiError::NotFound)?;
         self.verifier.invalidate(id);
         tracing::info!(target: "tollgate::admin", action = "rotated", token_id = %id, actor, grace_seconds = grace);
         let shown = WithToken {
@@ -195,7 +205,9 @@ impl State {
         B: Body,
         B::Error: Into<BoxError>,
     {
-        let input: CheckRequest = input::read_json(req, self.body_limit, true).await?.ok_or_else(missing_body)?;
+        let input: CheckRequest = input::read_json(req, self.body_limit, true)
+            .await?
+            .ok_or_else(missing_body)?;
         let basic;
         let credential = match (&input.token, &input.id, &input.secret) {
             (Some(token), None, None) => Credential::Bearer(token.expose()),

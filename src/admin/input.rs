@@ -51,7 +51,11 @@ where
     }
     let bytes = read_limited(body, limit).await?;
     if !is_json {
-        return if bytes.is_empty() { Ok(None) } else { Err(ApiError::UnsupportedMediaType) };
+        return if bytes.is_empty() {
+            Ok(None)
+        } else {
+            Err(ApiError::UnsupportedMediaType)
+        };
     }
     if bytes.iter().all(u8::is_ascii_whitespace) && !required {
         return Ok(None);
@@ -182,7 +186,9 @@ pub(crate) fn scopes(scopes: &[String]) -> Result<(), ApiError> {
     }
     for (i, scope) in scopes.iter().enumerate() {
         let valid = (1..=MAX_SCOPE_CHARS).contains(&scope.len())
-            && scope.bytes().all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b));
+            && scope
+                .bytes()
+                .all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b));
         if !valid {
             return Err(ApiError::bad(format!(
                 "scopes[{i}]: must be 1 to {MAX_SCOPE_CHARS} visible ASCII characters, without spaces, quotes or backslashes"
@@ -195,7 +201,9 @@ pub(crate) fn scopes(scopes: &[String]) -> Result<(), ApiError> {
 pub(crate) fn metadata(metadata: &Map<String, Value>) -> Result<(), ApiError> {
     let size = serde_json::to_vec(metadata).map_or(usize::MAX, |v| v.len());
     if size > MAX_METADATA_BYTES {
-        return Err(ApiError::bad(format!("metadata: must be at most {MAX_METADATA_BYTES} bytes of JSON")));
+        return Err(ApiError::bad(format!(
+            "metadata: must be at most {MAX_METADATA_BYTES} bytes of JSON"
+        )));
     }
     Ok(())
 }
@@ -213,7 +221,9 @@ pub(crate) fn future_instant(field: &str, text: &str, now: OffsetDateTime) -> Re
 
 pub(crate) fn expires_in(seconds: i64, now: OffsetDateTime) -> Result<OffsetDateTime, ApiError> {
     if !(1..=MAX_EXPIRES_IN).contains(&seconds) {
-        return Err(ApiError::bad(format!("expires_in: must be between 1 and {MAX_EXPIRES_IN} seconds")));
+        return Err(ApiError::bad(format!(
+            "expires_in: must be between 1 and {MAX_EXPIRES_IN} seconds"
+        )));
     }
     Ok(now + time::Duration::seconds(seconds))
 }
@@ -293,9 +303,20 @@ mod tests {
     #[test]
     fn list_queries_are_strict() {
         let q = list_query(Some("limit=5&status=inactive&scope=a%3Ab")).unwrap();
-        assert_eq!((q.limit, q.status, q.scope.as_deref()), (5, Some(TokenStatus::Inactive), Some("a:b")));
+        assert_eq!(
+            (q.limit, q.status, q.scope.as_deref()),
+            (5, Some(TokenStatus::Inactive), Some("a:b"))
+        );
         assert_eq!(list_query(None).unwrap().limit, 100);
-        for bad in ["limit=0", "limit=1001", "limit=x", "status=gone", "limit=1&limit=2", "foo=1", "cursor=%%%"] {
+        for bad in [
+            "limit=0",
+            "limit=1001",
+            "limit=x",
+            "status=gone",
+            "limit=1&limit=2",
+            "foo=1",
+            "cursor=%%%",
+        ] {
             assert!(matches!(list_query(Some(bad)), Err(ApiError::BadRequest(_))), "{bad}");
         }
     }

@@ -70,25 +70,53 @@ mod tests {
         assert_eq!(route(&Method::GET, "/tokens/abc").unwrap(), Route::Get("abc"));
         assert_eq!(route(&Method::PATCH, "/tokens/abc").unwrap(), Route::Update("abc"));
         assert_eq!(route(&Method::DELETE, "/tokens/abc").unwrap(), Route::Delete("abc"));
-        assert_eq!(route(&Method::POST, "/tokens/abc/rotate").unwrap(), Route::Rotate("abc"));
+        assert_eq!(
+            route(&Method::POST, "/tokens/abc/rotate").unwrap(),
+            Route::Rotate("abc")
+        );
         assert_eq!(route(&Method::GET, "/openapi.json").unwrap(), Route::OpenApi);
     }
 
     #[test]
     fn unknown_paths_and_methods_are_told_apart() {
-        for path in ["", "/", "/tokens/", "/tokens//rotate", "/tokens/a/b", "/token", "tokens", "/tokens/a/rotate/"] {
+        for path in [
+            "",
+            "/",
+            "/tokens/",
+            "/tokens//rotate",
+            "/tokens/a/b",
+            "/token",
+            "tokens",
+            "/tokens/a/rotate/",
+        ] {
             assert!(matches!(route(&Method::GET, path), Err(ApiError::NoRoute)), "{path:?}");
         }
-        assert!(matches!(route(&Method::PUT, "/tokens"), Err(ApiError::MethodNotAllowed("GET, POST"))));
-        assert!(matches!(route(&Method::GET, "/tokens/check"), Err(ApiError::MethodNotAllowed("POST"))));
-        assert!(matches!(route(&Method::GET, "/tokens/a/rotate"), Err(ApiError::MethodNotAllowed("POST"))));
+        assert!(matches!(
+            route(&Method::PUT, "/tokens"),
+            Err(ApiError::MethodNotAllowed("GET, POST"))
+        ));
+        assert!(matches!(
+            route(&Method::GET, "/tokens/check"),
+            Err(ApiError::MethodNotAllowed("POST"))
+        ));
+        assert!(matches!(
+            route(&Method::GET, "/tokens/a/rotate"),
+            Err(ApiError::MethodNotAllowed("POST"))
+        ));
     }
 
     #[test]
     fn the_route_table_matches_the_matcher() {
         for (template, methods) in ROUTES {
             let path = template.replace("{id}", "abc");
-            for method in [Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE, Method::HEAD] {
+            for method in [
+                Method::GET,
+                Method::POST,
+                Method::PUT,
+                Method::PATCH,
+                Method::DELETE,
+                Method::HEAD,
+            ] {
                 let served = route(&method, &path).is_ok();
                 assert_eq!(served, methods.contains(&method), "{method} {template}");
             }

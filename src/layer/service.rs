@@ -9,7 +9,7 @@ use http::{Request, Response};
 use tower_service::Service;
 
 use super::{AuthBody, Config, Rejection, RejectionKind, ResponseFuture};
-use crate::Principal;
+use crate::{Principal, PrincipalSlot};
 
 /// Authenticates requests before `S` sees them. Made by [`AuthLayer`](super::AuthLayer).
 pub struct AuthService<S> {
@@ -83,6 +83,9 @@ impl Config {
             if !principal.has_all_scopes(self.required_scopes.iter().map(String::as_str)) {
                 tracing::debug!(token_id = principal.id(), "request refused: missing scope");
                 return Err(Rejection::new(RejectionKind::InsufficientScope));
+            }
+            if let Some(slot) = req.extensions().get::<PrincipalSlot>() {
+                slot.fill(&principal);
             }
             req.extensions_mut().insert(principal);
         }

@@ -45,11 +45,16 @@ impl Harness {
     pub async fn with_limit(limit: usize) -> Self {
         let store = Instrumented::new(MemoryStore::new());
         let verifier = Verifier::builder(store.clone()).build();
-        let admin = AdminApi::builder(store.clone(), verifier.clone()).body_limit(limit).build();
+        let admin = AdminApi::builder(store.clone(), verifier.clone())
+            .body_limit(limit)
+            .build();
         let auth = AuthLayer::new(verifier.clone());
         let router = Router::new()
             .route("/me", get(|| async { "me" }))
-            .route("/reports", get(|| async { "reports" }).layer(auth.require_scopes(["reports:read"])))
+            .route(
+                "/reports",
+                get(|| async { "reports" }).layer(auth.require_scopes(["reports:read"])),
+            )
             .layer(auth)
             .nest_service("/admin", admin);
 
@@ -62,7 +67,12 @@ impl Harness {
             .await
             .unwrap();
         remember(token.token().expose());
-        Self { store, verifier, router, admin_token: token.token().expose().to_owned() }
+        Self {
+            store,
+            verifier,
+            router,
+            admin_token: token.token().expose().to_owned(),
+        }
     }
 
     pub async fn send(&self, req: Request<Body>) -> Reply {
@@ -71,11 +81,20 @@ impl Harness {
         let headers = response.headers().clone();
         let bytes = response.into_body().collect().await.unwrap().to_bytes();
         let raw = String::from_utf8(bytes.to_vec()).unwrap();
-        let body = if raw.is_empty() { Value::Null } else { serde_json::from_str(&raw).unwrap_or(Value::Null) };
+        let body = if raw.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&raw).unwrap_or(Value::Null)
+        };
         if let Some(token) = body.get("token").and_then(Value::as_str) {
             remember(token);
         }
-        Reply { status, headers, body, raw }
+        Reply {
+            status,
+            headers,
+            body,
+            raw,
+        }
     }
 
     /// An admin request with the bootstrap token and a JSON body.
@@ -99,7 +118,10 @@ impl Harness {
 
     /// `GET path` with a Bearer token, through the protected app routes.
     pub async fn call_with(&self, path: &str, authorization: &str) -> StatusCode {
-        let req = Request::get(path).header(AUTHORIZATION, authorization).body(Body::empty()).unwrap();
+        let req = Request::get(path)
+            .header(AUTHORIZATION, authorization)
+            .body(Body::empty())
+            .unwrap();
         self.send(req).await.status
     }
 
@@ -126,7 +148,17 @@ fn assert_is_record(record: &Value) {
     keys.sort_unstable();
     assert_eq!(
         keys,
-        ["created_at", "expires_at", "id", "kind", "last_used_at", "metadata", "name", "scopes", "status"]
+        [
+            "created_at",
+            "expires_at",
+            "id",
+            "kind",
+            "last_used_at",
+            "metadata",
+            "name",
+            "scopes",
+            "status"
+        ]
     );
 }
 
@@ -169,9 +201,14 @@ pub async fn create_defaults_and_inactive_status() {
     let expires_at = (time::OffsetDateTime::now_utc() + time::Duration::hours(1))
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap();
-    let inactive = h.create(json!({"name": "off", "status": "inactive", "expires_at": expires_at})).await;
+    let inactive = h
+        .create(json!({"name": "off", "status": "inactive", "expires_at": expires_at}))
+        .await;
     assert_eq!(inactive.body["status"], "inactive");
-    assert_eq!(h.bearer("/me", inactive.body["token"].as_str().unwrap()).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        h.bearer("/me", inactive.body["token"].as_str().unwrap()).await,
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 // CONTRACT §3: 400 malformed JSON or field, with a message naming the field.
@@ -191,13 +228,19 @@ pub async fn create_rejects_bad_fields_naming_them() {
         (json!({"name": "n", "expires_in": 0}), "expires_in"),
         (json!({"name": "n", "expires_in": -5}), "expires_in"),
         (json!({"name": "n", "expires_in": "60"}), "expires_in"),
-        (json!({"name": "n", "expires_in": 60, "expires_at": "2999-01-01T00:00:00Z"}), "expires_"),
+        (
+            json!({"name": "n", "expires_in": 60, "expires_at": "2999-01-01T00:00:00Z"}),
+            "expires_",
+        ),
         (json!({"name": "n", "status": "paused"}), "status"),
         (json!({"name": "n", "kind": ""}), "kind"),
         (json!({"name": "n", "metadata": [1]}), "metadata"),
         (json!({"name": "n", "metadata": {"big": "x".repeat(4100)}}), "metadata"),
         (json!({"name": "n", "secret": "too-short"}), "secret"),
-        (json!({"name": "n", "secret": "has spaces in it, which is bad"}), "secret"),
+        (
+            json!({"name": "n", "secret": "has spaces in it, which is bad"}),
+            "secret",
+        ),
         (json!({"name": "n", "secret": "tg_claims_our_prefix_123456"}), "secret"),
         (json!(["name"]), "JSON"),
     ];
@@ -220,7 +263,9 @@ pub async fn imported_secret_works_as_bearer_and_basic_and_conflicts_twice() {
     let h = Harness::new().await;
     let secret = "legacy.Opaque-token_0123456789~+/==";
     remember(secret);
-    let reply = h.create(json!({"name": "legacy", "secret": secret, "scopes": ["reports:read"]})).await;
+    let reply = h
+        .create(json!({"name": "legacy", "secret": secret, "scopes": ["reports:read"]}))
+        .await;
     assert!(reply.body.get("token").is_none(), "an import never echoes the secret");
     assert!(!reply.raw.contains(secret));
     assert_is_record(&reply.body);
@@ -230,7 +275,9 @@ pub async fn imported_secret_works_as_bearer_and_basic_and_conflicts_twice() {
     let basic = BasicCredential::new(id, secret).to_header_value();
     assert_eq!(h.call_with("/reports", basic.to_str().unwrap()).await, StatusCode::OK);
 
-    let again = h.admin(Method::POST, "/tokens", Some(json!({"name": "dup", "secret": secret}))).await;
+    let again = h
+        .admin(Method::POST, "/tokens", Some(json!({"name": "dup", "secret": secret})))
+        .await;
     assert_error(&again, StatusCode::CONFLICT, "conflict");
 }
 
@@ -240,7 +287,11 @@ pub async fn a_secret_tried_before_it_was_imported_works_at_once() {
     remember(secret);
     assert_eq!(h.bearer("/me", secret).await, StatusCode::UNAUTHORIZED);
     h.create(json!({"name": "late", "secret": secret})).await;
-    assert_eq!(h.bearer("/me", secret).await, StatusCode::OK, "the negative cache was cleared");
+    assert_eq!(
+        h.bearer("/me", secret).await,
+        StatusCode::OK,
+        "the negative cache was cleared"
+    );
 }
 
 // CONTRACT §3: 200 concurrent creates all listed exactly once by cursor paging.
@@ -249,7 +300,12 @@ pub async fn concurrent_creates_are_listed_exactly_once_by_cursor() {
     let tasks: Vec<_> = (0..200)
         .map(|i| {
             let h = h.clone();
-            tokio::spawn(async move { h.create(json!({"name": format!("t{i}")})).await.body["id"].as_str().unwrap().to_owned() })
+            tokio::spawn(async move {
+                h.create(json!({"name": format!("t{i}")})).await.body["id"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
         })
         .collect();
     let mut created = Vec::new();
@@ -336,7 +392,11 @@ pub async fn patches_are_in_force_on_the_next_request() {
     assert_eq!(h.bearer("/me", &token).await, StatusCode::OK);
 
     let renamed = h
-        .admin(Method::PATCH, &path, Some(json!({"name": "renamed", "metadata": {"k": 1}, "expires_at": "2999-01-01T00:00:00Z"})))
+        .admin(
+            Method::PATCH,
+            &path,
+            Some(json!({"name": "renamed", "metadata": {"k": 1}, "expires_at": "2999-01-01T00:00:00Z"})),
+        )
         .await;
     assert_eq!(renamed.body["name"], "renamed");
     assert_eq!(renamed.body["metadata"], json!({"k": 1}));
@@ -345,9 +405,20 @@ pub async fn patches_are_in_force_on_the_next_request() {
     assert!(cleared.body["expires_at"].is_null());
     assert_eq!(cleared.body["name"], "renamed", "absent fields stay");
 
-    assert_bad_field(&h.admin(Method::PATCH, &path, Some(json!({"secret": "x"}))).await, "secret");
+    assert_bad_field(
+        &h.admin(Method::PATCH, &path, Some(json!({"secret": "x"}))).await,
+        "secret",
+    );
     assert_bad_field(&h.admin(Method::PATCH, &path, Some(json!({"name": ""}))).await, "name");
-    assert_bad_field(&h.admin(Method::PATCH, &path, Some(json!({"expires_at": "1999-01-01T00:00:00Z"}))).await, "expires_at");
+    assert_bad_field(
+        &h.admin(
+            Method::PATCH,
+            &path,
+            Some(json!({"expires_at": "1999-01-01T00:00:00Z"})),
+        )
+        .await,
+        "expires_at",
+    );
 }
 
 // CONTRACT §3: DELETE → 204; the token fails on the next request.
@@ -361,7 +432,11 @@ pub async fn deleted_token_is_rejected_on_the_next_request() {
     assert_eq!(deleted.status, StatusCode::NO_CONTENT);
     assert!(deleted.raw.is_empty());
     assert_eq!(h.bearer("/me", &token).await, StatusCode::UNAUTHORIZED);
-    assert_error(&h.admin(Method::DELETE, &path, None).await, StatusCode::NOT_FOUND, "not_found");
+    assert_error(
+        &h.admin(Method::DELETE, &path, None).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
 }
 
 // CONTRACT §3: rotate keeps id, name, kind, scopes, metadata and expiry; without grace the
@@ -378,7 +453,16 @@ pub async fn rotation_without_grace_ends_the_old_secret_at_once() {
     assert_eq!(rotated.status, StatusCode::OK, "{}", rotated.raw);
     let new = rotated.body["token"].as_str().unwrap().to_owned();
     assert_ne!(new, old);
-    for field in ["id", "name", "kind", "scopes", "metadata", "expires_at", "created_at", "status"] {
+    for field in [
+        "id",
+        "name",
+        "kind",
+        "scopes",
+        "metadata",
+        "expires_at",
+        "created_at",
+        "status",
+    ] {
         assert_eq!(rotated.body[field], created.body[field], "{field} survives rotation");
     }
     assert_eq!(h.bearer("/me", &old).await, StatusCode::UNAUTHORIZED);
@@ -391,16 +475,35 @@ pub async fn rotation_with_grace_keeps_the_old_secret_for_the_grace_period() {
     let created = h.create(json!({"name": "g"})).await;
     let old = created.body["token"].as_str().unwrap().to_owned();
     let id = created.body["id"].as_str().unwrap();
-    let rotated = h.admin(Method::POST, &format!("/tokens/{id}/rotate"), Some(json!({"grace_seconds": 1}))).await;
+    let rotated = h
+        .admin(
+            Method::POST,
+            &format!("/tokens/{id}/rotate"),
+            Some(json!({"grace_seconds": 1})),
+        )
+        .await;
     let new = rotated.body["token"].as_str().unwrap().to_owned();
-    assert_eq!(h.bearer("/me", &old).await, StatusCode::OK, "old secret works during grace");
+    assert_eq!(
+        h.bearer("/me", &old).await,
+        StatusCode::OK,
+        "old secret works during grace"
+    );
     assert_eq!(h.bearer("/me", &new).await, StatusCode::OK);
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    assert_eq!(h.bearer("/me", &old).await, StatusCode::UNAUTHORIZED, "old secret ends with the grace period");
+    assert_eq!(
+        h.bearer("/me", &old).await,
+        StatusCode::UNAUTHORIZED,
+        "old secret ends with the grace period"
+    );
     assert_eq!(h.bearer("/me", &new).await, StatusCode::OK);
 
     assert_bad_field(
-        &h.admin(Method::POST, &format!("/tokens/{id}/rotate"), Some(json!({"grace_seconds": -1}))).await,
+        &h.admin(
+            Method::POST,
+            &format!("/tokens/{id}/rotate"),
+            Some(json!({"grace_seconds": -1})),
+        )
+        .await,
         "grace_seconds",
     );
 }
@@ -413,7 +516,11 @@ pub async fn check_reports_validity_without_revealing_why() {
     let id = created.body["id"].as_str().unwrap().to_owned();
     let segment = token.rsplit('_').next().unwrap().to_owned();
 
-    for body in [json!({"token": token}), json!({"id": id, "secret": token}), json!({"id": id, "secret": segment})] {
+    for body in [
+        json!({"token": token}),
+        json!({"id": id, "secret": token}),
+        json!({"id": id, "secret": segment}),
+    ] {
         let reply = h.admin(Method::POST, "/tokens/check", Some(body)).await;
         assert_eq!(reply.status, StatusCode::OK);
         assert_eq!(reply.body["valid"], true);
@@ -430,7 +537,11 @@ pub async fn check_reports_validity_without_revealing_why() {
         assert_eq!(reply.status, StatusCode::OK);
         assert_eq!(reply.body, json!({"valid": false, "token": null}));
     }
-    for body in [json!({}), json!({"token": token, "id": id, "secret": segment}), json!({"id": id})] {
+    for body in [
+        json!({}),
+        json!({"token": token, "id": id, "secret": segment}),
+        json!({"id": id}),
+    ] {
         assert_bad_field(&h.admin(Method::POST, "/tokens/check", Some(body)).await, "token");
     }
 }
@@ -444,7 +555,10 @@ pub async fn admin_requests_need_the_admin_scope() {
     let none = h.send(req).await;
     assert_error(&none, StatusCode::UNAUTHORIZED, "unauthorized");
     assert!(none.headers.contains_key(WWW_AUTHENTICATE));
-    let req = Request::get("/admin/tokens").header(AUTHORIZATION, format!("Bearer {plain}")).body(Body::empty()).unwrap();
+    let req = Request::get("/admin/tokens")
+        .header(AUTHORIZATION, format!("Bearer {plain}"))
+        .body(Body::empty())
+        .unwrap();
     let forbidden = h.send(req).await;
     assert_error(&forbidden, StatusCode::FORBIDDEN, "insufficient_scope");
     assert_eq!(
@@ -457,7 +571,11 @@ pub async fn admin_requests_need_the_admin_scope() {
 pub async fn unknown_paths_are_404_and_wrong_methods_405_with_allow() {
     let h = Harness::new().await;
     for path in ["/", "/nope", "/tokens/", "/tokens/a/b", "/tokens/a/rotate/x"] {
-        assert_error(&h.admin(Method::GET, path, None).await, StatusCode::NOT_FOUND, "not_found");
+        assert_error(
+            &h.admin(Method::GET, path, None).await,
+            StatusCode::NOT_FOUND,
+            "not_found",
+        );
     }
     for (method, path, allow) in [
         (Method::PUT, "/tokens", "GET, POST"),
@@ -483,15 +601,24 @@ pub async fn oversized_and_non_json_bodies_are_refused() {
         .header(CONTENT_LENGTH, big.len())
         .body(Body::from(big.clone()))
         .unwrap();
-    assert_error(&h.send(declared).await, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large");
+    assert_error(
+        &h.send(declared).await,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+    );
     // No Content-Length: a stream that goes on and on is cut at the limit.
-    let chunks = futures_util::stream::iter((0..10_000).map(|_| Ok::<_, std::io::Error>(bytes::Bytes::from(vec![b' '; 1024]))));
+    let chunks =
+        futures_util::stream::iter((0..10_000).map(|_| Ok::<_, std::io::Error>(bytes::Bytes::from(vec![b' '; 1024]))));
     let streamed = Request::post("/admin/tokens")
         .header(AUTHORIZATION, format!("Bearer {}", h.admin_token))
         .header(CONTENT_TYPE, "application/json")
         .body(Body::from_stream(chunks))
         .unwrap();
-    assert_error(&h.send(streamed).await, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large");
+    assert_error(
+        &h.send(streamed).await,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+    );
 
     for content_type in [None, Some("text/plain"), Some("application/x-www-form-urlencoded")] {
         let mut req = Request::post("/admin/tokens").header(AUTHORIZATION, format!("Bearer {}", h.admin_token));
@@ -539,11 +666,29 @@ pub async fn openapi_document_matches_the_router() {
     let id = created.body["id"].as_str().unwrap();
     let paths = doc["paths"].as_object().unwrap();
 
-    let methods = [Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE, Method::OPTIONS];
-    let templates = ["/tokens", "/tokens/check", "/tokens/{id}", "/tokens/{id}/rotate", "/openapi.json", "/", "/health", "/tokens/{id}/secret"];
+    let methods = [
+        Method::GET,
+        Method::POST,
+        Method::PUT,
+        Method::PATCH,
+        Method::DELETE,
+        Method::OPTIONS,
+    ];
+    let templates = [
+        "/tokens",
+        "/tokens/check",
+        "/tokens/{id}",
+        "/tokens/{id}/rotate",
+        "/openapi.json",
+        "/",
+        "/health",
+        "/tokens/{id}/secret",
+    ];
     for template in templates {
         for method in &methods {
-            let documented = paths.get(template).is_some_and(|item| item.get(method.as_str().to_lowercase()).is_some());
+            let documented = paths
+                .get(template)
+                .is_some_and(|item| item.get(method.as_str().to_lowercase()).is_some());
             let path = template.replace("{id}", id);
             let body = (*method == Method::POST || *method == Method::PATCH).then(|| json!({}));
             // DELETE last would remove the probe; use a throwaway id for it.
@@ -556,7 +701,11 @@ pub async fn openapi_document_matches_the_router() {
             let reply = h.admin(method.clone(), &path, body).await;
             let unserved = reply.status == StatusCode::METHOD_NOT_ALLOWED
                 || (reply.status == StatusCode::NOT_FOUND && reply.body["error"]["message"] == "no such path");
-            assert_eq!(!unserved, documented, "{method} {template}: served = {}, documented = {documented}", !unserved);
+            assert_eq!(
+                !unserved, documented,
+                "{method} {template}: served = {}, documented = {documented}",
+                !unserved
+            );
         }
     }
 }

@@ -1,0 +1,200 @@
+//! The example server of CONTRACT §4: `cargo run --example server`.
+//!
+//! | setting (flag or env) | default |
+//! | --- | --- |
+//! | `--addr` / `TOLLGATE_ADDR` | `127.0.0.1:3000` |
+//! | `--store` / `TOLLGATE_STORE` | `sqlite:tollgate.db`; also `memory` |
+//! | `--admin-token-out PATH` | none: where to also write the bootstrap admin token |
+//!
+//! Routes: `GET /` public; `GET /me` any valid token; `GET /reports` needs `reports:read`;
+//! the admin API under `/admin`. On first start with an empty store it creates an admin
+//! token and prints it once. One log line per request, never a secret. Ctrl-C or SIGTERM
+//! finishes in-flight requests and exits 0.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use axum::extract::Request;
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::get;
+use axum::{Extension, Json, Router};
+use clap::Parser;
+use tollgate::{
+    AdminApi, AuthLayer, ListQuery, MemoryStore, Principal, PrincipalSlot, TokenRecord, TokenStore, Verifier,
+};
+
+/// tollgate's example server.
+#[derive(Debug, Parser)]
+#[command(about = "tollgate example server: token-protected routes and the admin API")]
+struct Args {
+    /// Address to listen on.
+    #[arg(long, env = "TOLLGATE_ADDR", default_value = "127.0.0.1:3000")]
+    addr: SocketAddr,
+    /// Token store: `sqlite:PATH` or `memory`.
+    #[arg(long, env = "TOLLGATE_STORE", default_value = "sqlite:tollgate.db")]
+    store: String,
+    /// Also write the bootstrap admin token to this file (created with mode 0600).
+    #[arg(long)]
+    admin_token_out: Option<PathBuf>,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_target(false)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let args = Args::parse();
+    match run(args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+async fn run(args: Args) -> Result<(), BoxError> {
+    let store = open_store(&args.store).await?;
+    let verifier = Verifier::builder(store.clone()).build();
+    if let Some(task) = verifier.invalidation_task() {
+        tokio::spawn(task);
+    }
+    bootstrap_admin(&*store, &verifier, args.admin_token_out.as_deref()).await?;
+
+    let auth = AuthLayer::builder(verifier.clone()).realm("tollgate example").build();
+    let protected = Router::new()
+        .route(
+            "/me",
+            get(|Extension(me): Extension<Principal>| async move { Json(me) }),
+        )
+        .route(
+            "/reports",
+            get(|| async { Json(serde_json::json!({"reports": ["q1", "q2"]})) })
+                .layer(auth.require_scopes(["reports:read"])),
+        )
+        .layer(auth);
+    let app = Router::new()
+        .route(
+            "/",
+            get(|| async { "tollgate example server: see /me, /reports and /admin\n" }),
+        )
+        .merge(protected)
+        .nest_service(
+            "/admin",
+            AdminApi::builder(store, verifier).realm("tollgate example").build(),
+        )
+        .layer(middleware::from_fn(log_request));
+
+    let listener = tokio::net::TcpListener::bind(args.addr).await?;
+    tracing::info!(addr = %listener.local_addr()?, store = %args.store, "listening");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    tracing::info!("shut down cleanly");
+    Ok(())
+}
+
+/// Reads `--store`: `sqlite:PATH` or `memory`; other backends are named but not built yet.
+async fn open_store(url: &str) -> Result<Arc<dyn TokenStore>, BoxError> {
+    if url == "memory" {
+        return Ok(Arc::new(MemoryStore::new()));
+    }
+    if let Some(path) = url.strip_prefix("sqlite:") {
+        let path = path.strip_prefix("//").unwrap_or(path);
+        if path.is_empty() {
+            return Err("--store sqlite:PATH needs a path, e.g. sqlite:tollgate.db".into());
+        }
+        let store = tollgate::SqliteStore::open(path).await?;
+        return Ok(Arc::new(store));
+    }
+    for (scheme, name) in [
+        ("postgres://", "PostgreSQL"),
+        ("postgresql://", "PostgreSQL"),
+        ("redis://", "Redis"),
+    ] {
+        if url.starts_with(scheme) {
+            return Err(format!("the {name} store is not available in this version; use sqlite:PATH or memory").into());
+        }
+    }
+    Err(format!("unknown --store {url:?}: expected sqlite:PATH or memory").into())
+}
+
+/// On an empty store, creates an admin token and shows it once.
+async fn bootstrap_admin(
+    store: &dyn TokenStore,
+    verifier: &Verifier,
+    out: Option<&std::path::Path>,
+) -> Result<(), BoxError> {
+    if !store.list(&ListQuery::new(1)).await?.records.is_empty() {
+        if out.is_some() {
+            tracing::info!("the store already holds tokens: no bootstrap admin token was created or written");
+        }
+        return Ok(());
+    }
+    let token = verifier.format().generate()?;
+    let hash = verifier.hasher().hash(token.secret_segment().as_bytes());
+    let record =
+        TokenRecord::new(token.id(), "bootstrap admin", hash).with_scopes([tollgate::admin::DEFAULT_ADMIN_SCOPE]);
+    store.create(record).await?;
+    if let Some(path) = out {
+        write_private(path, token.token().expose())?;
+    }
+    println!(
+        "Bootstrap admin token (shown once, scope tokens:admin):\n{}",
+        token.token().expose()
+    );
+    tracing::info!(token_id = token.id(), "created the bootstrap admin token");
+    Ok(())
+}
+
+fn write_private(path: &std::path::Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    file.write_all(contents.as_bytes())?;
+    file.write_all(b"\n")
+}
+
+/// One line per request: method, path, status and token id, never a secret.
+async fn log_request(mut req: Request, next: Next) -> Response {
+    let slot = PrincipalSlot::default();
+    req.extensions_mut().insert(slot.clone());
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let response = next.run(req).await;
+    let token_id = slot.get().map_or("-", Principal::id);
+    tracing::info!(%method, %path, status = response.status().as_u16(), %token_id, "request");
+    response
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown signal received: finishing in-flight requests");
+}

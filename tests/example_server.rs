@@ -1,0 +1,277 @@
+//! The example server binary (CONTRACT §4), started for real on a free loopback port with a
+//! temporary SQLite database, driven over HTTP, stopped with SIGTERM and started again.
+#![cfg(all(unix, feature = "sqlite"))]
+
+use std::io::Read as _;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{Method, Request, StatusCode, header::AUTHORIZATION, header::CONTENT_TYPE};
+use http_body_util::{BodyExt as _, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use serde_json::{Value, json};
+
+/// The example binary, built with the same features as this test.
+fn server_binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().unwrap().parent().unwrap();
+    let mut build = Command::new(env!("CARGO"));
+    build.args(["build", "--quiet", "--example", "server", "--no-default-features"]);
+    if cfg!(feature = "sqlite") {
+        build.args(["--features", "sqlite"]);
+    }
+    if profile_dir.file_name().is_some_and(|name| name == "release") {
+        build.arg("--release");
+    }
+    let status = build.current_dir(env!("CARGO_MANIFEST_DIR")).status().unwrap();
+    assert!(status.success(), "building the example server failed");
+    profile_dir.join("examples").join("server")
+}
+
+fn free_port() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
+}
+
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Server {
+    fn start(bin: &Path, dir: &Path, extra: &[&str]) -> Self {
+        let addr = free_port();
+        let child = Command::new(bin)
+            .args([
+                "--addr",
+                &addr.to_string(),
+                "--store",
+                &format!("sqlite:{}", dir.join("t.db").display()),
+            ])
+            .args(extra)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(addr).is_err() {
+            assert!(Instant::now() < deadline, "the server did not start listening");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Self { child, addr }
+    }
+
+    /// SIGTERM, then the exit status and everything it printed.
+    fn stop(mut self) -> (i32, String, String) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let exit = self.child.wait().unwrap();
+        let (mut out, mut err) = (String::new(), String::new());
+        self.child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+        self.child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+        (exit.code().expect("exited, not killed by a signal"), out, err)
+    }
+}
+
+async fn send(
+    addr: SocketAddr,
+    method: Method,
+    path: &str,
+    auth: Option<&str>,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let mut req = Request::builder().method(method).uri(format!("http://{addr}{path}"));
+    if let Some(auth) = auth {
+        req = req.header(AUTHORIZATION, auth);
+    }
+    if body.is_some() {
+        req = req.header(CONTENT_TYPE, "application/json");
+    }
+    let body = body.map_or_else(Full::default, |b| Full::new(Bytes::from(b.to_string())));
+    let response = client.request(req.body(body).unwrap()).await.unwrap();
+    let status = response.status();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn tokens_survive_a_restart_and_the_admin_token_is_made_once() {
+    let bin = server_binary();
+    let dir = tempfile::tempdir().unwrap();
+    let admin_file = dir.path().join("admin.token");
+    let server = Server::start(&bin, dir.path(), &["--admin-token-out", admin_file.to_str().unwrap()]);
+    let addr = server.addr;
+    let admin = std::fs::read_to_string(&admin_file).unwrap().trim().to_owned();
+    let admin_auth = format!("Bearer {admin}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        assert_eq!(
+            std::fs::metadata(&admin_file).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+
+    assert_eq!(send(addr, Method::GET, "/", None, None).await.0, StatusCode::OK);
+    assert_eq!(
+        send(addr, Method::GET, "/me", None, None).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let (status, created) = send(
+        addr,
+        Method::POST,
+        "/admin/tokens",
+        Some(&admin_auth),
+        Some(json!({"name": "survivor"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let token = created["token"].as_str().unwrap().to_owned();
+    let id = created["id"].as_str().unwrap().to_owned();
+    let (status, me) = send(addr, Method::GET, "/me", Some(&format!("Bearer {token}")), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(me["id"], id.as_str());
+    assert_eq!(
+        send(addr, Method::GET, "/reports", Some(&format!("Bearer {token}")), None)
+            .await
+            .0,
+        StatusCode::FORBIDDEN
+    );
+
+    let (code, stdout, stderr) = server.stop();
+    assert_eq!(code, 0, "SIGTERM ends the server cleanly");
+    assert_eq!(stdout.matches(&admin).count(), 1, "the admin token is printed once");
+    for line in [
+        "path=/me status=401 token_id=-",
+        &format!("path=/me status=200 token_id={id}"),
+    ] {
+        assert!(stderr.contains(line), "no log line {line:?} in:\n{stderr}");
+    }
+    assert!(
+        !stderr.contains(&token) && !stderr.contains(&admin),
+        "a secret reached the log"
+    );
+
+    // Second start, same database: the token still works; no new admin token.
+    let second_file = dir.path().join("admin2.token");
+    let server = Server::start(&bin, dir.path(), &["--admin-token-out", second_file.to_str().unwrap()]);
+    let addr = server.addr;
+    assert_eq!(
+        send(addr, Method::GET, "/me", Some(&format!("Bearer {token}")), None)
+            .await
+            .0,
+        StatusCode::OK
+    );
+    let (status, list) = send(addr, Method::GET, "/admin/tokens", Some(&admin_auth), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        list["tokens"].as_array().unwrap().len(),
+        2,
+        "the admin token and ours, nothing new"
+    );
+    let (code, stdout, _) = server.stop();
+    assert_eq!(code, 0);
+    assert!(
+        !stdout.contains("Bootstrap admin token"),
+        "no admin token on the second start:\n{stdout}"
+    );
+    assert!(!second_file.exists(), "nothing written on the second start");
+}
+
+#[tokio::test]
+async fn unsupported_store_urls_fail_with_a_clear_message() {
+    let bin = server_binary();
+    for (store, expected) in [
+        ("postgres://localhost/test", "PostgreSQL store is not available"),
+        ("redis://localhost", "Redis store is not available"),
+        ("mysql://x", "unknown --store"),
+        ("sqlite:", "needs a path"),
+    ] {
+        let output = Command::new(&bin)
+            .args(["--addr", "127.0.0.1:0", "--store", store])
+            .output()
+            .unwrap();
+        assert!(!output.status.success(), "{store}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(expected), "{store}: {stderr}");
+    }
+}
+
+/// The README's walkthrough, its shell commands run as written (the server command through
+/// a `cargo` shell function that starts the already built example).
+#[tokio::test]
+async fn the_readme_walkthrough_works_as_written() {
+    if Command::new("curl").arg("--version").output().is_err() {
+        eprintln!("skipped: the README walkthrough needs curl, which is not installed");
+        return;
+    }
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let section = readme
+        .split("## Walkthrough with curl")
+        .nth(1)
+        .unwrap()
+        .split("\n## ")
+        .next()
+        .unwrap();
+    let blocks: Vec<&str> = section
+        .split("```sh\n")
+        .skip(1)
+        .map(|b| b.split("```").next().unwrap())
+        .collect();
+    assert_eq!(blocks.len(), 3, "server command, create and call, revoke");
+    assert_eq!(
+        blocks[0].trim(),
+        "cargo run --example server -- --admin-token-out admin.token"
+    );
+
+    let bin = server_binary();
+    let dir = tempfile::tempdir().unwrap();
+    let addr = free_port();
+    let shim = format!("cargo() {{ shift 4; exec {} \"$@\"; }}\n", bin.display());
+    let mut server = Command::new("sh")
+        .arg("-c")
+        .arg(format!("{shim}{}", blocks[0]))
+        .current_dir(dir.path())
+        .env("TOLLGATE_ADDR", addr.to_string())
+        .env("TOLLGATE_STORE", "sqlite:walkthrough.db")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while TcpStream::connect(addr).is_err() {
+        assert!(Instant::now() < deadline, "the server did not start listening");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    let output = Command::new("sh")
+        .arg("-c")
+        .arg(format!("set -e\n{}\n{}", blocks[1], blocks[2]))
+        .current_dir(dir.path())
+        .env("HOST", addr.to_string())
+        .output()
+        .unwrap();
+    let _ = Command::new("kill").args(["-TERM", &server.id().to_string()]).status();
+    let _ = server.wait();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "the walkthrough failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        stdout.matches("\"name\":\"my laptop\"").count(),
+        3,
+        "created, then /me twice:\n{stdout}"
+    );
+    assert!(stdout.contains("reports: 403"), "{stdout}");
+    assert!(stdout.contains("after revoke: 401"), "{stdout}");
+}
