@@ -3,14 +3,17 @@
 /// The base62 alphabet, in digit order.
 pub(crate) const ALPHABET: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
-/// Whether `b` is a base62 digit.
-pub(crate) const fn is_digit(b: u8) -> bool {
-    b.is_ascii_alphanumeric()
-}
-
 /// Whether `s` is non-empty and made only of base62 digits.
 pub(crate) fn is_base62(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(is_digit)
+    !s.is_empty() && crate::chars::all(s.as_bytes(), crate::chars::BASE62)
+}
+
+/// Reads fixed-width base62 digits back into a number; `None` if a byte is not a digit.
+/// The inverse of [`encode_fixed`], without a division.
+pub(crate) fn decode_fixed(digits: &[u8]) -> Option<u64> {
+    digits
+        .iter()
+        .try_fold(0u64, |acc, &b| Some(acc.checked_mul(62)? + crate::chars::digit(b)?))
 }
 
 /// Writes `value` as exactly `N` base62 digits, most significant first, left-padded with `0`.
@@ -56,6 +59,14 @@ mod tests {
         assert_eq!(&encode_fixed::<6>(62), b"000010");
         // u32::MAX = 4_294_967_295 = "4gfFC3" in this alphabet.
         assert_eq!(&encode_fixed::<6>(u64::from(u32::MAX)), b"4gfFC3");
+    }
+
+    #[test]
+    fn decoding_inverts_encoding() {
+        for value in [0u64, 1, 61, 62, 3843, 916_132_831, u64::from(u32::MAX)] {
+            assert_eq!(decode_fixed(&encode_fixed::<6>(value)), Some(value));
+        }
+        assert_eq!(decode_fixed(b"00_000"), None);
     }
 
     #[test]

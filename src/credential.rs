@@ -9,7 +9,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use http::{HeaderMap, HeaderValue, header::AUTHORIZATION};
 
-use crate::Secret;
+use crate::{ParsedToken, Secret, TokenError, TokenFormat, chars};
 
 /// Default bound on the `Authorization` header value, in bytes.
 pub const DEFAULT_MAX_HEADER_LEN: usize = 4096;
@@ -21,6 +21,10 @@ pub enum Credential<'a> {
     Bearer(&'a str),
     /// `Basic base64(id:secret)`.
     Basic(BasicCredential),
+    /// `Bearer <token>` claiming the structured format the parser was given
+    /// ([`CredentialParser::token_format`]), already read: its id, or why it is not a token
+    /// of that format (an answer of 401, not 400: it is valid token68).
+    Token(Result<ParsedToken<'a>, TokenError>),
 }
 
 impl fmt::Debug for Credential<'_> {
@@ -28,6 +32,8 @@ impl fmt::Debug for Credential<'_> {
         match self {
             Self::Bearer(_) => f.write_str("Bearer([redacted])"),
             Self::Basic(basic) => basic.fmt(f),
+            Self::Token(Ok(parsed)) => f.debug_tuple("Token").field(parsed).finish(),
+            Self::Token(Err(err)) => f.debug_tuple("Token").field(err).finish(),
         }
     }
 }
@@ -148,11 +154,12 @@ pub enum CredentialError {
 /// headers.insert(AUTHORIZATION, HeaderValue::from_static("Digest username=\"x\""));
 /// assert_eq!(parser.parse(&headers), Ok(None));
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CredentialParser {
     max_len: usize,
     bearer: bool,
     basic: bool,
+    format: Option<TokenFormat>,
 }
 
 impl Default for CredentialParser {
@@ -161,6 +168,7 @@ impl Default for CredentialParser {
             max_len: DEFAULT_MAX_HEADER_LEN,
             bearer: true,
             basic: true,
+            format: None,
         }
     }
 }
@@ -185,6 +193,30 @@ impl CredentialParser {
     #[must_use]
     pub fn basic(mut self, enabled: bool) -> Self {
         self.basic = enabled;
+        self
+    }
+
+    /// Reads Bearer tokens that claim this structured format as [`Credential::Token`]: one
+    /// pass checks their shape and checksum, which also proves them token68.
+    ///
+    /// ```
+    /// use http::HeaderValue;
+    /// use tollgate::{Credential, CredentialParser, TokenError, TokenFormat};
+    ///
+    /// let format = TokenFormat::default();
+    /// let token = format.generate().unwrap();
+    /// let parser = CredentialParser::default().token_format(format);
+    /// let value = HeaderValue::from_str(&format!("Bearer {}", token.token().expose())).unwrap();
+    /// match parser.parse_value(&value).unwrap() {
+    ///     Some(Credential::Token(Ok(parsed))) => assert_eq!(parsed.id(), token.id()),
+    ///     other => panic!("{other:?}"),
+    /// }
+    /// let bad = HeaderValue::from_static("Bearer tg_abc_def000000");
+    /// assert_eq!(parser.parse_value(&bad), Ok(Some(Credential::Token(Err(TokenError::BadChecksum)))));
+    /// ```
+    #[must_use]
+    pub fn token_format(mut self, format: TokenFormat) -> Self {
+        self.format = Some(format);
         self
     }
 
@@ -229,65 +261,118 @@ impl CredentialParser {
                 max: self.max_len,
             });
         }
-        if !bytes.iter().all(|&b| b == b' ' || b == b'\t' || b.is_ascii_graphic()) {
-            return Err(CredentialError::NotAscii);
-        }
-        // Checked above: every byte is ASCII.
-        let text = std::str::from_utf8(bytes).map_err(|_| CredentialError::NotAscii)?;
         // Surrounding whitespace is not part of a field value (RFC 9110 §5.5).
-        let text = text.trim_matches([' ', '\t']);
-
-        let scheme_end = text.bytes().position(|b| !is_tchar(b)).unwrap_or(text.len());
-        let (scheme, rest) = text.split_at(scheme_end);
-        if scheme.is_empty() {
-            return Err(CredentialError::InvalidScheme);
+        let bytes = trim_ows(bytes);
+        // The form nearly every client sends, decided without the general scheme scan.
+        if self.bearer {
+            if let Some(token) = bytes.strip_prefix(b"Bearer ") {
+                if token.first().is_some_and(|&b| b != b' ') {
+                    return classify(token, self.parse_bearer(token));
+                }
+            }
         }
-        let is_bearer = scheme.eq_ignore_ascii_case("bearer");
-        let is_basic = scheme.eq_ignore_ascii_case("basic");
+        let scheme_end = chars::span(bytes, chars::TCHAR);
+        let (scheme, rest) = bytes.split_at(scheme_end);
+        let is_bearer = scheme.eq_ignore_ascii_case(b"bearer");
+        let is_basic = scheme.eq_ignore_ascii_case(b"basic");
         if !(is_bearer && self.bearer || is_basic && self.basic) {
+            // Only here is the whole value checked for stray bytes: on the Bearer and Basic
+            // paths the scheme, space and credential grammars admit nothing else.
+            if !printable(bytes) {
+                return Err(CredentialError::NotAscii);
+            }
+            if scheme.is_empty() {
+                return Err(CredentialError::InvalidScheme);
+            }
             // RFC 6750 §3.1: an unknown scheme is a request without credentials. It must
             // still be a scheme: a token, then nothing or a space.
-            return if rest.is_empty() || rest.starts_with(' ') {
+            return if rest.is_empty() || rest[0] == b' ' {
                 Ok(None)
             } else {
                 Err(CredentialError::InvalidScheme)
             };
         }
-        let credentials = rest.trim_start_matches(' ');
-        if credentials.len() == rest.len() || credentials.is_empty() {
-            return Err(CredentialError::MissingCredentials);
+        let spaces = rest.iter().take_while(|&&b| b == b' ').count();
+        let credentials = &rest[spaces..];
+        if spaces == 0 || credentials.is_empty() {
+            return Err(if printable(credentials) {
+                CredentialError::MissingCredentials
+            } else {
+                CredentialError::NotAscii
+            });
         }
-        if is_bearer {
-            parse_token68(credentials).map(|token| Some(Credential::Bearer(token)))
+        let parsed = if is_bearer {
+            self.parse_bearer(credentials)
         } else {
-            parse_basic(credentials).map(|basic| Some(Credential::Basic(basic)))
+            parse_basic(credentials).map(Credential::Basic)
+        };
+        classify(credentials, parsed)
+    }
+}
+
+impl CredentialParser {
+    /// A Bearer credential: a structured token of the configured format when it claims the
+    /// prefix (one pass: a valid shape is token68), token68 otherwise.
+    fn parse_bearer<'a>(&self, token: &'a [u8]) -> Result<Credential<'a>, CredentialError> {
+        if let Some(format) = &self.format {
+            if token.starts_with(format.prefix().as_bytes()) {
+                let text = std::str::from_utf8(token).map_err(|_| CredentialError::NotAscii)?;
+                return match format.parse(text) {
+                    Ok(Some(parsed)) => Ok(Credential::Token(Ok(parsed))),
+                    // A checksum is only checked once the shape (base62 and `_`) passed: the
+                    // token is token68 already.
+                    Err(TokenError::BadChecksum) => Ok(Credential::Token(Err(TokenError::BadChecksum))),
+                    Err(err) => parse_token68(token).map(|_| Credential::Token(Err(err))),
+                    // Prefix without its `_`: an ordinary bearer token.
+                    Ok(None) => parse_token68(token).map(Credential::Bearer),
+                };
+            }
         }
+        parse_token68(token).map(Credential::Bearer)
     }
 }
 
-/// `tchar` of RFC 9110 §5.6.2.
-const fn is_tchar(b: u8) -> bool {
-    matches!(
-        b,
-        b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'.' | b'^' | b'_' | b'`' | b'|' | b'~'
-    ) || b.is_ascii_alphanumeric()
+/// Both credential grammars admit only visible ASCII, so stray bytes are looked for only to
+/// name an error: control bytes and obs-text are not "bad token68".
+fn classify<'a>(
+    credentials: &[u8],
+    parsed: Result<Credential<'a>, CredentialError>,
+) -> Result<Option<Credential<'a>>, CredentialError> {
+    parsed.map(Some).map_err(|err| {
+        if printable(credentials) {
+            err
+        } else {
+            CredentialError::NotAscii
+        }
+    })
 }
 
-/// `token68 = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
-fn parse_token68(s: &str) -> Result<&str, CredentialError> {
-    let body_end = s
-        .bytes()
-        .position(|b| !(b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')))
-        .unwrap_or(s.len());
-    let valid = body_end > 0 && s.as_bytes()[body_end..].iter().all(|&b| b == b'=');
-    if valid {
-        Ok(s)
-    } else {
-        Err(CredentialError::InvalidToken68)
+/// Visible ASCII, space and tab: what a field value may hold (obs-text aside).
+fn printable(bytes: &[u8]) -> bool {
+    bytes.iter().all(|&b| b.is_ascii_graphic() || b == b' ' || b == b'\t')
+}
+
+fn trim_ows(mut bytes: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = bytes {
+        bytes = rest;
     }
+    while let [rest @ .., b' ' | b'\t'] = bytes {
+        bytes = rest;
+    }
+    bytes
 }
 
-fn parse_basic(encoded: &str) -> Result<BasicCredential, CredentialError> {
+/// `token68 = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`, checked
+/// in one pass; the `&str` is made only after it passed (it is then ASCII).
+fn parse_token68(bytes: &[u8]) -> Result<&str, CredentialError> {
+    let body = chars::span(bytes, chars::TOKEN68);
+    if body == 0 || !bytes[body..].iter().all(|&b| b == b'=') {
+        return Err(CredentialError::InvalidToken68);
+    }
+    std::str::from_utf8(bytes).map_err(|_| CredentialError::InvalidToken68)
+}
+
+fn parse_basic(encoded: &[u8]) -> Result<BasicCredential, CredentialError> {
     // The STANDARD engine requires canonical padding and rejects non-zero trailing bits.
     let decoded = STANDARD.decode(encoded).map_err(|_| CredentialError::InvalidBase64)?;
     let decoded = String::from_utf8(decoded).map_err(|err| {

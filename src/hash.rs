@@ -29,7 +29,13 @@ impl SecretHash {
 
 impl PartialEq for SecretHash {
     fn eq(&self, other: &Self) -> bool {
-        self.0.ct_eq(&other.0).into()
+        // Four word-sized constant-time comparisons: a byte-wise `ct_eq` over 32 bytes costs
+        // several times more on every request.
+        let words = |bytes: &[u8; 32]| -> [u64; 4] {
+            std::array::from_fn(|i| u64::from_ne_bytes(bytes[i * 8..i * 8 + 8].try_into().expect("8 bytes")))
+        };
+        let (a, b) = (words(&self.0), words(&other.0));
+        (a[0].ct_eq(&b[0]) & a[1].ct_eq(&b[1]) & a[2].ct_eq(&b[2]) & a[3].ct_eq(&b[3])).into()
     }
 }
 
@@ -86,7 +92,7 @@ impl SecretHasher {
     #[must_use]
     pub fn hash(&self, secret: &[u8]) -> SecretHash {
         match self {
-            Self::Sha256 => SecretHash(Sha256::digest(secret).into()),
+            Self::Sha256 => SecretHash(sha256(secret)),
             Self::HmacSha256(keyed) => {
                 // Cloning the keyed state skips re-deriving the padded key on every call.
                 let mut mac = (**keyed).clone();
@@ -95,6 +101,40 @@ impl SecretHasher {
             }
         }
     }
+}
+
+/// SHA-256 initial hash value (FIPS 180-4 §5.3.3).
+const SHA256_INIT: [u32; 8] = [
+    0x6a09_e667,
+    0xbb67_ae85,
+    0x3c6e_f372,
+    0xa54f_f53a,
+    0x510e_527f,
+    0x9b05_688c,
+    0x1f83_d9ab,
+    0x5be0_cd19,
+];
+
+/// SHA-256. A secret of up to 55 bytes (every generated secret segment) fits one padded
+/// block, which is compressed directly: this skips the streaming `Digest` machinery,
+/// which costs about as much as the compression itself on the request path. Longer input
+/// goes through `Digest`.
+fn sha256(data: &[u8]) -> [u8; 32] {
+    if data.len() > 55 {
+        return Sha256::digest(data).into();
+    }
+    // FIPS 180-4 §5.1.1: the message, a 1 bit, zeros, and the bit length in 64 bits.
+    let mut block = [0u8; 64];
+    block[..data.len()].copy_from_slice(data);
+    block[data.len()] = 0x80;
+    block[56..].copy_from_slice(&(data.len() as u64 * 8).to_be_bytes());
+    let mut state = SHA256_INIT;
+    sha2::compress256(&mut state, &[block.into()]);
+    let mut out = [0u8; 32];
+    for (chunk, word) in out.chunks_exact_mut(4).zip(state) {
+        chunk.copy_from_slice(&word.to_be_bytes());
+    }
+    out
 }
 
 impl fmt::Debug for SecretHasher {
@@ -119,10 +159,30 @@ mod tests {
     }
 
     #[test]
+    fn one_block_fast_path_matches_the_digest_for_every_length() {
+        let data: Vec<u8> = (0..300u32).map(|i| (i * 7 + 3) as u8).collect();
+        for len in 0..=data.len() {
+            let expected: [u8; 32] = Sha256::digest(&data[..len]).into();
+            assert_eq!(sha256(&data[..len]), expected, "length {len}");
+        }
+    }
+
+    #[test]
     fn hmac_matches_rfc4231_case_2() {
         let hash = SecretHasher::hmac_sha256(b"Jefe").hash(b"what do ya want for nothing?");
         let hex: String = hash.as_bytes().iter().map(|b| format!("{b:02x}")).collect();
         assert_eq!(hex, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+    }
+
+    #[test]
+    fn equality_compares_every_byte() {
+        let base = SecretHasher::Sha256.hash(b"x");
+        assert_eq!(base, base);
+        for i in 0..32 {
+            let mut bytes = *base.as_bytes();
+            bytes[i] ^= 1;
+            assert_ne!(SecretHash::from_bytes(bytes), base, "byte {i}");
+        }
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 pub mod admin;
 mod base62;
+mod chars;
 pub mod credential;
 mod hash;
 mod layer;

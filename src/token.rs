@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use crate::{Secret, base62};
+use crate::{Secret, base62, chars};
 
 /// Characters of checksum at the end of a structured token.
 pub const CHECKSUM_LEN: usize = 6;
@@ -178,19 +178,26 @@ impl TokenFormat {
         let Some(rest) = candidate.strip_prefix(&*self.head) else {
             return Ok(None);
         };
-        let (id, segment) = rest.split_once('_').ok_or(TokenError::Malformed)?;
-        let shaped = base62::is_base62(id)
-            && id.len() <= MAX_ID_LEN
-            && segment.len() > CHECKSUM_LEN
-            && base62::is_base62(segment);
+        // `<id>_<segment>`, both base62: the id ends at the first `_`.
+        let bytes = rest.as_bytes();
+        let id_len = bytes.iter().position(|&b| b == b'_').unwrap_or(bytes.len());
+        let segment_start = id_len + 1;
+        let shaped = (1..=MAX_ID_LEN).contains(&id_len)
+            && bytes.len() > segment_start + CHECKSUM_LEN
+            && chars::all(&bytes[..id_len], chars::BASE62)
+            && chars::all(&bytes[segment_start..], chars::BASE62);
         if !shaped {
             return Err(TokenError::Malformed);
         }
-        let (body, sum) = candidate.split_at(candidate.len() - CHECKSUM_LEN);
-        if checksum(body.as_bytes()) != sum.as_bytes() {
+        let (body, sum) = candidate.as_bytes().split_at(candidate.len() - CHECKSUM_LEN);
+        // Decoding the six digits is cheaper than encoding the CRC to compare text.
+        if base62::decode_fixed(sum) != Some(u64::from(crc32fast::hash(body))) {
             return Err(TokenError::BadChecksum);
         }
-        Ok(Some(ParsedToken { id, segment }))
+        Ok(Some(ParsedToken {
+            id: &rest[..id_len],
+            segment: &rest[segment_start..],
+        }))
     }
 }
 

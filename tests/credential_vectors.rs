@@ -595,6 +595,7 @@ fn render(got: &Parsed<'_>) -> String {
         Ok(Some(Credential::Basic(basic))) => {
             format!("Ok(Some(Basic(id: {:?}, secret: {:?})))", basic.id(), basic.secret())
         }
+        Ok(Some(other)) => format!("Ok(Some({other:?}))"),
         Err(err) => format!("Err({err:?})"),
     }
 }
@@ -835,4 +836,65 @@ fn no_header_is_no_credentials() {
     );
     headers.insert(http::header::COOKIE, HeaderValue::from_static("session=abc"));
     assert_eq!(parser.parse(&headers), Ok(None));
+}
+
+/// A parser that knows the token format answers every vector above exactly as the plain
+/// one does (none of them claims the `tg_` prefix), and reads structured tokens in one pass.
+#[test]
+fn a_format_aware_parser_agrees_and_reads_structured_tokens() {
+    use tollgate::{TokenError, TokenFormat};
+
+    let format = TokenFormat::default();
+    let plain = CredentialParser::default();
+    let aware = CredentialParser::default().token_format(format.clone());
+    for case in CASES {
+        let value = HeaderValue::from_bytes(case.header).unwrap();
+        assert_eq!(aware.parse_value(&value), plain.parse_value(&value), "{}", case.name);
+    }
+
+    let token = format.generate().unwrap();
+    let text = token.token().expose();
+    for value in [
+        format!("Bearer {text}"),
+        format!("bEaReR   {text}"),
+        format!("  Bearer {text}\t"),
+    ] {
+        let value = HeaderValue::from_str(&value).unwrap();
+        match aware.parse_value(&value) {
+            Ok(Some(Credential::Token(Ok(parsed)))) => {
+                assert_eq!(parsed.id(), token.id());
+                assert_eq!(parsed.secret_segment(), token.secret_segment());
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    let mut bad_sum = text.to_owned();
+    let last = bad_sum.pop().unwrap();
+    bad_sum.push(if last == 'A' { 'B' } else { 'A' });
+    let cases: [(String, Result<Option<Credential<'static>>, CredentialError>); 5] = [
+        // CONTRACT §2: a checksum-invalid token is an invalid token (401), not malformed.
+        (
+            format!("Bearer {bad_sum}"),
+            Ok(Some(Credential::Token(Err(TokenError::BadChecksum)))),
+        ),
+        // Valid token68 in the wrong shape: also 401.
+        (
+            "Bearer tg_a-b_c".to_owned(),
+            Ok(Some(Credential::Token(Err(TokenError::Malformed)))),
+        ),
+        (
+            "Bearer tg_".to_owned(),
+            Ok(Some(Credential::Token(Err(TokenError::Malformed)))),
+        ),
+        // CONTRACT §1: not token68 at all is malformed (400), prefix or not.
+        ("Bearer tg_ab,c".to_owned(), Err(CredentialError::InvalidToken68)),
+        ("Bearer tg_ab=c".to_owned(), Err(CredentialError::InvalidToken68)),
+    ];
+    for (header, expected) in cases {
+        let value = HeaderValue::from_str(&header).unwrap();
+        assert_eq!(aware.parse_value(&value), expected, "{header}");
+    }
+    // Another prefix is an opaque Bearer token.
+    let value = HeaderValue::from_static("Bearer ghp_abc_def");
+    assert_eq!(aware.parse_value(&value), Ok(Some(Credential::Bearer("ghp_abc_def"))));
 }

@@ -357,3 +357,39 @@ async fn a_lookup_that_read_before_revocation_and_returned_after_is_not_cached()
         "the request after revocation went back to the source"
     );
 }
+
+#[tokio::test]
+async fn cached_tokens_are_read_again_after_the_cache_ttl() {
+    let store = memory();
+    let (token, _) = issue(&store.inner, "ttl", |r| r).await;
+    let verifier = Verifier::builder(store.clone())
+        .cache_ttl(Duration::from_millis(200))
+        .build();
+    verifier.verify(&bearer(token.token().expose())).await.unwrap();
+    verifier.verify(&bearer(token.token().expose())).await.unwrap();
+    assert_eq!(store.lookups(), 1, "a hit within the ttl");
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    verifier.verify(&bearer(token.token().expose())).await.unwrap();
+    assert_eq!(store.lookups(), 2, "a stale entry is read from the source again");
+}
+
+#[tokio::test]
+async fn the_positive_cache_stays_within_its_capacity() {
+    let store = memory();
+    let mut tokens = Vec::new();
+    for i in 0..2_000 {
+        tokens.push(issue(&store.inner, &format!("t{i}"), |r| r).await.0);
+    }
+    let verifier = Verifier::builder(store.clone()).cache_capacity(100).build();
+    for token in &tokens {
+        verifier.verify(&bearer(token.token().expose())).await.unwrap();
+    }
+    verifier.run_pending_tasks();
+    let cached = verifier.cached_count();
+    assert!(cached <= 100, "{cached} cached tokens, over the capacity of 100");
+    assert!(cached > 0);
+    // Evicted tokens still verify: they are read again.
+    for token in tokens.iter().take(10) {
+        verifier.verify(&bearer(token.token().expose())).await.unwrap();
+    }
+}

@@ -235,10 +235,12 @@ impl AuthLayerBuilder {
             &self.required_scopes,
             self.retry_after.as_secs().max(1),
         );
+        // Structured tokens are read once, in the parser.
+        let parser = self.parser.token_format(self.verifier.format().clone());
         AuthLayer {
             config: Arc::new(Config {
                 verifier: self.verifier,
-                parser: self.parser,
+                parser,
                 required_scopes: self.required_scopes,
                 allow_anonymous: self.allow_anonymous,
                 strip_authorization: self.strip_authorization,

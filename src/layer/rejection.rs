@@ -5,7 +5,7 @@ use std::fmt;
 
 use bytes::Bytes;
 use http::header::{CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
-use http::{HeaderValue, Response, StatusCode};
+use http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
 
 use crate::{CredentialError, InvalidReason, VerifyError};
 
@@ -114,73 +114,105 @@ pub fn error_body(code: &str, message: &str) -> Bytes {
     Bytes::from(body.to_string())
 }
 
-/// The challenges and headers a layer answers with, rendered once when it is built.
+/// The headers and bodies a layer answers with, rendered once when it is built: a
+/// rejection clones a ready header map instead of building one.
 #[derive(Clone)]
 pub(crate) struct Challenges {
-    /// One per enabled scheme.
-    missing: Vec<HeaderValue>,
-    malformed: HeaderValue,
-    invalid: Vec<HeaderValue>,
-    insufficient: HeaderValue,
-    retry_after: HeaderValue,
+    /// Headers per kind, in [`Challenges::slot`] order.
+    headers: [HeaderMap; 5],
 }
+
+/// The bodies of the rejections whose message never varies, in [`Challenges::slot`] order:
+/// they depend on no setting, so they are rendered once per process and shared without
+/// reference counting.
+static BODIES: std::sync::LazyLock<[String; 5]> = std::sync::LazyLock::new(|| {
+    [
+        RejectionKind::MissingCredentials,
+        RejectionKind::Malformed(CredentialError::Duplicate),
+        RejectionKind::InvalidToken(InvalidReason::Unknown),
+        RejectionKind::InsufficientScope,
+        RejectionKind::Unavailable,
+    ]
+    .map(|kind| {
+        let rejection = Rejection::new(kind);
+        String::from_utf8(error_body(rejection.code(), &rejection.message()).to_vec()).expect("JSON is UTF-8")
+    })
+});
 
 impl Challenges {
     pub(crate) fn new(realm: &str, bearer: bool, basic: bool, scopes: &[String], retry_after_secs: u64) -> Self {
         let realm = quote(realm);
         let bearer_challenge = format!("Bearer realm={realm}");
         let basic_challenge = header(&format!("Basic realm={realm}, charset=\"UTF-8\""));
+        let with = |pairs: Vec<(HeaderName, HeaderValue)>| {
+            let mut map = HeaderMap::with_capacity(pairs.len() + 1);
+            map.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            for (name, value) in pairs {
+                map.append(name, value);
+            }
+            map
+        };
         let mut missing = Vec::new();
         if bearer || !basic {
-            missing.push(header(&bearer_challenge));
+            missing.push((WWW_AUTHENTICATE, header(&bearer_challenge)));
         }
         if basic {
-            missing.push(basic_challenge.clone());
+            missing.push((WWW_AUTHENTICATE, basic_challenge.clone()));
         }
-        let mut invalid = vec![header(&format!("{bearer_challenge}, error=\"invalid_token\""))];
+        let mut invalid = vec![(
+            WWW_AUTHENTICATE,
+            header(&format!("{bearer_challenge}, error=\"invalid_token\"")),
+        )];
         if basic {
-            invalid.push(basic_challenge);
+            invalid.push((WWW_AUTHENTICATE, basic_challenge));
         }
-        Self {
-            missing,
-            malformed: header(&format!("{bearer_challenge}, error=\"invalid_request\"")),
-            invalid,
-            insufficient: header(&format!(
+        let malformed = vec![(
+            WWW_AUTHENTICATE,
+            header(&format!("{bearer_challenge}, error=\"invalid_request\"")),
+        )];
+        let insufficient = vec![(
+            WWW_AUTHENTICATE,
+            header(&format!(
                 "{bearer_challenge}, error=\"insufficient_scope\", scope={}",
                 quote(&scopes.join(" "))
             )),
-            retry_after: header(&retry_after_secs.to_string()),
+        )];
+        let unavailable = vec![(RETRY_AFTER, header(&retry_after_secs.to_string()))];
+        Self {
+            headers: [
+                with(missing),
+                with(malformed),
+                with(invalid),
+                with(insufficient),
+                with(unavailable),
+            ],
+        }
+    }
+
+    fn slot(kind: &RejectionKind) -> usize {
+        match kind {
+            RejectionKind::MissingCredentials => 0,
+            RejectionKind::Malformed(_) => 1,
+            RejectionKind::InvalidToken(_) => 2,
+            RejectionKind::InsufficientScope => 3,
+            RejectionKind::Unavailable => 4,
         }
     }
 
     /// The full response for a rejection.
     pub(crate) fn respond<B>(&self, rejection: &Rejection, wrap: impl FnOnce(Bytes) -> B) -> Response<B> {
-        let body = error_body(rejection.code(), &rejection.message());
+        let slot = Self::slot(&rejection.kind);
+        let body = match rejection.kind {
+            // The message names the error, so it is rendered each time.
+            RejectionKind::Malformed(_) => error_body(rejection.code(), &rejection.message()),
+            _ => {
+                let bodies: &'static [String; 5] = &BODIES;
+                Bytes::from_static(bodies[slot].as_bytes())
+            }
+        };
         let mut response = Response::new(wrap(body));
         *response.status_mut() = rejection.status();
-        let headers = response.headers_mut();
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        match rejection.kind {
-            RejectionKind::MissingCredentials => {
-                for challenge in &self.missing {
-                    headers.append(WWW_AUTHENTICATE, challenge.clone());
-                }
-            }
-            RejectionKind::Malformed(_) => {
-                headers.insert(WWW_AUTHENTICATE, self.malformed.clone());
-            }
-            RejectionKind::InvalidToken(_) => {
-                for challenge in &self.invalid {
-                    headers.append(WWW_AUTHENTICATE, challenge.clone());
-                }
-            }
-            RejectionKind::InsufficientScope => {
-                headers.insert(WWW_AUTHENTICATE, self.insufficient.clone());
-            }
-            RejectionKind::Unavailable => {
-                headers.insert(RETRY_AFTER, self.retry_after.clone());
-            }
-        }
+        *response.headers_mut() = self.headers[slot].clone();
         response
     }
 }
@@ -215,9 +247,12 @@ mod tests {
     #[test]
     fn realms_are_quoted_and_escaped() {
         let challenges = Challenges::new("my \"api\"", true, true, &["a".into(), "b c".into()], 1);
-        assert_eq!(challenges.missing[0], "Bearer realm=\"my \\\"api\\\"\"");
         assert_eq!(
-            challenges.insufficient,
+            challenges.headers[0][WWW_AUTHENTICATE],
+            "Bearer realm=\"my \\\"api\\\"\""
+        );
+        assert_eq!(
+            challenges.headers[3][WWW_AUTHENTICATE],
             "Bearer realm=\"my \\\"api\\\"\", error=\"insufficient_scope\", scope=\"a b c\""
         );
     }

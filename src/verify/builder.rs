@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use moka::sync::Cache;
 
-use super::{Inner, Verifier, flight::Flights};
+use super::{FastHash, Inner, Positive, Verifier, flight::Flights};
 use crate::{SecretHasher, TokenFormat, TokenSource};
 
 /// Configures a [`Verifier`]. Start with [`Verifier::builder`].
@@ -125,14 +125,11 @@ impl VerifierBuilder {
                 source: self.source,
                 format: self.format,
                 hasher: self.hasher,
-                positive: Cache::builder()
-                    .max_capacity(self.cache_capacity)
-                    .time_to_live(self.cache_ttl)
-                    .build(),
+                positive: Positive::new(self.cache_capacity, self.cache_ttl),
                 by_hash: Cache::builder()
                     .max_capacity(self.cache_capacity)
                     .time_to_live(self.cache_ttl)
-                    .build(),
+                    .build_with_hasher(FastHash::default()),
                 negative: Cache::builder()
                     .max_capacity(self.negative_capacity)
                     .time_to_live(self.negative_ttl)

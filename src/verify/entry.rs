@@ -1,11 +1,11 @@
 //! What the verifier caches per token, and the checks every request runs against it.
 
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use crate::{Principal, SecretHash, TokenRecord, TokenStatus};
 
-use super::InvalidReason;
+use super::{InvalidReason, clock};
 
 /// A token as the cache holds it: the principal to hand out, and what must be checked on
 /// every request, hits included (secret, status, expiry).
@@ -16,10 +16,15 @@ pub(crate) struct Entry {
     expires_at: Option<SystemTime>,
     hash: SecretHash,
     previous: Option<(SecretHash, SystemTime)>,
+    /// When the entry was read from the source, and when it must be read again, on the
+    /// coarse clock (milliseconds since the Unix epoch).
+    filled_ms: u64,
+    stale_ms: u64,
 }
 
 impl Entry {
-    pub(crate) fn from_record(record: &TokenRecord) -> Self {
+    pub(crate) fn from_record(record: &TokenRecord, ttl: Duration) -> Self {
+        let filled_ms = clock::coarse_ms();
         Self {
             id: Arc::from(record.id.as_str()),
             principal: Principal::from_record(record),
@@ -30,22 +35,32 @@ impl Entry {
                 .previous_secret
                 .as_ref()
                 .map(|prev| (prev.hash, SystemTime::from(prev.valid_until))),
+            filled_ms,
+            stale_ms: filled_ms.saturating_add(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX)),
         }
     }
 
+    /// Whether the entry may still be trusted at `now_ms` (coarse clock). A clock that went
+    /// backwards makes it stale too, so a wall-clock step can never extend an entry's life.
+    pub(crate) fn is_fresh(&self, now_ms: u64) -> bool {
+        self.filled_ms <= now_ms && now_ms < self.stale_ms
+    }
+
     /// Decides one request: the presented secret's hash must match (both comparisons run,
-    /// in constant time), then the token must be active and not yet expired at `now`.
-    pub(crate) fn check(&self, presented: &SecretHash, now: SystemTime) -> Result<Principal, InvalidReason> {
+    /// in constant time), then the token must be active and unexpired. The precise clock is
+    /// read only for a token that has an expiry or a rotated secret in its grace period.
+    pub(crate) fn check(&self, presented: &SecretHash) -> Result<Principal, InvalidReason> {
+        let now = (self.expires_at.is_some() || self.previous.is_some()).then(SystemTime::now);
         let current = self.hash == *presented;
-        let previous = self
-            .previous
-            .as_ref()
-            .is_some_and(|(hash, until)| (*hash == *presented) & (now < *until));
+        let previous = match (&self.previous, now) {
+            (Some((hash, until)), Some(now)) => (*hash == *presented) & (now < *until),
+            _ => false,
+        };
         if !(current | previous) {
             Err(InvalidReason::WrongSecret)
         } else if !self.active {
             Err(InvalidReason::Inactive)
-        } else if self.expires_at.is_some_and(|exp| now >= exp) {
+        } else if matches!((self.expires_at, now), (Some(exp), Some(now)) if now >= exp) {
             Err(InvalidReason::Expired)
         } else {
             Ok(self.principal.clone())

@@ -103,7 +103,7 @@ impl Inner {
                 Err(VerifyError::Unavailable(Arc::new(err)))
             }
             Ok(Ok(record)) => {
-                let entry = record.map(|record| Arc::new(Entry::from_record(&record)));
+                let entry = record.map(|record| Arc::new(Entry::from_record(&record, self.positive.ttl())));
                 self.fill(&key, entry.as_ref(), generation);
                 Ok(entry)
             }

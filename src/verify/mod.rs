@@ -12,19 +12,22 @@ use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use moka::sync::Cache;
 
 use crate::{Credential, Principal, SecretHash, SecretHasher, StoreError, TokenFormat, TokenSource};
 
 mod builder;
+mod clock;
 mod entry;
 mod flight;
+mod positive;
 
 pub use builder::VerifierBuilder;
 use entry::Entry;
 use flight::{Flights, MissKey};
+use positive::Positive;
 
 /// Why a credential does not authenticate. All of them are answered alike (401
 /// `invalid_token`) so that an attacker cannot tell which; the reason is for logs and
@@ -123,11 +126,13 @@ impl fmt::Debug for Verifier {
         f.debug_struct("Verifier")
             .field("format", &self.inner.format)
             .field("hasher", &self.inner.hasher)
-            .field("cached", &self.inner.positive.entry_count())
+            .field("cached", &self.inner.positive.len())
             .field("negative_cached", &self.inner.negative.entry_count())
             .finish_non_exhaustive()
     }
 }
+
+type FastHash = foldhash::fast::RandomState;
 
 #[derive(Clone, PartialEq, Eq, Hash)]
 enum NegativeKey {
@@ -139,11 +144,13 @@ struct Inner {
     source: Arc<dyn TokenSource>,
     format: TokenFormat,
     hasher: SecretHasher,
-    /// Token id → what every request is checked against.
-    positive: Cache<Arc<str>, Arc<Entry>>,
-    /// Hash of an opaque token → its id.
-    by_hash: Cache<SecretHash, Arc<str>>,
-    /// Ids and hashes the source recently said it does not know.
+    /// Token id → what every request is checked against. Its keys are ids of real tokens,
+    /// so a fast hasher is safe: attacker-chosen ids only probe, they are never inserted.
+    positive: Positive,
+    /// Hash of an opaque token → its id; inserted only for tokens the source returned.
+    by_hash: Cache<SecretHash, Arc<str>, FastHash>,
+    /// Ids and hashes the source recently said it does not know. Attackers choose these
+    /// keys, so they keep the default, flooding-resistant SipHash.
     negative: Cache<NegativeKey, ()>,
     flights: Flights,
     /// Bumped by every invalidation; a lookup that overlaps one does not fill the cache.
@@ -191,6 +198,8 @@ impl Verifier {
     pub fn verify_cached(&self, credential: &Credential<'_>) -> Result<Result<Principal, VerifyError>, Pending> {
         let inner = &*self.inner;
         let (id, presented) = match credential {
+            Credential::Token(Ok(parsed)) => (parsed.id(), inner.hasher.hash(parsed.secret_segment().as_bytes())),
+            Credential::Token(Err(err)) => return Ok(Err(reason_for(err).into())),
             Credential::Bearer(token) => match inner.format.parse(token) {
                 Ok(Some(parsed)) => (parsed.id(), inner.hasher.hash(parsed.secret_segment().as_bytes())),
                 Ok(None) => return inner.opaque(token),
@@ -223,7 +232,7 @@ impl Verifier {
         async move {
             let entry = inner.flights.join(&inner, pending.key).await?;
             match entry {
-                Some(entry) => Ok(entry.check(&pending.presented, SystemTime::now())?),
+                Some(entry) => Ok(entry.check(&pending.presented)?),
                 None => Err(InvalidReason::Unknown.into()),
             }
         }
@@ -299,11 +308,10 @@ impl Verifier {
         self.inner.negative.run_pending_tasks();
     }
 
-    /// How many tokens the positive cache holds (approximate until
-    /// [`Verifier::run_pending_tasks`]).
+    /// How many tokens the positive cache holds.
     #[must_use]
     pub fn cached_count(&self) -> u64 {
-        self.inner.positive.entry_count()
+        self.inner.positive.len() as u64
     }
 
     /// How many unknown ids and hashes the negative cache holds (approximate until
@@ -323,8 +331,8 @@ fn reason_for(err: &crate::TokenError) -> InvalidReason {
 
 impl Inner {
     fn by_id(&self, id: &str, presented: SecretHash) -> Result<Result<Principal, VerifyError>, Pending> {
-        if let Some(entry) = self.positive.get(id) {
-            return Ok(entry.check(&presented, SystemTime::now()).map_err(VerifyError::from));
+        if let Some(decided) = self.positive.with(id, |entry| entry.check(&presented)) {
+            return Ok(decided.map_err(VerifyError::from));
         }
         if self.negative.contains_key(&NegativeKey::Id(id.into())) {
             return Ok(Err(InvalidReason::Unknown.into()));
@@ -354,7 +362,7 @@ impl Inner {
     fn fill(&self, key: &MissKey, found: Option<&Arc<Entry>>, started_at: u64) {
         match found {
             Some(entry) => {
-                self.positive.insert(Arc::clone(&entry.id), Arc::clone(entry));
+                self.positive.insert(Arc::clone(entry));
                 if let MissKey::Hash(hash) = key {
                     self.by_hash.insert(*hash, Arc::clone(&entry.id));
                 }

@@ -1,0 +1,113 @@
+//! The positive cache: tokens known to exist, as [`Entry`]s.
+//!
+//! moka decides what is cached: it bounds the capacity, admits and evicts by popularity
+//! (TinyLFU), and its eviction listener keeps a `DashMap` index in step. Requests read the
+//! index only: a moka read costs several times a map lookup (it records the read and reads
+//! a clock), and this lookup runs on every authenticated request. Each entry carries its own
+//! time-to-live, checked against the clock reading the request takes anyway, and one read
+//! in [`SAMPLE`] is passed on to moka so that its popularity estimates stay informed.
+
+use std::cell::Cell;
+use std::sync::Arc;
+use std::time::Duration;
+
+use dashmap::DashMap;
+use moka::notification::RemovalCause;
+use moka::sync::Cache;
+
+use super::FastHash;
+use super::entry::Entry;
+
+/// One hit in this many, per thread, is also recorded in moka.
+const SAMPLE: u32 = 64;
+
+thread_local! {
+    static HITS: Cell<u32> = const { Cell::new(0) };
+}
+
+/// Runs `record` for one call in [`SAMPLE`] on this thread: popular tokens are sampled in
+/// proportion to their hits, without a shared counter to contend on.
+fn sample_read(record: impl FnOnce()) {
+    let hits = HITS.with(|hits| {
+        let n = hits.get().wrapping_add(1);
+        hits.set(n);
+        n
+    });
+    if hits % SAMPLE == 0 {
+        record();
+    }
+}
+
+type Index = DashMap<Arc<str>, Arc<Entry>, FastHash>;
+
+pub(crate) struct Positive {
+    index: Arc<Index>,
+    /// Holds the same entries as `index`; what it evicts leaves the index too.
+    policy: Cache<Arc<str>, Arc<Entry>, FastHash>,
+    ttl: Duration,
+}
+
+impl Positive {
+    pub(crate) fn new(capacity: u64, ttl: Duration) -> Self {
+        super::clock::start();
+        let index: Arc<Index> = Arc::new(DashMap::with_hasher(FastHash::default()));
+        let listener_index = Arc::clone(&index);
+        let policy = Cache::builder()
+            .max_capacity(capacity)
+            .time_to_live(ttl)
+            .eviction_listener(move |id: Arc<Arc<str>>, entry: Arc<Entry>, _cause: RemovalCause| {
+                // Only this very entry: a newer one for the same id may have replaced it.
+                listener_index.remove_if(&**id, |_, current| Arc::ptr_eq(current, &entry));
+            })
+            .build_with_hasher(FastHash::default());
+        Self { index, policy, ttl }
+    }
+
+    /// Runs `decide` on the entry for `id` if it is cached and still fresh, without taking a
+    /// reference count: the index's read guard is held for the call instead.
+    pub(crate) fn with<T>(&self, id: &str, decide: impl FnOnce(&Entry) -> T) -> Option<T> {
+        let stale = {
+            let entry = self.index.get(id)?;
+            if entry.is_fresh(super::clock::coarse_ms()) {
+                let decided = decide(&entry);
+                drop(entry);
+                sample_read(|| {
+                    // Tells moka the entry is popular; the answer is not needed.
+                    let _ = self.policy.get(id);
+                });
+                return Some(decided);
+            }
+            Arc::clone(entry.value())
+        };
+        self.index.remove_if(id, |_, current| Arc::ptr_eq(current, &stale));
+        None
+    }
+
+    pub(crate) fn insert(&self, entry: Arc<Entry>) {
+        // Index first: if moka refuses or evicts the entry at once, its listener finds it.
+        self.index.insert(Arc::clone(&entry.id), Arc::clone(&entry));
+        self.policy.insert(Arc::clone(&entry.id), entry);
+    }
+
+    pub(crate) fn invalidate(&self, id: &str) {
+        self.index.remove(id);
+        self.policy.invalidate(id);
+    }
+
+    pub(crate) fn invalidate_all(&self) {
+        self.index.clear();
+        self.policy.invalidate_all();
+    }
+
+    pub(crate) fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    pub(crate) fn run_pending_tasks(&self) {
+        self.policy.run_pending_tasks();
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.index.len()
+    }
+}
