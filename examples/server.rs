@@ -66,6 +66,8 @@ async fn run(args: Args) -> Result<(), BoxError> {
     if let Some(task) = verifier.invalidation_task() {
         tokio::spawn(task);
     }
+    // Records show `last_used_at`.
+    tokio::spawn(verifier.usage_task(std::time::Duration::from_secs(5)));
     bootstrap_admin(&*store, &verifier, args.admin_token_out.as_deref()).await?;
 
     let auth = AuthLayer::builder(verifier.clone()).realm("tollgate example").build();

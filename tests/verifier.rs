@@ -10,8 +10,8 @@ use std::time::Duration;
 use http::{Request, Response, StatusCode, header::AUTHORIZATION};
 use support::{issue, memory, unknown_token};
 use tollgate::{
-    AuthLayer, BasicCredential, Credential, InvalidReason, MemoryStore, Principal, Rotation, SecretHasher, TokenStore,
-    Verifier, VerifyError,
+    AuthLayer, BasicCredential, Credential, InvalidReason, MemoryStore, Principal, Rotation, SecretHasher, TokenSource,
+    TokenStore, Verifier, VerifyError,
 };
 use tower::{Layer, ServiceExt, service_fn};
 
@@ -392,4 +392,48 @@ async fn the_positive_cache_stays_within_its_capacity() {
     for token in tokens.iter().take(10) {
         verifier.verify(&bearer(token.token().expose())).await.unwrap();
     }
+}
+
+#[tokio::test]
+async fn successful_uses_are_reported_to_the_store() {
+    let store = memory();
+    let (token, _) = issue(&store.inner, "used", |r| r).await;
+    let (idle, _) = issue(&store.inner, "idle", |r| r).await;
+    let verifier = Verifier::builder(store.clone()).build();
+    assert_eq!(verifier.flush_usage().await.unwrap(), 0, "nothing used yet");
+
+    verifier.verify(&bearer(token.token().expose())).await.unwrap();
+    verifier.verify(&bearer(token.token().expose())).await.unwrap();
+    let wrong = BasicCredential::new(idle.id(), "not-the-secret");
+    assert!(verifier.verify(&Credential::Basic(wrong)).await.is_err());
+
+    assert_eq!(
+        verifier.flush_usage().await.unwrap(),
+        1,
+        "one token was used, the failed one was not"
+    );
+    let used = store
+        .inner
+        .get(token.id())
+        .await
+        .unwrap()
+        .unwrap()
+        .last_used_at
+        .expect("recorded");
+    let age = time::OffsetDateTime::now_utc() - used;
+    assert!(
+        age >= time::Duration::ZERO - time::Duration::seconds(1) && age < time::Duration::seconds(5),
+        "{age}"
+    );
+    assert!(
+        store
+            .inner
+            .get(idle.id())
+            .await
+            .unwrap()
+            .unwrap()
+            .last_used_at
+            .is_none()
+    );
+    assert_eq!(verifier.flush_usage().await.unwrap(), 0, "each use is reported once");
 }

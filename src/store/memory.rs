@@ -133,6 +133,17 @@ impl TokenSource for MemoryStore {
             }
         })))
     }
+
+    async fn record_use(&self, uses: &[(String, OffsetDateTime)]) -> Result<(), StoreError> {
+        for (id, at) in uses {
+            if let Some(mut record) = self.by_id.get_mut(id) {
+                if record.last_used_at.is_none_or(|prev| prev < *at) {
+                    record.last_used_at = Some(*at);
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 #[async_trait]
@@ -224,16 +235,5 @@ impl TokenStore for MemoryStore {
         drop(record);
         self.publish(id);
         Ok(Some(updated))
-    }
-
-    async fn record_use(&self, uses: &[(String, OffsetDateTime)]) -> Result<(), StoreError> {
-        for (id, at) in uses {
-            if let Some(mut record) = self.by_id.get_mut(id) {
-                if record.last_used_at.is_none_or(|prev| prev < *at) {
-                    record.last_used_at = Some(*at);
-                }
-            }
-        }
-        Ok(())
     }
 }

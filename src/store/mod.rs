@@ -97,6 +97,18 @@ pub trait TokenSource: Send + Sync + 'static {
     /// [`StoreError::Unavailable`] when the backend fails.
     async fn find_by_hash(&self, hash: &SecretHash) -> Result<Option<TokenRecord>, StoreError>;
 
+    /// Records when tokens were last used (see
+    /// [`Verifier::usage_task`](crate::Verifier::usage_task)). Best effort: a store may
+    /// coalesce or drop these writes, and never moves a time backwards. The default does
+    /// nothing.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when the backend fails.
+    async fn record_use(&self, uses: &[(String, OffsetDateTime)]) -> Result<(), StoreError> {
+        let _ = uses;
+        Ok(())
+    }
+
     /// A stream of changes made by any writer to this store, if the backend has one.
     /// The default has none: caches then rely on their time-to-live and on explicit
     /// invalidation.
@@ -266,16 +278,6 @@ pub trait TokenStore: TokenSource {
     /// [`StoreError::DuplicateSecret`] if the new hash is taken; [`StoreError::Unavailable`]
     /// when the backend fails.
     async fn rotate(&self, id: &str, rotation: &Rotation) -> Result<Option<TokenRecord>, StoreError>;
-
-    /// Records when tokens were last used. Best effort: a store may coalesce or drop
-    /// these writes. The default does nothing.
-    ///
-    /// # Errors
-    /// [`StoreError::Unavailable`] when the backend fails.
-    async fn record_use(&self, uses: &[(String, OffsetDateTime)]) -> Result<(), StoreError> {
-        let _ = uses;
-        Ok(())
-    }
 }
 
 macro_rules! forward_source {
@@ -290,6 +292,9 @@ macro_rules! forward_source {
             }
             fn changes(&self) -> Option<ChangeStream> {
                 (**self).changes()
+            }
+            async fn record_use(&self, uses: &[(String, OffsetDateTime)]) -> Result<(), StoreError> {
+                (**self).record_use(uses).await
             }
         }
 
@@ -309,9 +314,6 @@ macro_rules! forward_source {
             }
             async fn rotate(&self, id: &str, rotation: &Rotation) -> Result<Option<TokenRecord>, StoreError> {
                 (**self).rotate(id, rotation).await
-            }
-            async fn record_use(&self, uses: &[(String, OffsetDateTime)]) -> Result<(), StoreError> {
-                (**self).record_use(uses).await
             }
         }
     )*};

@@ -1,6 +1,7 @@
 //! What the verifier caches per token, and the checks every request runs against it.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use crate::{Principal, SecretHash, TokenRecord, TokenStatus};
@@ -20,6 +21,10 @@ pub(crate) struct Entry {
     /// coarse clock (milliseconds since the Unix epoch).
     filled_ms: u64,
     stale_ms: u64,
+    /// When the token last authenticated a request through this entry, to the second,
+    /// and what of that has been reported to the store (coarse clock, milliseconds).
+    last_used_ms: AtomicU64,
+    reported_ms: AtomicU64,
 }
 
 impl Entry {
@@ -37,6 +42,8 @@ impl Entry {
                 .map(|prev| (prev.hash, SystemTime::from(prev.valid_until))),
             filled_ms,
             stale_ms: filled_ms.saturating_add(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX)),
+            last_used_ms: AtomicU64::new(0),
+            reported_ms: AtomicU64::new(0),
         }
     }
 
@@ -63,7 +70,23 @@ impl Entry {
         } else if matches!((self.expires_at, now), (Some(exp), Some(now)) if now >= exp) {
             Err(InvalidReason::Expired)
         } else {
+            self.touch();
             Ok(self.principal.clone())
         }
+    }
+
+    /// Notes a use. Writes only when the second changed, so a hot token costs its cache
+    /// line one write a second, not one a request.
+    fn touch(&self) {
+        let now = clock::coarse_ms();
+        if self.last_used_ms.load(Ordering::Relaxed) / 1000 != now / 1000 {
+            self.last_used_ms.store(now, Ordering::Relaxed);
+        }
+    }
+
+    /// The last use not yet reported, marking it reported.
+    pub(crate) fn take_unreported_use(&self) -> Option<u64> {
+        let used = self.last_used_ms.load(Ordering::Relaxed);
+        (used > self.reported_ms.swap(used, Ordering::Relaxed)).then_some(used)
     }
 }

@@ -300,6 +300,60 @@ impl Verifier {
         })
     }
 
+    /// Reports to the source when cached tokens were last used, for every token used since
+    /// the last report, and returns how many it reported. Uses are noted to the second on
+    /// every successful verification, at no cost to the store; a token evicted from the
+    /// cache before a report loses its latest use. See [`Verifier::usage_task`].
+    ///
+    /// # Errors
+    /// The source's error, or [`StoreError::Unavailable`] when it does not answer within the
+    /// source timeout. Those uses are not reported again.
+    pub async fn flush_usage(&self) -> Result<usize, StoreError> {
+        let mut uses = Vec::new();
+        self.inner.positive.for_each(|entry| {
+            if let Some(ms) = entry.take_unreported_use() {
+                let nanos = i128::from(ms) * 1_000_000;
+                if let Ok(at) = time::OffsetDateTime::from_unix_timestamp_nanos(nanos) {
+                    uses.push((entry.id.to_string(), at));
+                }
+            }
+        });
+        if uses.is_empty() {
+            return Ok(0);
+        }
+        match tokio::time::timeout(self.inner.source_timeout, self.inner.source.record_use(&uses)).await {
+            Ok(result) => result.map(|()| uses.len()),
+            Err(_) => Err(StoreError::unavailable("recording token use timed out")),
+        }
+    }
+
+    /// A task that calls [`Verifier::flush_usage`] every `interval`, so that records show
+    /// `last_used_at`. Spawn it on your runtime; it ends when every clone of this verifier
+    /// is dropped. Failures are logged and retried with the next uses.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use tollgate::{MemoryStore, Verifier};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let verifier = Verifier::builder(MemoryStore::new()).build();
+    /// tokio::spawn(verifier.usage_task(Duration::from_secs(10)));
+    /// # }
+    /// ```
+    #[must_use = "the task does nothing unless it is spawned"]
+    pub fn usage_task(&self, interval: Duration) -> impl Future<Output = ()> + Send + 'static {
+        let weak = Arc::downgrade(&self.inner);
+        async move {
+            loop {
+                tokio::time::sleep(interval).await;
+                let Some(inner) = weak.upgrade() else { return };
+                if let Err(err) = (Verifier { inner }).flush_usage().await {
+                    tracing::warn!(error = %err, "recording token use failed");
+                }
+            }
+        }
+    }
+
     /// Runs the caches' pending maintenance (evictions), so that counts are exact. For
     /// tests and metrics; the caches do this on their own as they are used.
     pub fn run_pending_tasks(&self) {

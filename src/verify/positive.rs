@@ -99,6 +99,13 @@ impl Positive {
         self.policy.invalidate_all();
     }
 
+    /// Visits every cached entry.
+    pub(crate) fn for_each(&self, mut visit: impl FnMut(&Entry)) {
+        for entry in self.index.iter() {
+            visit(entry.value());
+        }
+    }
+
     pub(crate) fn ttl(&self) -> Duration {
         self.ttl
     }

@@ -72,6 +72,11 @@ impl<S: TokenSource> TokenSource for Instrumented<S> {
     fn changes(&self) -> Option<ChangeStream> {
         self.inner.changes()
     }
+
+    async fn record_use(&self, uses: &[(String, time::OffsetDateTime)]) -> Result<(), StoreError> {
+        self.fail_if_failing()?;
+        self.inner.record_use(uses).await
+    }
 }
 
 #[async_trait]

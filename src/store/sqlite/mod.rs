@@ -135,6 +135,31 @@ impl TokenSource for SqliteStore {
             })
             .await
     }
+
+    async fn record_use(&self, uses: &[(String, OffsetDateTime)]) -> Result<(), StoreError> {
+        if uses.is_empty() {
+            return Ok(());
+        }
+        let uses: Vec<(String, i64)> = uses.iter().map(|(id, at)| (id.clone(), to_micros(*at))).collect();
+        self.pool
+            .write(move |conn| {
+                let tx = immediate(conn)?;
+                {
+                    // Reports arrive out of order: never move the time back.
+                    let mut statement = tx
+                        .prepare_cached(
+                            "UPDATE tokens SET last_used_at = ?2
+                             WHERE id = ?1 AND (last_used_at IS NULL OR last_used_at < ?2)",
+                        )
+                        .map_err(driver_error)?;
+                    for (id, at) in &uses {
+                        statement.execute((id, at)).map_err(driver_error)?;
+                    }
+                }
+                tx.commit().map_err(driver_error)
+            })
+            .await
+    }
 }
 
 #[async_trait]
@@ -307,31 +332,6 @@ impl TokenStore for SqliteStore {
                 let record = select_one(&tx, concat!(select_record!(), " WHERE t.id = ?1"), [&id])?;
                 tx.commit().map_err(driver_error)?;
                 Ok(record)
-            })
-            .await
-    }
-
-    async fn record_use(&self, uses: &[(String, OffsetDateTime)]) -> Result<(), StoreError> {
-        if uses.is_empty() {
-            return Ok(());
-        }
-        let uses: Vec<(String, i64)> = uses.iter().map(|(id, at)| (id.clone(), to_micros(*at))).collect();
-        self.pool
-            .write(move |conn| {
-                let tx = immediate(conn)?;
-                {
-                    // Reports arrive out of order: never move the time back.
-                    let mut statement = tx
-                        .prepare_cached(
-                            "UPDATE tokens SET last_used_at = ?2
-                             WHERE id = ?1 AND (last_used_at IS NULL OR last_used_at < ?2)",
-                        )
-                        .map_err(driver_error)?;
-                    for (id, at) in &uses {
-                        statement.execute((id, at)).map_err(driver_error)?;
-                    }
-                }
-                tx.commit().map_err(driver_error)
             })
             .await
     }
