@@ -11,7 +11,13 @@
 //! | `verify/bad_checksum` | tollgate, a token with a wrong checksum (rejected before any lookup) |
 //!
 //! Run with `cargo bench --bench verify`; medians are in
-//! `target/criterion/verify/*/new/estimates.json`.
+//! `target/criterion/verify/*/new/estimates.json` (`python3 benches/ratios.py` prints them
+//! with their ratios).
+//!
+//! Criterion measures one benchmark after another, so a machine whose speed drifts over
+//! seconds (a shared VM) skews the ratios between them. After the criterion group, the same
+//! variants run again *interleaved*, in rounds of A B C D E F with 20,000 requests each, and
+//! the last lines print each median and the ratios measured that way.
 #![allow(missing_docs)]
 #![allow(deprecated)] // tower-http's static bearer check is deprecated, and still the baseline to beat.
 
@@ -20,7 +26,9 @@ use std::hint::black_box;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use criterion::{Criterion, criterion_group, criterion_main};
+use std::time::Instant;
+
+use criterion::Criterion;
 use http::header::AUTHORIZATION;
 use http::{HeaderValue, Request, Response};
 use http_body_util::Full;
@@ -29,10 +37,6 @@ use tower::{Layer, Service, ServiceExt, service_fn};
 use tower_http::validate_request::ValidateRequestHeaderLayer;
 
 const STORE_SIZE: usize = 100_000;
-
-async fn hello(_req: Request<Full<Bytes>>) -> Result<Response<Full<Bytes>>, Infallible> {
-    Ok(Response::new(Full::new(Bytes::from_static(b"hello"))))
-}
 
 /// One request with this `Authorization` value through `service`, response awaited.
 async fn call<S, B>(service: &S, authorization: &HeaderValue) -> Response<B>
@@ -50,81 +54,185 @@ fn header(value: &str) -> HeaderValue {
     HeaderValue::from_str(value).unwrap()
 }
 
+/// The services and headers every variant uses, set up once.
+struct Setup {
+    rt: tokio::runtime::Runtime,
+    verifier: Verifier,
+    bare: tower::util::ServiceFn<fn(Request<Full<Bytes>>) -> HelloFuture>,
+    tower_http: tower_http::validate_request::ValidateRequestHeader<
+        tower::util::ServiceFn<fn(Request<Full<Bytes>>) -> HelloFuture>,
+        tower_http::auth::require_authorization::Bearer<Full<Bytes>>,
+    >,
+    tollgate: tollgate::AuthService<tower::util::ServiceFn<fn(Request<Full<Bytes>>) -> HelloFuture>>,
+    hit_bearer: HeaderValue,
+    hit_basic: HeaderValue,
+    miss: HeaderValue,
+    cold_id: String,
+    bad_checksum: HeaderValue,
+    static_header: HeaderValue,
+}
+
+type HelloFuture = std::future::Ready<Result<Response<Full<Bytes>>, Infallible>>;
+
+fn hello(_req: Request<Full<Bytes>>) -> HelloFuture {
+    std::future::ready(Ok(Response::new(Full::new(Bytes::from_static(b"hello")))))
+}
+
+impl Setup {
+    fn new() -> Self {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let format = TokenFormat::default();
+        let store = Arc::new(MemoryStore::new());
+        let mut tokens = Vec::with_capacity(STORE_SIZE);
+        rt.block_on(async {
+            for i in 0..STORE_SIZE {
+                let token = format.generate().unwrap();
+                let hash = SecretHasher::Sha256.hash(token.secret_segment().as_bytes());
+                store
+                    .create(TokenRecord::new(token.id(), format!("t{i}"), hash))
+                    .await
+                    .unwrap();
+                tokens.push(token);
+            }
+        });
+        let verifier = Verifier::builder(store).build();
+        let inner: fn(Request<Full<Bytes>>) -> HelloFuture = hello;
+        let static_token = "a-static-token-of-the-same-length-as-ours-0123456789abcdefghijklmnop";
+        let hot = &tokens[STORE_SIZE / 2];
+        let cold = &tokens[STORE_SIZE / 3];
+        let mut wrong = hot.token().expose().to_owned();
+        let last = wrong.pop().unwrap();
+        wrong.push(if last == 'A' { 'B' } else { 'A' });
+        let setup = Self {
+            bare: service_fn(inner),
+            tower_http: ValidateRequestHeaderLayer::bearer(static_token).layer(service_fn(inner)),
+            tollgate: AuthLayer::new(verifier.clone()).layer(service_fn(inner)),
+            hit_bearer: header(&format!("Bearer {}", hot.token().expose())),
+            hit_basic: BasicCredential::new(hot.id(), hot.secret_segment()).to_header_value(),
+            miss: header(&format!("Bearer {}", cold.token().expose())),
+            cold_id: cold.id().to_owned(),
+            bad_checksum: header(&format!("Bearer {wrong}")),
+            static_header: header(&format!("Bearer {static_token}")),
+            verifier,
+            rt,
+        };
+        // Every variant must do what it is measured doing.
+        setup.rt.block_on(async {
+            assert_eq!(call(&setup.tower_http, &setup.static_header).await.status(), 200);
+            assert_eq!(call(&setup.tollgate, &setup.hit_bearer).await.status(), 200);
+            assert_eq!(call(&setup.tollgate, &setup.hit_basic).await.status(), 200);
+            assert_eq!(call(&setup.tollgate, &setup.bad_checksum).await.status(), 401);
+            setup.verifier.invalidate(&setup.cold_id);
+            assert_eq!(call(&setup.tollgate, &setup.miss).await.status(), 200);
+        });
+        setup
+    }
+}
+
 fn bench(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let format = TokenFormat::default();
-    let store = Arc::new(MemoryStore::new());
-    let mut tokens = Vec::with_capacity(STORE_SIZE);
-    rt.block_on(async {
-        for i in 0..STORE_SIZE {
-            let token = format.generate().unwrap();
-            let hash = SecretHasher::Sha256.hash(token.secret_segment().as_bytes());
-            store
-                .create(TokenRecord::new(token.id(), format!("t{i}"), hash))
-                .await
-                .unwrap();
-            tokens.push(token);
-        }
-    });
-    let verifier = Verifier::builder(store.clone()).build();
-    let tollgate = AuthLayer::new(verifier.clone()).layer(service_fn(hello));
-    let bare = service_fn(hello);
-    let static_token = "a-static-token-of-the-same-length-as-ours-0123456789abcdefghijklmnop";
-    let tower_http = ValidateRequestHeaderLayer::bearer(static_token).layer(service_fn(hello));
-
-    let hot = &tokens[STORE_SIZE / 2];
-    let hit_bearer = header(&format!("Bearer {}", hot.token().expose()));
-    let hit_basic = BasicCredential::new(hot.id(), hot.secret_segment()).to_header_value();
-    let cold = &tokens[STORE_SIZE / 3];
-    let miss = header(&format!("Bearer {}", cold.token().expose()));
-    let mut wrong = hot.token().expose().to_owned();
-    let last = wrong.pop().unwrap();
-    wrong.push(if last == 'A' { 'B' } else { 'A' });
-    let bad_checksum = header(&format!("Bearer {wrong}"));
-    let static_header = header(&format!("Bearer {static_token}"));
-
-    // Every variant must do what it is measured doing.
-    rt.block_on(async {
-        assert_eq!(call(&tower_http, &static_header).await.status(), 200);
-        assert_eq!(call(&tollgate, &hit_bearer).await.status(), 200);
-        assert_eq!(call(&tollgate, &hit_basic).await.status(), 200);
-        assert_eq!(call(&tollgate, &bad_checksum).await.status(), 401);
-        verifier.invalidate(cold.id());
-        assert_eq!(call(&tollgate, &miss).await.status(), 200);
-    });
-
+    let s = Setup::new();
+    let rt = &s.rt;
+    let (bare, tower_http, tollgate, verifier) = (&s.bare, &s.tower_http, &s.tollgate, &s.verifier);
+    let (hit_bearer, hit_basic, miss, bad_checksum, static_header) =
+        (&s.hit_bearer, &s.hit_basic, &s.miss, &s.bad_checksum, &s.static_header);
+    let cold_id = s.cold_id.as_str();
     let mut group = c.benchmark_group("verify");
     group.bench_function("bare", |b| {
-        b.to_async(&rt)
-            .iter(|| async { black_box(call(&bare, &hit_bearer).await) })
+        b.to_async(rt)
+            .iter(|| async { black_box(call(bare, hit_bearer).await) })
     });
     group.bench_function("tower_http_static", |b| {
-        b.to_async(&rt)
-            .iter(|| async { black_box(call(&tower_http, &static_header).await) })
+        b.to_async(rt)
+            .iter(|| async { black_box(call(tower_http, static_header).await) })
     });
     group.bench_function("hit_bearer", |b| {
-        b.to_async(&rt)
-            .iter(|| async { black_box(call(&tollgate, &hit_bearer).await) })
+        b.to_async(rt)
+            .iter(|| async { black_box(call(tollgate, hit_bearer).await) })
     });
     group.bench_function("hit_basic", |b| {
-        b.to_async(&rt)
-            .iter(|| async { black_box(call(&tollgate, &hit_basic).await) })
+        b.to_async(rt)
+            .iter(|| async { black_box(call(tollgate, hit_basic).await) })
     });
     group.bench_function("miss_memory", |b| {
-        b.to_async(&rt).iter(|| async {
-            verifier.invalidate(cold.id());
-            black_box(call(&tollgate, &miss).await)
+        b.to_async(rt).iter(|| async {
+            verifier.invalidate(cold_id);
+            black_box(call(tollgate, miss).await)
         })
     });
     group.bench_function("bad_checksum", |b| {
-        b.to_async(&rt)
-            .iter(|| async { black_box(call(&tollgate, &bad_checksum).await) })
+        b.to_async(rt)
+            .iter(|| async { black_box(call(tollgate, bad_checksum).await) })
     });
     group.finish();
 }
 
-criterion_group!(benches, bench);
-criterion_main!(benches);
+const ROUNDS: usize = 31;
+const BATCH: u32 = 20_000;
+
+/// Mean time of one request over a batch, in nanoseconds.
+fn batch<S, B>(rt: &tokio::runtime::Runtime, service: &S, authorization: &HeaderValue, before: impl Fn()) -> f64
+where
+    S: Service<Request<Full<Bytes>>, Response = Response<B>, Error = Infallible> + Clone,
+{
+    rt.block_on(async {
+        let started = Instant::now();
+        for _ in 0..BATCH {
+            before();
+            black_box(call(service, authorization).await);
+        }
+        started.elapsed().as_nanos() as f64 / f64::from(BATCH)
+    })
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+fn main() {
+    let mut criterion = Criterion::default().configure_from_args();
+    bench(&mut criterion);
+    criterion.final_summary();
+    if std::env::args().any(|arg| arg == "--list" || arg == "--test") {
+        return;
+    }
+    interleaved();
+}
+
+/// The same six variants, interleaved round by round, so every ratio compares requests
+/// measured at the same moments.
+fn interleaved() {
+    let s = Setup::new();
+    let names = [
+        "bare",
+        "tower_http_static",
+        "hit_bearer",
+        "hit_basic",
+        "miss_memory",
+        "bad_checksum",
+    ];
+    let mut times: Vec<Vec<f64>> = vec![Vec::with_capacity(ROUNDS); names.len()];
+    for _ in 0..ROUNDS {
+        times[0].push(batch(&s.rt, &s.bare, &s.hit_bearer, || ()));
+        times[1].push(batch(&s.rt, &s.tower_http, &s.static_header, || ()));
+        times[2].push(batch(&s.rt, &s.tollgate, &s.hit_bearer, || ()));
+        times[3].push(batch(&s.rt, &s.tollgate, &s.hit_basic, || ()));
+        times[4].push(batch(&s.rt, &s.tollgate, &s.miss, || {
+            s.verifier.invalidate(s.cold_id.as_str())
+        }));
+        times[5].push(batch(&s.rt, &s.tollgate, &s.bad_checksum, || ()));
+    }
+    let medians: Vec<f64> = times.iter_mut().map(|t| median(t)).collect();
+    println!("\ninterleaved: {ROUNDS} rounds of {BATCH} requests per variant, median of the rounds' means");
+    for (name, ns) in names.iter().zip(&medians) {
+        println!(
+            "interleaved verify/{name:<18} {ns:8.1} ns  {:5.2}x tower_http_static",
+            ns / medians[1]
+        );
+    }
+    println!("ratio hit_bearer/tower_http_static: {:.3}", medians[2] / medians[1]);
+    println!("ratio bad_checksum/hit_bearer: {:.3}", medians[5] / medians[2]);
+}

@@ -276,13 +276,13 @@ impl CredentialParser {
         let is_bearer = scheme.eq_ignore_ascii_case(b"bearer");
         let is_basic = scheme.eq_ignore_ascii_case(b"basic");
         if !(is_bearer && self.bearer || is_basic && self.basic) {
-            // Only here is the whole value checked for stray bytes: on the Bearer and Basic
-            // paths the scheme, space and credential grammars admit nothing else.
-            if !printable(bytes) {
-                return Err(CredentialError::NotAscii);
-            }
+            // CONTRACT §1: another scheme is no credentials, whatever its parameters hold.
             if scheme.is_empty() {
-                return Err(CredentialError::InvalidScheme);
+                return Err(if printable(bytes) {
+                    CredentialError::InvalidScheme
+                } else {
+                    CredentialError::NotAscii
+                });
             }
             // RFC 6750 §3.1: an unknown scheme is a request without credentials. It must
             // still be a scheme: a token, then nothing or a space.

@@ -11,7 +11,7 @@ pub const CHECKSUM_LEN: usize = 6;
 pub const DEFAULT_ID_LEN: usize = 16;
 /// Default length of a generated secret: 43 base62 characters carry 256 bits.
 pub const DEFAULT_SECRET_LEN: usize = 43;
-const MAX_ID_LEN: usize = 64;
+pub(crate) const MAX_ID_LEN: usize = 64;
 
 /// Why a token could not be read or made.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -93,3 +93,8 @@ async fn store_failure_is_503() {
 async fn openapi_document_matches_the_router() {
     admin::openapi_document_matches_the_router().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delete_that_times_out_after_committing_still_revokes() {
+    admin::a_delete_that_times_out_after_committing_still_revokes().await;
+}

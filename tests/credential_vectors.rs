@@ -564,10 +564,11 @@ const CASES: &[Case] = &[
         header: b"Bearer caf\xc3\xa9",
         expect: Expect::Malformed(CredentialError::NotAscii),
     },
+    // CONTRACT §1: an unsupported scheme is no credentials, whatever its parameters hold.
     Case {
-        name: "RFC 9110 §5.5 obs-text: even under an unknown scheme",
+        name: "CONTRACT §1: obs-text under an unknown scheme is still no credentials",
         header: b"Token caf\xc3\xa9",
-        expect: Expect::Malformed(CredentialError::NotAscii),
+        expect: Expect::NoCredentials,
     },
 ];
 
@@ -805,13 +806,13 @@ fn disabled_schemes_are_no_credentials() {
         Ok(Some(Credential::Bearer("mF_9.B5f-4.1JqM")))
     );
 
-    // Both disabled: nothing is read, but obs-text is still malformed.
+    // Both disabled: nothing is read, not even what a read would refuse (CONTRACT §1).
     let neither = CredentialParser::default().bearer(false).basic(false);
     assert_eq!(neither.parse_value(&aladdin), Ok(None));
     assert_eq!(neither.parse_value(&bearer), Ok(None));
     assert_eq!(
         neither.parse_value(&HeaderValue::from_bytes(b"Bearer caf\xc3\xa9").unwrap()),
-        Err(CredentialError::NotAscii)
+        Ok(None)
     );
 
     // Re-enabling restores parsing.

@@ -437,3 +437,16 @@ async fn successful_uses_are_reported_to_the_store() {
     );
     assert_eq!(verifier.flush_usage().await.unwrap(), 0, "each use is reported once");
 }
+
+#[tokio::test]
+async fn a_panicking_source_is_not_remembered() {
+    let store = memory();
+    let (token, _) = issue(&store.inner, "panicky", |r| r).await;
+    let verifier = Verifier::builder(store.clone()).build();
+    store.panic_on_next_lookup();
+    let err = verifier.verify(&bearer(token.token().expose())).await.unwrap_err();
+    assert!(matches!(err, VerifyError::Unavailable(_)), "{err:?}");
+    // The next request asks the source again, and passes.
+    verifier.verify(&bearer(token.token().expose())).await.unwrap();
+    assert_eq!(store.lookups(), 2);
+}

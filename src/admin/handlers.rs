@@ -145,20 +145,21 @@ impl State {
             input::metadata(&metadata)?;
             patch.metadata = Some(metadata);
         }
-        let record = self
-            .store(self.tokens.update(id, &patch))
-            .await?
-            .ok_or(ApiError::NotFound)?;
+        let updated = self.store(self.tokens.update(id, &patch)).await;
+        // Whatever the answer: a write that timed out may still have been applied.
         self.verifier.invalidate(id);
+        let record = updated?.ok_or(ApiError::NotFound)?;
         tracing::info!(target: "tollgate::admin", action = "updated", token_id = %id, actor);
         json(StatusCode::OK, &RecordView::from(&record))
     }
 
     pub(super) async fn delete(&self, id: &str, actor: &str) -> Reply {
-        if !self.store(self.tokens.delete(id)).await? {
+        let deleted = self.store(self.tokens.delete(id)).await;
+        // Whatever the answer: a delete that timed out may still have been applied.
+        self.verifier.invalidate(id);
+        if !deleted? {
             return Err(ApiError::NotFound);
         }
-        self.verifier.invalidate(id);
         tracing::info!(target: "tollgate::admin", action = "deleted", token_id = %id, actor);
         let mut response = Response::new(Full::new(Bytes::new()));
         *response.status_mut() = StatusCode::NO_CONTENT;
@@ -187,11 +188,10 @@ impl State {
             new_hash: self.verifier.hasher().hash(generated.secret_segment().as_bytes()),
             old_valid_until,
         };
-        let record = self
-            .store(self.tokens.rotate(id, &rotation))
-            .await?
-            .ok_or(ApiError::NotFound)?;
+        let rotated = self.store(self.tokens.rotate(id, &rotation)).await;
+        // Whatever the answer: a rotation that timed out may still have been applied.
         self.verifier.invalidate(id);
+        let record = rotated?.ok_or(ApiError::NotFound)?;
         tracing::info!(target: "tollgate::admin", action = "rotated", token_id = %id, actor, grace_seconds = grace);
         let shown = WithToken {
             record: RecordView::from(&record),

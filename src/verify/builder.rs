@@ -2,12 +2,11 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use moka::sync::Cache;
 
-use super::{FastHash, Inner, Positive, Verifier, flight::Flights};
+use super::{FastHash, Generations, Inner, Positive, Verifier, flight::Flights};
 use crate::{SecretHasher, TokenFormat, TokenSource};
 
 /// Configures a [`Verifier`]. Start with [`Verifier::builder`].
@@ -120,22 +119,25 @@ impl VerifierBuilder {
 
     /// Builds the verifier.
     pub fn build(self) -> Verifier {
+        // moka refuses lifetimes over 1,000 years; nothing needs one that long.
+        let longest = Duration::from_secs(100 * 365 * 24 * 3600);
+        let (cache_ttl, negative_ttl) = (self.cache_ttl.min(longest), self.negative_ttl.min(longest));
         Verifier {
             inner: Arc::new(Inner {
                 source: self.source,
                 format: self.format,
                 hasher: self.hasher,
-                positive: Positive::new(self.cache_capacity, self.cache_ttl),
+                positive: Positive::new(self.cache_capacity, cache_ttl),
                 by_hash: Cache::builder()
                     .max_capacity(self.cache_capacity)
-                    .time_to_live(self.cache_ttl)
+                    .time_to_live(cache_ttl)
                     .build_with_hasher(FastHash::default()),
                 negative: Cache::builder()
                     .max_capacity(self.negative_capacity)
-                    .time_to_live(self.negative_ttl)
+                    .time_to_live(negative_ttl)
                     .build(),
                 flights: Flights::default(),
-                generation: AtomicU64::new(0),
+                generations: Generations::default(),
                 source_timeout: self.source_timeout,
             }),
         }

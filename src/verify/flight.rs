@@ -3,7 +3,6 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry as Slot;
@@ -52,9 +51,10 @@ impl Flights {
     /// Joins the lookup in flight for `key`, or starts one. A lookup that started before
     /// the latest invalidation is not joined: its answer may predate a revocation.
     pub(super) fn join(&self, inner: &Arc<Inner>, key: MissKey) -> Fetch {
-        let generation = inner.generation.load(Ordering::SeqCst);
+        let generation = inner.generations.of(&key);
         match self.map.entry(key) {
-            Slot::Occupied(slot) if slot.get().0 == generation => slot.get().1.clone(),
+            // Started in this generation, or a newer one: its answer is fresh enough.
+            Slot::Occupied(slot) if slot.get().0 >= generation => slot.get().1.clone(),
             Slot::Occupied(mut slot) => {
                 let fetch = start(inner, slot.key().clone(), generation);
                 // The stale lookup runs to its end in its own task; nobody new joins it.
@@ -73,9 +73,16 @@ impl Flights {
 /// Runs the lookup as its own task, so it finishes (and leaves the map) even when every
 /// request waiting for it has gone away.
 fn start(inner: &Arc<Inner>, key: MissKey, generation: u64) -> Fetch {
-    let task = tokio::spawn(Arc::clone(inner).fetch(key, generation));
+    let task = tokio::spawn(Arc::clone(inner).fetch(key.clone(), generation));
+    let inner = Arc::clone(inner);
     async move {
         task.await.unwrap_or_else(|_| {
+            // A panicking source never reached the end of `fetch`: leave the map here, so
+            // the next request asks again instead of getting this error.
+            inner
+                .flights
+                .map
+                .remove_if(&key, |_, (started, _)| *started == generation);
             Err(VerifyError::Unavailable(Arc::new(StoreError::unavailable(
                 "token lookup task panicked",
             ))))

@@ -11,7 +11,6 @@
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use moka::sync::Cache;
@@ -22,11 +21,13 @@ mod builder;
 mod clock;
 mod entry;
 mod flight;
+mod generation;
 mod positive;
 
 pub use builder::VerifierBuilder;
 use entry::Entry;
 use flight::{Flights, MissKey};
+use generation::Generations;
 use positive::Positive;
 
 /// Why a credential does not authenticate. All of them are answered alike (401
@@ -153,8 +154,9 @@ struct Inner {
     /// keys, so they keep the default, flooding-resistant SipHash.
     negative: Cache<NegativeKey, ()>,
     flights: Flights,
-    /// Bumped by every invalidation; a lookup that overlaps one does not fill the cache.
-    generation: AtomicU64,
+    /// Bumped by invalidations; a lookup that overlaps one for its token does not fill the
+    /// cache.
+    generations: Generations,
     source_timeout: Duration,
 }
 
@@ -207,7 +209,8 @@ impl Verifier {
             },
             Credential::Basic(basic) => {
                 let id = basic.id();
-                if !crate::base62::is_base62(id) {
+                // Ids are base62 and short: anything else is unknown without a lookup.
+                if id.len() > crate::token::MAX_ID_LEN || !crate::base62::is_base62(id) {
                     return Ok(Err(InvalidReason::Unknown.into()));
                 }
                 let secret = basic.secret();
@@ -242,7 +245,7 @@ impl Verifier {
     /// source. Call it after changing the token in the store (the admin API does).
     pub fn invalidate(&self, id: &str) {
         let inner = &*self.inner;
-        inner.generation.fetch_add(1, Ordering::SeqCst);
+        inner.generations.bump_id(id);
         inner.positive.invalidate(id);
         inner.negative.invalidate(&NegativeKey::Id(id.into()));
     }
@@ -250,7 +253,7 @@ impl Verifier {
     /// Forgets that a secret hash was unknown (after importing that secret).
     pub fn invalidate_hash(&self, hash: &SecretHash) {
         let inner = &*self.inner;
-        inner.generation.fetch_add(1, Ordering::SeqCst);
+        inner.generations.bump_hash();
         inner.by_hash.invalidate(hash);
         inner.negative.invalidate(&NegativeKey::Hash(*hash));
     }
@@ -258,7 +261,7 @@ impl Verifier {
     /// Drops every cached entry, positive and negative.
     pub fn invalidate_all(&self) {
         let inner = &*self.inner;
-        inner.generation.fetch_add(1, Ordering::SeqCst);
+        inner.generations.bump_all();
         inner.positive.invalidate_all();
         inner.by_hash.invalidate_all();
         inner.negative.invalidate_all();
@@ -411,29 +414,32 @@ impl Inner {
         })
     }
 
-    /// Caches what a lookup found, unless an invalidation overlapped it: then whatever
-    /// was inserted is removed again, so a revoked token is never put back.
+    /// Caches what a lookup found, unless an invalidation of its token overlapped it.
+    ///
+    /// A positive entry is checked and inserted under the index's lock for its id, the lock
+    /// `invalidate` needs to remove it: either the fill sees the new generation and inserts
+    /// nothing, or the invalidation removes the entry before it returns. So no request that
+    /// starts after `invalidate` returned can see the old entry. The negative cache and the
+    /// hash-to-id map are checked after inserting; what they could briefly hold fails closed
+    /// (a 401 for a token just created) or leads to a lookup by id anyway.
     fn fill(&self, key: &MissKey, found: Option<&Arc<Entry>>, started_at: u64) {
+        let current = || self.generations.of(key) == started_at;
         match found {
             Some(entry) => {
-                self.positive.insert(Arc::clone(entry));
-                if let MissKey::Hash(hash) = key {
-                    self.by_hash.insert(*hash, Arc::clone(&entry.id));
-                }
-            }
-            None => self.negative.insert(key.negative(), ()),
-        }
-        // Invalidation bumps the generation, then removes; filling inserts, then checks.
-        // Whichever order they interleave in, the entry does not survive.
-        if self.generation.load(Ordering::SeqCst) != started_at {
-            match found {
-                Some(entry) => {
-                    self.positive.invalidate(&entry.id);
+                if self.positive.insert_if(Arc::clone(entry), current) {
                     if let MissKey::Hash(hash) = key {
-                        self.by_hash.invalidate(hash);
+                        self.by_hash.insert(*hash, Arc::clone(&entry.id));
+                        if !current() {
+                            self.by_hash.invalidate(hash);
+                        }
                     }
                 }
-                None => self.negative.invalidate(&key.negative()),
+            }
+            None => {
+                self.negative.insert(key.negative(), ());
+                if !current() {
+                    self.negative.invalidate(&key.negative());
+                }
             }
         }
     }

@@ -83,10 +83,20 @@ impl Positive {
         None
     }
 
-    pub(crate) fn insert(&self, entry: Arc<Entry>) {
-        // Index first: if moka refuses or evicts the entry at once, its listener finds it.
-        self.index.insert(Arc::clone(&entry.id), Arc::clone(&entry));
+    /// Inserts `entry` if `current()` still holds once the index's lock for its id is
+    /// taken; returns whether it did. See `Inner::fill` for why the check is under the lock.
+    pub(crate) fn insert_if(&self, entry: Arc<Entry>, current: impl Fn() -> bool) -> bool {
+        {
+            let slot = self.index.entry(Arc::clone(&entry.id));
+            if !current() {
+                return false;
+            }
+            slot.insert(Arc::clone(&entry));
+        }
+        // Index first, moka after (and without the index lock, which moka's listener takes):
+        // if moka refuses or evicts the entry at once, its listener finds it in the index.
         self.policy.insert(Arc::clone(&entry.id), entry);
+        true
     }
 
     pub(crate) fn invalidate(&self, id: &str) {

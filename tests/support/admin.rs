@@ -47,6 +47,7 @@ impl Harness {
         let verifier = Verifier::builder(store.clone()).build();
         let admin = AdminApi::builder(store.clone(), verifier.clone())
             .body_limit(limit)
+            .store_timeout(Duration::from_millis(200))
             .build();
         let auth = AuthLayer::new(verifier.clone());
         let router = Router::new()
@@ -636,6 +637,24 @@ pub async fn oversized_and_non_json_bodies_are_refused() {
     assert_eq!(h.send(charset).await.status, StatusCode::CREATED);
 }
 
+/// A delete the store applied but answered too late is a 503, and still in force on the
+/// next request: the cache is dropped whatever the store answered.
+pub async fn a_delete_that_times_out_after_committing_still_revokes() {
+    let h = Harness::new().await;
+    let created = h.create(json!({"name": "slow"})).await;
+    let token = created.body["token"].as_str().unwrap().to_owned();
+    assert_eq!(h.bearer("/me", &token).await, StatusCode::OK);
+    h.store.set_write_delay(Duration::from_millis(500));
+    let path = format!("/tokens/{}", created.body["id"].as_str().unwrap());
+    assert_error(
+        &h.admin(Method::DELETE, &path, None).await,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "unavailable",
+    );
+    h.store.set_write_delay(Duration::ZERO);
+    assert_eq!(h.bearer("/me", &token).await, StatusCode::UNAUTHORIZED);
+}
+
 // CONTRACT §3: 503 store unavailable.
 pub async fn store_failure_is_503() {
     let h = Harness::new().await;
@@ -728,6 +747,7 @@ pub async fn all() {
     admin_requests_need_the_admin_scope().await;
     unknown_paths_are_404_and_wrong_methods_405_with_allow().await;
     oversized_and_non_json_bodies_are_refused().await;
+    a_delete_that_times_out_after_committing_still_revokes().await;
     store_failure_is_503().await;
     openapi_document_matches_the_router().await;
 }

@@ -19,7 +19,11 @@ pub struct Instrumented<S> {
     pub inner: S,
     pub lookups: AtomicUsize,
     delay_ms: AtomicU64,
+    /// Writes are applied, then take this long to answer (a commit the caller times out on).
+    write_delay_ms: AtomicU64,
     failing: AtomicBool,
+    /// The next lookup panics.
+    panic_once: AtomicBool,
 }
 
 impl<S> Instrumented<S> {
@@ -28,7 +32,9 @@ impl<S> Instrumented<S> {
             inner,
             lookups: AtomicUsize::new(0),
             delay_ms: AtomicU64::new(0),
+            write_delay_ms: AtomicU64::new(0),
             failing: AtomicBool::new(false),
+            panic_once: AtomicBool::new(false),
         })
     }
 
@@ -38,6 +44,21 @@ impl<S> Instrumented<S> {
 
     pub fn set_delay(&self, delay: Duration) {
         self.delay_ms.store(delay.as_millis() as u64, Ordering::SeqCst);
+    }
+
+    pub fn set_write_delay(&self, delay: Duration) {
+        self.write_delay_ms.store(delay.as_millis() as u64, Ordering::SeqCst);
+    }
+
+    pub fn panic_on_next_lookup(&self) {
+        self.panic_once.store(true, Ordering::SeqCst);
+    }
+
+    async fn after_write(&self) {
+        let delay = self.write_delay_ms.load(Ordering::SeqCst);
+        if delay > 0 {
+            tokio::time::sleep(Duration::from_millis(delay)).await;
+        }
     }
 
     pub fn set_failing(&self, failing: bool) {
@@ -53,6 +74,10 @@ impl<S> Instrumented<S> {
         if self.failing.load(Ordering::SeqCst) {
             return Err(StoreError::unavailable("injected failure"));
         }
+        assert!(
+            !self.panic_once.swap(false, Ordering::SeqCst),
+            "injected panic in a token source"
+        );
         Ok(())
     }
 }
@@ -98,7 +123,9 @@ impl<S: TokenStore> TokenStore for Instrumented<S> {
 
     async fn delete(&self, id: &str) -> Result<bool, StoreError> {
         self.fail_if_failing()?;
-        self.inner.delete(id).await
+        let deleted = self.inner.delete(id).await;
+        self.after_write().await;
+        deleted
     }
 
     async fn rotate(&self, id: &str, rotation: &Rotation) -> Result<Option<TokenRecord>, StoreError> {
