@@ -58,12 +58,12 @@ fn header(value: &str) -> HeaderValue {
 struct Setup {
     rt: tokio::runtime::Runtime,
     verifier: Verifier,
-    bare: tower::util::ServiceFn<fn(Request<Full<Bytes>>) -> HelloFuture>,
+    bare: Hello,
     tower_http: tower_http::validate_request::ValidateRequestHeader<
-        tower::util::ServiceFn<fn(Request<Full<Bytes>>) -> HelloFuture>,
+        Hello,
         tower_http::auth::require_authorization::Bearer<Full<Bytes>>,
     >,
-    tollgate: tollgate::AuthService<tower::util::ServiceFn<fn(Request<Full<Bytes>>) -> HelloFuture>>,
+    tollgate: tollgate::AuthService<Hello>,
     hit_bearer: HeaderValue,
     hit_basic: HeaderValue,
     miss: HeaderValue,
@@ -73,6 +73,8 @@ struct Setup {
 }
 
 type HelloFuture = std::future::Ready<Result<Response<Full<Bytes>>, Infallible>>;
+/// The inner "hello" service every variant wraps.
+type Hello = tower::util::ServiceFn<fn(Request<Full<Bytes>>) -> HelloFuture>;
 
 fn hello(_req: Request<Full<Bytes>>) -> HelloFuture {
     std::future::ready(Ok(Response::new(Full::new(Bytes::from_static(b"hello")))))
