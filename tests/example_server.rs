@@ -1,5 +1,6 @@
-//! The example server binary (CONTRACT §4), started for real on a free loopback port with a
-//! temporary SQLite database, driven over HTTP, stopped with SIGTERM and started again.
+//! The example servers, started for real on free loopback ports and driven over HTTP: the
+//! axum one of CONTRACT §4 (temporary SQLite database, SIGTERM, restart) and the plain
+//! hyper one.
 #![cfg(all(unix, feature = "sqlite"))]
 
 use std::io::Read as _;
@@ -15,12 +16,17 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
 
-/// The example binary, built with the same features as this test.
+/// The example server binary, built with the same features as this test.
 fn server_binary() -> PathBuf {
+    example_binary("server")
+}
+
+/// An example's binary, built with the same features as this test.
+fn example_binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let profile_dir = exe.parent().unwrap().parent().unwrap();
     let mut build = Command::new(env!("CARGO"));
-    build.args(["build", "--quiet", "--example", "server", "--no-default-features"]);
+    build.args(["build", "--quiet", "--example", name, "--no-default-features"]);
     if cfg!(feature = "sqlite") {
         build.args(["--features", "sqlite"]);
     }
@@ -28,8 +34,8 @@ fn server_binary() -> PathBuf {
         build.arg("--release");
     }
     let status = build.current_dir(env!("CARGO_MANIFEST_DIR")).status().unwrap();
-    assert!(status.success(), "building the example server failed");
-    profile_dir.join("examples").join("server")
+    assert!(status.success(), "building the example {name} failed");
+    profile_dir.join("examples").join(name)
 }
 
 fn free_port() -> SocketAddr {
@@ -274,4 +280,69 @@ async fn the_readme_walkthrough_works_as_written() {
     );
     assert!(stdout.contains("reports: 403"), "{stdout}");
     assert!(stdout.contains("after revoke: 401"), "{stdout}");
+}
+
+/// The same protection on plain hyper 1, without axum: the layer is framework-neutral.
+#[tokio::test]
+async fn the_plain_hyper_example_protects_the_same_routes() {
+    use std::io::BufRead as _;
+
+    let bin = example_binary("hyper");
+    let addr = free_port();
+    let mut child = Command::new(&bin)
+        .env("TOLLGATE_ADDR", addr.to_string())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let admin = lines.nth(1).expect("the admin token line").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while TcpStream::connect(addr).is_err() {
+        assert!(Instant::now() < deadline, "the hyper example did not start listening");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let admin_auth = format!("Bearer {admin}");
+
+    assert_eq!(send(addr, Method::GET, "/", None, None).await.0, StatusCode::OK);
+    assert_eq!(
+        send(addr, Method::GET, "/me", None, None).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let (status, me) = send(addr, Method::GET, "/me", Some(&admin_auth), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(me["name"], "bootstrap admin");
+    assert_eq!(
+        send(addr, Method::GET, "/reports", Some(&admin_auth), None).await.0,
+        StatusCode::FORBIDDEN
+    );
+    let (status, created) = send(
+        addr,
+        Method::POST,
+        "/admin/tokens",
+        Some(&admin_auth),
+        Some(json!({"name": "reporter", "scopes": ["reports:read"]})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let reporter = format!("Bearer {}", created["token"].as_str().unwrap());
+    assert_eq!(
+        send(addr, Method::GET, "/reports", Some(&reporter), None).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        send(addr, Method::GET, "/nope", Some(&reporter), None).await.0,
+        StatusCode::NOT_FOUND
+    );
+
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert_eq!(
+        child.wait().unwrap().code(),
+        Some(0),
+        "SIGTERM ends the hyper example cleanly"
+    );
 }

@@ -1,0 +1,156 @@
+//! The example server's protection on a plain hyper 1 server, without axum: the layer is
+//! framework-neutral. `cargo run --example hyper` (listens on `TOLLGATE_ADDR`, default
+//! `127.0.0.1:3001`; tokens live in memory).
+//!
+//! Routes: `GET /` public; `GET /me` any valid token; `GET /reports` needs `reports:read`;
+//! the admin API under `/admin`. A bootstrap admin token is printed at start. Ctrl-C or
+//! SIGTERM stops accepting connections and exits 0.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode, header::CONTENT_TYPE};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper_util::rt::TokioIo;
+use tollgate::{
+    AdminApi, AdminService, AuthLayer, AuthService, MemoryStore, Principal, RequireScopes, TokenRecord, TokenStore,
+    Verifier,
+};
+use tower::{Layer, ServiceExt as _, service_fn};
+
+type Body = BoxBody<Bytes, Infallible>;
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+type Handler =
+    tower::util::ServiceFn<fn(Request<Incoming>) -> std::future::Ready<Result<Response<Full<Bytes>>, Infallible>>>;
+
+/// The protected parts of the app, each a tower service wrapped by the same layer.
+#[derive(Clone)]
+struct App {
+    me: AuthService<Handler>,
+    reports: AuthService<RequireScopes<Handler>>,
+    admin: AdminService,
+}
+
+fn json(status: StatusCode, body: String) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+    response
+}
+
+fn me(req: Request<Incoming>) -> std::future::Ready<Result<Response<Full<Bytes>>, Infallible>> {
+    let principal = req.extensions().get::<Principal>().expect("the auth layer inserts it");
+    let body = serde_json::to_string(principal).unwrap_or_default();
+    std::future::ready(Ok(json(StatusCode::OK, body)))
+}
+
+fn reports(_req: Request<Incoming>) -> std::future::Ready<Result<Response<Full<Bytes>>, Infallible>> {
+    std::future::ready(Ok(json(StatusCode::OK, r#"{"reports":["q1","q2"]}"#.to_owned())))
+}
+
+/// Plain path dispatch: no router crate, no framework.
+async fn route(app: App, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
+    let path = req.uri().path();
+    let response = if path == "/" {
+        Response::new(Full::new(Bytes::from_static(b"tollgate on plain hyper\n")).boxed())
+    } else if path == "/admin" || path.starts_with("/admin/") {
+        app.admin.oneshot(req).await?.map(BodyExt::boxed)
+    } else if path == "/me" {
+        app.me.oneshot(req).await?.map(BodyExt::boxed)
+    } else if path == "/reports" {
+        app.reports.oneshot(req).await?.map(BodyExt::boxed)
+    } else {
+        json(
+            StatusCode::NOT_FOUND,
+            r#"{"error":{"code":"not_found","message":"no such path"}}"#.to_owned(),
+        )
+        .map(BodyExt::boxed)
+    };
+    Ok(response)
+}
+
+#[tokio::main]
+async fn main() -> Result<(), BoxError> {
+    let addr: SocketAddr = std::env::var("TOLLGATE_ADDR")
+        .as_deref()
+        .unwrap_or("127.0.0.1:3001")
+        .parse()?;
+    let store = Arc::new(MemoryStore::new());
+    let verifier = Verifier::builder(store.clone()).build();
+    if let Some(task) = verifier.invalidation_task() {
+        tokio::spawn(task);
+    }
+
+    let token = verifier.format().generate()?;
+    let hash = verifier.hasher().hash(token.secret_segment().as_bytes());
+    let admin_record =
+        TokenRecord::new(token.id(), "bootstrap admin", hash).with_scopes([tollgate::admin::DEFAULT_ADMIN_SCOPE]);
+    store.create(admin_record).await?;
+    println!(
+        "Bootstrap admin token (scope tokens:admin):\n{}",
+        token.token().expose()
+    );
+
+    let auth = AuthLayer::builder(verifier.clone()).realm("tollgate hyper").build();
+    let me_handler: Handler = service_fn(me);
+    let reports_handler: Handler = service_fn(reports);
+    let app = App {
+        me: auth.layer(me_handler),
+        reports: auth.layer(auth.require_scopes(["reports:read"]).layer(reports_handler)),
+        admin: AdminApi::builder(store, verifier)
+            .realm("tollgate hyper")
+            .mount_path("/admin")
+            .build(),
+    };
+
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    eprintln!("listening on {}", listener.local_addr()?);
+    let shutdown = shutdown_signal();
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, _) = tokio::select! {
+            accepted = listener.accept() => accepted?,
+            () = &mut shutdown => break,
+        };
+        let app = app.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req| route(app.clone(), req));
+            if let Err(err) = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await
+            {
+                eprintln!("connection error: {err}");
+            }
+        });
+    }
+    eprintln!("shut down");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}
