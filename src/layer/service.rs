@@ -63,6 +63,7 @@ enum Decision {
 }
 
 impl Config {
+    #[inline]
     fn decide<B>(&self, req: &Request<B>) -> Decision {
         let credential = match self.parser.parse(req.headers()) {
             Ok(Some(credential)) => credential,
@@ -78,6 +79,7 @@ impl Config {
     }
 
     /// Checks scopes and readies the request for the inner service.
+    #[inline]
     fn admit<B>(&self, principal: Option<Principal>, req: &mut Request<B>) -> Result<(), Rejection> {
         if let Some(principal) = principal {
             if !principal.has_all_scopes(self.required_scopes.iter().map(String::as_str)) {
@@ -117,6 +119,7 @@ where
         self.inner.poll_ready(cx)
     }
 
+    #[inline]
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
         let config = &*self.config;
         let principal = match config.decide(&req) {
