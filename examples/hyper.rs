@@ -6,6 +6,8 @@
 //! the admin API under `/admin`. A bootstrap admin token is printed at start. Ctrl-C or
 //! SIGTERM stops accepting connections and exits 0.
 
+mod common;
+
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -112,7 +114,7 @@ async fn main() -> Result<(), BoxError> {
 
     let listener = tokio::net::TcpListener::bind(addr).await?;
     eprintln!("listening on {}", listener.local_addr()?);
-    let shutdown = shutdown_signal();
+    let shutdown = common::shutdown_signal();
     tokio::pin!(shutdown);
     loop {
         let (stream, _) = tokio::select! {
@@ -132,25 +134,4 @@ async fn main() -> Result<(), BoxError> {
     }
     eprintln!("shut down");
     Ok(())
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
-    }
 }

@@ -11,6 +11,8 @@
 //! token and prints it once. One log line per request, never a secret. Ctrl-C or SIGTERM
 //! finishes in-flight requests and exits 0.
 
+mod common;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -97,7 +99,7 @@ async fn run(args: Args) -> Result<(), BoxError> {
     let listener = tokio::net::TcpListener::bind(args.addr).await?;
     tracing::info!(addr = %listener.local_addr()?, store = %args.store, "listening");
     axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(common::shutdown_signal())
         .await?;
     tracing::info!("shut down cleanly");
     Ok(())
@@ -177,26 +179,4 @@ async fn log_request(mut req: Request, next: Next) -> Response {
     let token_id = slot.get().map_or("-", Principal::id);
     tracing::info!(%method, %path, status = response.status().as_u16(), %token_id, "request");
     response
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
-    }
-    tracing::info!("shutdown signal received: finishing in-flight requests");
 }

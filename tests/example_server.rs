@@ -42,6 +42,15 @@ fn free_port() -> SocketAddr {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
 }
 
+/// Waits until something listens on `addr` (30 s at most).
+fn wait_for(addr: SocketAddr) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while TcpStream::connect(addr).is_err() {
+        assert!(Instant::now() < deadline, "nothing started listening on {addr}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 struct Server {
     child: Child,
     addr: SocketAddr,
@@ -63,11 +72,7 @@ impl Server {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(addr).is_err() {
-            assert!(Instant::now() < deadline, "the server did not start listening");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_for(addr);
         Self { child, addr }
     }
 
@@ -252,11 +257,7 @@ async fn the_readme_walkthrough_works_as_written() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while TcpStream::connect(addr).is_err() {
-        assert!(Instant::now() < deadline, "the server did not start listening");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for(addr);
 
     let output = Command::new("sh")
         .arg("-c")
@@ -297,11 +298,7 @@ async fn the_plain_hyper_example_protects_the_same_routes() {
         .unwrap();
     let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
     let admin = lines.nth(1).expect("the admin token line").unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while TcpStream::connect(addr).is_err() {
-        assert!(Instant::now() < deadline, "the hyper example did not start listening");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for(addr);
     let admin_auth = format!("Bearer {admin}");
 
     assert_eq!(send(addr, Method::GET, "/", None, None).await.0, StatusCode::OK);
