@@ -450,3 +450,33 @@ async fn a_panicking_source_is_not_remembered() {
     verifier.verify(&bearer(token.token().expose())).await.unwrap();
     assert_eq!(store.lookups(), 2);
 }
+
+#[tokio::test]
+async fn overlong_basic_ids_are_refused_without_a_lookup() {
+    let store = memory();
+    let verifier = Verifier::builder(store.clone()).build();
+    let basic = BasicCredential::new(&"a".repeat(65), "some-secret-value");
+    assert_eq!(
+        invalid(verifier.verify(&Credential::Basic(basic)).await),
+        InvalidReason::Unknown
+    );
+    let not_base62 = BasicCredential::new("abc-def", "some-secret-value");
+    assert_eq!(
+        invalid(verifier.verify(&Credential::Basic(not_base62)).await),
+        InvalidReason::Unknown
+    );
+    assert_eq!(store.lookups(), 0);
+}
+
+#[tokio::test]
+async fn an_unbounded_cache_ttl_is_accepted() {
+    let store = memory();
+    let (token, _) = issue(&store.inner, "forever", |r| r).await;
+    let verifier = Verifier::builder(store.clone())
+        .cache_ttl(Duration::MAX)
+        .negative_ttl(Duration::MAX)
+        .build();
+    verifier.verify(&bearer(token.token().expose())).await.unwrap();
+    verifier.verify(&bearer(token.token().expose())).await.unwrap();
+    assert_eq!(store.lookups(), 1);
+}
