@@ -81,7 +81,8 @@ impl VerifierBuilder {
 
     /// How long a token is trusted from the cache before it is read again. Expiry, status
     /// and secret are checked on every request regardless; this bounds how long a change
-    /// made by another replica, without a change stream, takes to be seen.
+    /// made by another replica, without a change stream, takes to be seen. It is measured
+    /// on a coarse clock that ticks every 10 ms, so an entry may outlive it by about a tick.
     pub fn cache_ttl(mut self, ttl: Duration) -> Self {
         self.cache_ttl = ttl;
         self

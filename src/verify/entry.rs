@@ -53,10 +53,11 @@ impl Entry {
         self.filled_ms <= now_ms && now_ms < self.stale_ms
     }
 
-    /// Decides one request: the presented secret's hash must match (both comparisons run,
+    /// Decides one request, `now_ms` being the coarse clock's reading (for `last_used`
+    /// only): the presented secret's hash must match (both comparisons run,
     /// in constant time), then the token must be active and unexpired. The precise clock is
     /// read only for a token that has an expiry or a rotated secret in its grace period.
-    pub(crate) fn check(&self, presented: &SecretHash) -> Result<Principal, InvalidReason> {
+    pub(crate) fn check(&self, presented: &SecretHash, now_ms: u64) -> Result<Principal, InvalidReason> {
         let now = (self.expires_at.is_some() || self.previous.is_some()).then(SystemTime::now);
         let current = self.hash == *presented;
         let previous = match (&self.previous, now) {
@@ -70,15 +71,14 @@ impl Entry {
         } else if matches!((self.expires_at, now), (Some(exp), Some(now)) if now >= exp) {
             Err(InvalidReason::Expired)
         } else {
-            self.touch();
+            self.touch(now_ms);
             Ok(self.principal.clone())
         }
     }
 
     /// Notes a use. Writes only when the second changed, so a hot token costs its cache
     /// line one write a second, not one a request.
-    fn touch(&self) {
-        let now = clock::coarse_ms();
+    fn touch(&self, now: u64) {
         if self.last_used_ms.load(Ordering::Relaxed) / 1000 != now / 1000 {
             self.last_used_ms.store(now, Ordering::Relaxed);
         }

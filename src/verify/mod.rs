@@ -235,7 +235,7 @@ impl Verifier {
         async move {
             let entry = inner.flights.join(&inner, pending.key).await?;
             match entry {
-                Some(entry) => Ok(entry.check(&pending.presented)?),
+                Some(entry) => Ok(entry.check(&pending.presented, clock::coarse_ms())?),
                 None => Err(InvalidReason::Unknown.into()),
             }
         }
@@ -388,7 +388,7 @@ fn reason_for(err: &crate::TokenError) -> InvalidReason {
 
 impl Inner {
     fn by_id(&self, id: &str, presented: SecretHash) -> Result<Result<Principal, VerifyError>, Pending> {
-        if let Some(decided) = self.positive.with(id, |entry| entry.check(&presented)) {
+        if let Some(decided) = self.positive.with(id, |entry, now_ms| entry.check(&presented, now_ms)) {
             return Ok(decided.map_err(VerifyError::from));
         }
         if self.negative.contains_key(&NegativeKey::Id(id.into())) {

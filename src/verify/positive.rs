@@ -64,12 +64,14 @@ impl Positive {
     }
 
     /// Runs `decide` on the entry for `id` if it is cached and still fresh, without taking a
-    /// reference count: the index's read guard is held for the call instead.
-    pub(crate) fn with<T>(&self, id: &str, decide: impl FnOnce(&Entry) -> T) -> Option<T> {
+    /// reference count: the index's read guard is held for the call instead. `decide` gets
+    /// the coarse clock reading the freshness check used.
+    pub(crate) fn with<T>(&self, id: &str, decide: impl FnOnce(&Entry, u64) -> T) -> Option<T> {
         let stale = {
             let entry = self.index.get(id)?;
-            if entry.is_fresh(super::clock::coarse_ms()) {
-                let decided = decide(&entry);
+            let now_ms = super::clock::coarse_ms();
+            if entry.is_fresh(now_ms) {
+                let decided = decide(&entry, now_ms);
                 drop(entry);
                 sample_read(|| {
                     // Tells moka the entry is popular; the answer is not needed.
