@@ -18,6 +18,7 @@ use crate::{SecretHasher, TokenFormat, TokenSource};
 /// | [`negative_capacity`](Self::negative_capacity) | 10,000 entries |
 /// | [`negative_ttl`](Self::negative_ttl) | 5 s |
 /// | [`source_timeout`](Self::source_timeout) | 5 s |
+/// | [`serve_stale`](Self::serve_stale) | off |
 /// | [`format`](Self::format) | prefix `tg`, 16-char ids, 43-char secrets |
 /// | [`hasher`](Self::hasher) | SHA-256 |
 ///
@@ -43,6 +44,7 @@ pub struct VerifierBuilder {
     negative_capacity: u64,
     negative_ttl: Duration,
     source_timeout: Duration,
+    stale_window: Duration,
 }
 
 impl fmt::Debug for VerifierBuilder {
@@ -55,6 +57,7 @@ impl fmt::Debug for VerifierBuilder {
             .field("negative_capacity", &self.negative_capacity)
             .field("negative_ttl", &self.negative_ttl)
             .field("source_timeout", &self.source_timeout)
+            .field("stale_window", &self.stale_window)
             .finish_non_exhaustive()
     }
 }
@@ -70,6 +73,7 @@ impl VerifierBuilder {
             negative_capacity: 10_000,
             negative_ttl: Duration::from_secs(5),
             source_timeout: Duration::from_secs(5),
+            stale_window: Duration::ZERO,
         }
     }
 
@@ -106,6 +110,35 @@ impl VerifierBuilder {
         self
     }
 
+    /// Opt-in stale mode: while the source fails or times out, a token whose cache entry
+    /// went stale (older than [`cache_ttl`](Self::cache_ttl)) at most `window` ago is still
+    /// decided from that entry, so an outage of the store does not lock out the clients it
+    /// had just seen. Secret, status and expiry are checked as on any hit.
+    ///
+    /// Revoked tokens never pass: [`Verifier::invalidate`] (which the admin API and the
+    /// change stream call) removes the entry, and a source that answers that a token is gone
+    /// removes it too. A token the cache never held gets 503 as before. After a failed
+    /// refresh, one request per token per second asks the source again; the others are
+    /// decided from the entry meanwhile, without waiting for the source timeout.
+    ///
+    /// Default: off (`Duration::ZERO`): every request the cache cannot vouch for waits
+    /// for the source, and fails closed with 503.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tollgate::{MemoryStore, Verifier};
+    ///
+    /// let verifier = Verifier::builder(MemoryStore::new())
+    ///     .cache_ttl(Duration::from_secs(30))
+    ///     .serve_stale(Duration::from_secs(300))
+    ///     .build();
+    /// # drop(verifier);
+    /// ```
+    pub fn serve_stale(mut self, window: Duration) -> Self {
+        self.stale_window = window;
+        self
+    }
+
     /// The structured token format (prefix and lengths).
     pub fn format(mut self, format: TokenFormat) -> Self {
         self.format = format;
@@ -123,15 +156,16 @@ impl VerifierBuilder {
         // moka refuses lifetimes over 1,000 years; nothing needs one that long.
         let longest = Duration::from_secs(100 * 365 * 24 * 3600);
         let (cache_ttl, negative_ttl) = (self.cache_ttl.min(longest), self.negative_ttl.min(longest));
+        let stale_window = self.stale_window.min(longest);
         Verifier {
             inner: Arc::new(Inner {
                 source: self.source,
                 format: self.format,
                 hasher: self.hasher,
-                positive: Positive::new(self.cache_capacity, cache_ttl),
+                positive: Positive::new(self.cache_capacity, cache_ttl, stale_window),
                 by_hash: Cache::builder()
                     .max_capacity(self.cache_capacity)
-                    .time_to_live(cache_ttl)
+                    .time_to_live(cache_ttl.saturating_add(stale_window))
                     .build_with_hasher(FastHash::default()),
                 negative: Cache::builder()
                     .max_capacity(self.negative_capacity)

@@ -25,7 +25,24 @@ pub(crate) struct Entry {
     /// and what of that has been reported to the store (coarse clock, milliseconds).
     last_used_ms: AtomicU64,
     reported_ms: AtomicU64,
+    /// Stale mode only: when a refresh of this entry last failed (coarse clock, ms; 0 never).
+    refresh_failed_ms: AtomicU64,
 }
+
+/// What a stale entry may still do, in stale mode.
+pub(crate) enum Staleness {
+    /// Decide requests from it: a refresh failed less than [`STALE_RETRY_MS`] ago, or
+    /// another request is retrying.
+    Serve,
+    /// Ask the source; if it fails, fall back to this entry.
+    Refresh,
+    /// Past the stale window: forget it.
+    Expired,
+}
+
+/// In stale mode, how long after a failed refresh requests are decided from the stale
+/// entry before one of them asks the source again.
+pub(crate) const STALE_RETRY_MS: u64 = 1_000;
 
 impl Entry {
     pub(crate) fn from_record(record: &TokenRecord, ttl: Duration) -> Self {
@@ -44,6 +61,7 @@ impl Entry {
             stale_ms: filled_ms.saturating_add(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX)),
             last_used_ms: AtomicU64::new(0),
             reported_ms: AtomicU64::new(0),
+            refresh_failed_ms: AtomicU64::new(0),
         }
     }
 
@@ -51,6 +69,41 @@ impl Entry {
     /// backwards makes it stale too, so a wall-clock step can never extend an entry's life.
     pub(crate) fn is_fresh(&self, now_ms: u64) -> bool {
         self.filled_ms <= now_ms && now_ms < self.stale_ms
+    }
+
+    /// Whether a stale entry is within `window_ms` of its freshness, as [`Entry::is_fresh`].
+    fn within_window(&self, now_ms: u64, window_ms: u64) -> bool {
+        self.filled_ms <= now_ms && now_ms < self.stale_ms.saturating_add(window_ms)
+    }
+
+    /// What a request may do with this entry once it is no longer fresh, in stale mode:
+    /// at most one request per token per [`STALE_RETRY_MS`] waits on a failing source.
+    pub(crate) fn staleness(&self, now_ms: u64, window_ms: u64) -> Staleness {
+        if !self.within_window(now_ms, window_ms) {
+            return Staleness::Expired;
+        }
+        let failed = self.refresh_failed_ms.load(Ordering::Relaxed);
+        if failed == 0 {
+            return Staleness::Refresh;
+        }
+        let retry_due = now_ms >= failed.saturating_add(STALE_RETRY_MS);
+        // The request that moves the mark forward is the one that retries.
+        let claimed = retry_due
+            && self
+                .refresh_failed_ms
+                .compare_exchange(failed, now_ms, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok();
+        if claimed { Staleness::Refresh } else { Staleness::Serve }
+    }
+
+    /// Marks a failed refresh, if the entry is still within the stale window: requests are
+    /// decided from it for the next [`STALE_RETRY_MS`].
+    pub(crate) fn refresh_failed(&self, now_ms: u64, window_ms: u64) -> bool {
+        let usable = self.within_window(now_ms, window_ms);
+        if usable {
+            self.refresh_failed_ms.store(now_ms.max(1), Ordering::Relaxed);
+        }
+        usable
     }
 
     /// Decides one request, `now_ms` being the coarse clock's reading (for `last_used`

@@ -233,7 +233,21 @@ impl Verifier {
     pub fn resolve(&self, pending: Pending) -> impl Future<Output = Result<Principal, VerifyError>> + Send + 'static {
         let inner = Arc::clone(&self.inner);
         async move {
-            let entry = inner.flights.join(&inner, pending.key).await?;
+            let id = match &pending.key {
+                MissKey::Id(id) => Some(Arc::clone(id)),
+                MissKey::Hash(_) => None,
+            };
+            let entry = match inner.flights.join(&inner, pending.key).await {
+                Ok(entry) => entry,
+                // Stale mode: the source failed, so decide from the stale entry if there is one.
+                Err(err) => match id.and_then(|id| inner.positive.fallback(&id)) {
+                    Some(entry) => {
+                        tracing::warn!(token_id = %entry.id, error = %err, "token store failing: using a stale cache entry");
+                        Some(entry)
+                    }
+                    None => return Err(err),
+                },
+            };
             match entry {
                 Some(entry) => Ok(entry.check(&pending.presented, clock::coarse_ms())?),
                 None => Err(InvalidReason::Unknown.into()),
@@ -436,6 +450,10 @@ impl Inner {
                 }
             }
             None => {
+                // The token is gone: a stale entry kept for stale mode must not outlive it.
+                if let MissKey::Id(id) = key {
+                    self.positive.invalidate(id);
+                }
                 self.negative.insert(key.negative(), ());
                 if !current() {
                     self.negative.invalidate(&key.negative());

@@ -16,7 +16,7 @@ use moka::notification::RemovalCause;
 use moka::sync::Cache;
 
 use super::FastHash;
-use super::entry::Entry;
+use super::entry::{Entry, Staleness};
 
 /// One hit in this many, per thread, is also recorded in moka.
 const SAMPLE: u32 = 64;
@@ -45,32 +45,51 @@ pub(crate) struct Positive {
     /// Holds the same entries as `index`; what it evicts leaves the index too.
     policy: Cache<Arc<str>, Arc<Entry>, FastHash>,
     ttl: Duration,
+    /// Stale mode: how long past `ttl` an entry is kept to fall back on when the source
+    /// fails (0: off).
+    stale_window_ms: u64,
 }
 
 impl Positive {
-    pub(crate) fn new(capacity: u64, ttl: Duration) -> Self {
+    pub(crate) fn new(capacity: u64, ttl: Duration, stale_window: Duration) -> Self {
         super::clock::start();
         let index: Arc<Index> = Arc::new(DashMap::with_hasher(FastHash::default()));
         let listener_index = Arc::clone(&index);
         let policy = Cache::builder()
             .max_capacity(capacity)
-            .time_to_live(ttl)
+            .time_to_live(ttl.saturating_add(stale_window))
             .eviction_listener(move |id: Arc<Arc<str>>, entry: Arc<Entry>, _cause: RemovalCause| {
                 // Only this very entry: a newer one for the same id may have replaced it.
                 listener_index.remove_if(&**id, |_, current| Arc::ptr_eq(current, &entry));
             })
             .build_with_hasher(FastHash::default());
-        Self { index, policy, ttl }
+        let stale_window_ms = u64::try_from(stale_window.as_millis()).unwrap_or(u64::MAX);
+        Self {
+            index,
+            policy,
+            ttl,
+            stale_window_ms,
+        }
     }
 
     /// Runs `decide` on the entry for `id` if it is cached and still fresh, without taking a
     /// reference count: the index's read guard is held for the call instead. `decide` gets
-    /// the coarse clock reading the freshness check used.
+    /// the coarse clock reading the freshness check used. In stale mode, a stale entry is
+    /// also decided from while its source is failing (see [`Entry::staleness`]).
     pub(crate) fn with<T>(&self, id: &str, decide: impl FnOnce(&Entry, u64) -> T) -> Option<T> {
         let stale = {
             let entry = self.index.get(id)?;
             let now_ms = super::clock::coarse_ms();
-            if entry.is_fresh(now_ms) {
+            let usable = entry.is_fresh(now_ms)
+                || (self.stale_window_ms > 0 && {
+                    match entry.staleness(now_ms, self.stale_window_ms) {
+                        Staleness::Serve => true,
+                        // Kept, to fall back on if the source fails.
+                        Staleness::Refresh => return None,
+                        Staleness::Expired => false,
+                    }
+                });
+            if usable {
                 let decided = decide(&entry, now_ms);
                 drop(entry);
                 sample_read(|| {
@@ -83,6 +102,19 @@ impl Positive {
         };
         self.index.remove_if(id, |_, current| Arc::ptr_eq(current, &stale));
         None
+    }
+
+    /// Stale mode: the entry to decide from after the source failed to refresh it, if it is
+    /// still cached (an invalidation removes it) and within the stale window.
+    pub(crate) fn fallback(&self, id: &str) -> Option<Arc<Entry>> {
+        if self.stale_window_ms == 0 {
+            return None;
+        }
+        let entry = self.index.get(id)?;
+        let now_ms = super::clock::coarse_ms();
+        entry
+            .refresh_failed(now_ms, self.stale_window_ms)
+            .then(|| Arc::clone(entry.value()))
     }
 
     /// Inserts `entry` if `current()` still holds once the index's lock for its id is

@@ -14,7 +14,8 @@ use tollgate::{
     TokenFormat, TokenPatch, TokenRecord, TokenSource, TokenStore,
 };
 
-/// Wraps a source: counts lookups, and can delay them or make them fail.
+/// Wraps a source and injects faults: counts lookups, and can delay them, make them fail,
+/// make them hang, or make every Nth one fail.
 pub struct Instrumented<S> {
     pub inner: S,
     pub lookups: AtomicUsize,
@@ -24,6 +25,12 @@ pub struct Instrumented<S> {
     failing: AtomicBool,
     /// The next lookup panics.
     panic_once: AtomicBool,
+    /// Lookups never answer.
+    hanging: AtomicBool,
+    /// When non-zero, every lookup whose number (from 1) is a multiple of it fails.
+    fail_every: AtomicUsize,
+    /// How many lookups failed by injection.
+    pub injected_failures: AtomicUsize,
 }
 
 impl<S> Instrumented<S> {
@@ -35,7 +42,24 @@ impl<S> Instrumented<S> {
             write_delay_ms: AtomicU64::new(0),
             failing: AtomicBool::new(false),
             panic_once: AtomicBool::new(false),
+            hanging: AtomicBool::new(false),
+            fail_every: AtomicUsize::new(0),
+            injected_failures: AtomicUsize::new(0),
         })
+    }
+
+    /// Lookups from now on never answer (until `set_hanging(false)`).
+    pub fn set_hanging(&self, hanging: bool) {
+        self.hanging.store(hanging, Ordering::SeqCst);
+    }
+
+    /// Every `n`th lookup fails (0: none).
+    pub fn fail_every(&self, n: usize) {
+        self.fail_every.store(n, Ordering::SeqCst);
+    }
+
+    pub fn injected_failures(&self) -> usize {
+        self.injected_failures.load(Ordering::SeqCst)
     }
 
     pub fn lookups(&self) -> usize {
@@ -66,12 +90,17 @@ impl<S> Instrumented<S> {
     }
 
     async fn before_lookup(&self) -> Result<(), StoreError> {
-        self.lookups.fetch_add(1, Ordering::SeqCst);
+        let number = self.lookups.fetch_add(1, Ordering::SeqCst) + 1;
         let delay = self.delay_ms.load(Ordering::SeqCst);
         if delay > 0 {
             tokio::time::sleep(Duration::from_millis(delay)).await;
         }
-        if self.failing.load(Ordering::SeqCst) {
+        if self.hanging.load(Ordering::SeqCst) {
+            std::future::pending::<()>().await;
+        }
+        let every = self.fail_every.load(Ordering::SeqCst);
+        if self.failing.load(Ordering::SeqCst) || (every > 0 && number % every == 0) {
+            self.injected_failures.fetch_add(1, Ordering::SeqCst);
             return Err(StoreError::unavailable("injected failure"));
         }
         assert!(
