@@ -101,6 +101,7 @@ impl AdminApi {
             body_limit: DEFAULT_BODY_LIMIT,
             store_timeout: Duration::from_secs(5),
             mount_path: None,
+            damping: None,
         }
     }
 }
@@ -115,6 +116,7 @@ pub struct AdminBuilder {
     body_limit: usize,
     store_timeout: Duration,
     mount_path: Option<String>,
+    damping: Option<crate::Damping>,
 }
 
 impl fmt::Debug for AdminBuilder {
@@ -125,6 +127,7 @@ impl fmt::Debug for AdminBuilder {
             .field("body_limit", &self.body_limit)
             .field("store_timeout", &self.store_timeout)
             .field("mount_path", &self.mount_path)
+            .field("damping", &self.damping)
             .finish_non_exhaustive()
     }
 }
@@ -162,12 +165,22 @@ impl AdminBuilder {
         self
     }
 
+    /// Damps brute force on the admin API's authentication; pass a clone of the main
+    /// layer's [`Damping`](crate::Damping) to count failures on both together.
+    pub fn damping(mut self, damping: crate::Damping) -> Self {
+        self.damping = Some(damping);
+        self
+    }
+
     /// Builds the API, behind an [`AuthLayer`] that requires the admin scope.
     pub fn build(self) -> AdminService {
-        let auth = AuthLayer::builder(self.verifier.clone())
+        let mut auth = AuthLayer::builder(self.verifier.clone())
             .realm(self.realm)
-            .require_scopes([self.admin_scope])
-            .build();
+            .require_scopes([self.admin_scope]);
+        if let Some(damping) = self.damping {
+            auth = auth.damping(damping);
+        }
+        let auth = auth.build();
         let api = AdminApi {
             state: Arc::new(State {
                 tokens: self.store,

@@ -33,12 +33,14 @@ use tower_layer::Layer;
 use crate::{CredentialParser, Verifier};
 
 mod body;
+mod damping;
 mod future;
 mod rejection;
 mod scope;
 mod service;
 
 pub use body::AuthBody;
+pub use damping::{ClientKey, Damping, DampingBuilder, ForwardedFor, PeerAddr};
 pub use future::ResponseFuture;
 use rejection::Challenges;
 pub use rejection::{Rejection, RejectionKind, error_body};
@@ -56,6 +58,7 @@ pub(crate) struct Config {
     pub(crate) allow_anonymous: bool,
     pub(crate) strip_authorization: bool,
     pub(crate) challenges: Challenges,
+    pub(crate) damping: Option<Damping>,
     realm: String,
     retry_after: Duration,
 }
@@ -80,6 +83,7 @@ impl fmt::Debug for AuthLayer {
             .field("required_scopes", &c.required_scopes)
             .field("allow_anonymous", &c.allow_anonymous)
             .field("strip_authorization", &c.strip_authorization)
+            .field("damping", &c.damping)
             .finish_non_exhaustive()
     }
 }
@@ -100,6 +104,7 @@ impl AuthLayer {
             allow_anonymous: false,
             strip_authorization: false,
             retry_after: Duration::from_secs(1),
+            damping: None,
         }
     }
 
@@ -160,6 +165,7 @@ pub struct AuthLayerBuilder {
     allow_anonymous: bool,
     strip_authorization: bool,
     retry_after: Duration,
+    damping: Option<Damping>,
 }
 
 impl fmt::Debug for AuthLayerBuilder {
@@ -226,6 +232,13 @@ impl AuthLayerBuilder {
         self
     }
 
+    /// Counts failed verifications per client and answers a client over the limit with 429
+    /// and `Retry-After`, without touching the store (default: off). See [`Damping`].
+    pub fn damping(mut self, damping: Damping) -> Self {
+        self.damping = Some(damping);
+        self
+    }
+
     /// Builds the layer.
     pub fn build(self) -> AuthLayer {
         let challenges = Challenges::new(
@@ -245,6 +258,7 @@ impl AuthLayerBuilder {
                 allow_anonymous: self.allow_anonymous,
                 strip_authorization: self.strip_authorization,
                 challenges,
+                damping: self.damping,
                 realm: self.realm,
                 retry_after: self.retry_after,
             }),

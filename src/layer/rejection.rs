@@ -23,6 +23,12 @@ pub enum RejectionKind {
     InsufficientScope,
     /// The token store failed or timed out: 503 with `Retry-After`.
     Unavailable,
+    /// The client failed too often ([`Damping`](crate::Damping)): 429 with `Retry-After`,
+    /// its credentials not verified.
+    TooManyFailures {
+        /// Seconds until the client's window ends.
+        retry_after_secs: u64,
+    },
 }
 
 /// A refused request: the reason, for logs and metrics, and the token id when known.
@@ -60,6 +66,7 @@ impl Rejection {
             RejectionKind::Malformed(_) => StatusCode::BAD_REQUEST,
             RejectionKind::InsufficientScope => StatusCode::FORBIDDEN,
             RejectionKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            RejectionKind::TooManyFailures { .. } => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
@@ -72,6 +79,7 @@ impl Rejection {
             RejectionKind::InvalidToken(_) => "invalid_token",
             RejectionKind::InsufficientScope => "insufficient_scope",
             RejectionKind::Unavailable => "unavailable",
+            RejectionKind::TooManyFailures { .. } => "too_many_requests",
         }
     }
 
@@ -85,6 +93,7 @@ impl Rejection {
             RejectionKind::InvalidToken(_) => "invalid, expired or revoked credentials".to_owned(),
             RejectionKind::InsufficientScope => "the token lacks a required scope".to_owned(),
             RejectionKind::Unavailable => "token store unavailable, retry later".to_owned(),
+            RejectionKind::TooManyFailures { .. } => "too many failed authentication attempts, retry later".to_owned(),
         }
     }
 }
@@ -119,19 +128,20 @@ pub fn error_body(code: &str, message: &str) -> Bytes {
 #[derive(Clone)]
 pub(crate) struct Challenges {
     /// Headers per kind, in [`Challenges::slot`] order.
-    headers: [HeaderMap; 5],
+    headers: [HeaderMap; 6],
 }
 
 /// The bodies of the rejections whose message never varies, in [`Challenges::slot`] order:
 /// they depend on no setting, so they are rendered once per process and shared without
 /// reference counting.
-static BODIES: std::sync::LazyLock<[String; 5]> = std::sync::LazyLock::new(|| {
+static BODIES: std::sync::LazyLock<[String; 6]> = std::sync::LazyLock::new(|| {
     [
         RejectionKind::MissingCredentials,
         RejectionKind::Malformed(CredentialError::Duplicate),
         RejectionKind::InvalidToken(InvalidReason::Unknown),
         RejectionKind::InsufficientScope,
         RejectionKind::Unavailable,
+        RejectionKind::TooManyFailures { retry_after_secs: 1 },
     ]
     .map(|kind| {
         let rejection = Rejection::new(kind);
@@ -185,6 +195,8 @@ impl Challenges {
                 with(invalid),
                 with(insufficient),
                 with(unavailable),
+                // `Retry-After` varies per client: added when responding.
+                with(Vec::new()),
             ],
         }
     }
@@ -196,6 +208,7 @@ impl Challenges {
             RejectionKind::InvalidToken(_) => 2,
             RejectionKind::InsufficientScope => 3,
             RejectionKind::Unavailable => 4,
+            RejectionKind::TooManyFailures { .. } => 5,
         }
     }
 
@@ -206,13 +219,16 @@ impl Challenges {
             // The message names the error, so it is rendered each time.
             RejectionKind::Malformed(_) => error_body(rejection.code(), &rejection.message()),
             _ => {
-                let bodies: &'static [String; 5] = &BODIES;
+                let bodies: &'static [String; 6] = &BODIES;
                 Bytes::from_static(bodies[slot].as_bytes())
             }
         };
         let mut response = Response::new(wrap(body));
         *response.status_mut() = rejection.status();
         *response.headers_mut() = self.headers[slot].clone();
+        if let RejectionKind::TooManyFailures { retry_after_secs } = rejection.kind {
+            response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(retry_after_secs));
+        }
         response
     }
 }

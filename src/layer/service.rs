@@ -9,7 +9,13 @@ use http::{Request, Response};
 use tower_service::Service;
 
 use super::{AuthBody, Config, Rejection, RejectionKind, ResponseFuture};
-use crate::{Principal, PrincipalSlot};
+use crate::{Principal, PrincipalSlot, VerifyError};
+
+fn too_many_failures(remaining: std::time::Duration) -> Rejection {
+    // Whole seconds, rounded up: a client that waits as told is not blocked again.
+    let retry_after_secs = remaining.as_secs() + u64::from(remaining.subsec_nanos() > 0);
+    Rejection::new(RejectionKind::TooManyFailures { retry_after_secs })
+}
 
 /// Authenticates requests before `S` sees them. Made by [`AuthLayer`](super::AuthLayer).
 pub struct AuthService<S> {
@@ -73,9 +79,23 @@ impl Config {
         };
         match self.verifier.verify_cached(&credential) {
             Ok(Ok(principal)) => Decision::Pass(Some(principal)),
-            Ok(Err(err)) => Decision::Reject(err.into()),
-            Err(pending) => Decision::Lookup(pending),
+            Ok(Err(err)) => Decision::Reject(self.failed(req, err)),
+            // A blocked client's credentials are not looked up.
+            Err(pending) => match self.damping.as_ref().and_then(|d| d.blocked(req.headers(), req.extensions())) {
+                Some(remaining) => Decision::Reject(too_many_failures(remaining)),
+                None => Decision::Lookup(pending),
+            },
         }
+    }
+
+    /// The rejection for a failed verification, counted against the client when damping.
+    fn failed<B>(&self, req: &Request<B>, err: VerifyError) -> Rejection {
+        if let (Some(damping), VerifyError::Invalid(_)) = (&self.damping, &err) {
+            if let Some(remaining) = damping.failed(req.headers(), req.extensions()) {
+                return too_many_failures(remaining);
+            }
+        }
+        err.into()
     }
 
     /// Checks scopes and readies the request for the inner service.
@@ -134,7 +154,7 @@ where
                 return ResponseFuture::lookup(Box::pin(async move {
                     let admitted = match verify.await {
                         Ok(principal) => config.admit(Some(principal), &mut req),
-                        Err(err) => Err(Rejection::from(err)),
+                        Err(err) => Err(config.failed(&req, err)),
                     };
                     match admitted {
                         Ok(()) => Ok(inner.call(req).await?.map(AuthBody::inner)),

@@ -1,0 +1,255 @@
+//! Brute-force damping through a real axum router: failed verifications counted per
+//! client, 429 with `Retry-After` over the limit, without touching the store.
+
+mod support;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::routing::get;
+use http::header::{AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
+use http::{Request, StatusCode};
+use http_body_util::BodyExt as _;
+use support::{Instrumented, issue, memory, unknown_token};
+use tollgate::{AuthLayer, Damping, DampingBuilder, ForwardedFor, MemoryStore, TokenFormat, Verifier};
+use tower::ServiceExt as _;
+
+struct App {
+    store: Arc<Instrumented<MemoryStore>>,
+    damping: Damping,
+    router: Router,
+}
+
+fn app(configure: impl FnOnce(DampingBuilder) -> DampingBuilder) -> App {
+    let store = memory();
+    let verifier = Verifier::builder(store.clone()).build();
+    let damping = configure(Damping::builder().max_failures(5)).build();
+    let router = Router::new()
+        .route("/me", get(|| async { "me" }))
+        .layer(AuthLayer::builder(verifier).damping(damping.clone()).build());
+    App { store, damping, router }
+}
+
+/// A request from `peer` (as a hyper server records it), with these headers.
+async fn send(app: &App, peer: &str, headers: &[(&str, String)]) -> http::Response<Body> {
+    let mut req = Request::get("/me").body(Body::empty()).unwrap();
+    req.extensions_mut().insert(peer.parse::<SocketAddr>().unwrap());
+    for (name, value) in headers {
+        req.headers_mut()
+            .append(http::HeaderName::from_bytes(name.as_bytes()).unwrap(), value.parse().unwrap());
+    }
+    app.router.clone().oneshot(req).await.unwrap()
+}
+
+fn bearer(token: &str) -> (&'static str, String) {
+    ("authorization", format!("Bearer {token}"))
+}
+
+async fn status(app: &App, peer: &str, token: &str) -> StatusCode {
+    send(app, peer, &[bearer(token)]).await.status()
+}
+
+const ATTACKER: &str = "203.0.113.7:40000";
+const NEIGHBOUR: &str = "198.51.100.20:50000";
+
+#[tokio::test]
+async fn a_client_over_the_limit_gets_429_with_retry_after_and_no_lookup() {
+    let app = app(|b| b.window(Duration::from_secs(30)));
+    for _ in 0..5 {
+        assert_eq!(
+            status(&app, ATTACKER, unknown_token().token().expose()).await,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(app.store.lookups(), 5);
+    let response = send(&app, ATTACKER, &[bearer(unknown_token().token().expose())]).await;
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(app.store.lookups(), 5, "a blocked client's credentials are not looked up");
+    let retry_after: u64 = response.headers()[RETRY_AFTER].to_str().unwrap().parse().unwrap();
+    assert!((29..=30).contains(&retry_after), "Retry-After {retry_after}");
+    assert!(!response.headers().contains_key(WWW_AUTHENTICATE));
+    assert_eq!(response.headers()[CONTENT_TYPE], "application/json");
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(body["error"]["code"], "too_many_requests");
+    // A port change is the same host.
+    assert_eq!(
+        status(&app, "203.0.113.7:40001", unknown_token().token().expose()).await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(app.store.lookups(), 5);
+}
+
+#[tokio::test]
+async fn checksum_failures_count_and_never_reach_the_store() {
+    let app = app(|b| b);
+    let mut bad = unknown_token().token().expose().to_owned();
+    bad.replace_range(bad.len() - 1.., if bad.ends_with('0') { "1" } else { "0" });
+    let statuses: Vec<StatusCode> = futures_util::future::join_all((0..8).map(|_| status(&app, ATTACKER, &bad))).await;
+    assert_eq!(&statuses[..5], [StatusCode::UNAUTHORIZED; 5]);
+    assert_eq!(&statuses[5..], [StatusCode::TOO_MANY_REQUESTS; 3]);
+    assert_eq!(app.store.lookups(), 0);
+}
+
+#[tokio::test]
+async fn other_clients_are_unaffected() {
+    let app = app(|b| b);
+    let (token, _) = issue(&app.store.inner, "neighbour", |r| r).await;
+    for _ in 0..6 {
+        status(&app, ATTACKER, unknown_token().token().expose()).await;
+    }
+    assert_eq!(
+        status(&app, ATTACKER, unknown_token().token().expose()).await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(status(&app, NEIGHBOUR, token.token().expose()).await, StatusCode::OK);
+    assert_eq!(
+        status(&app, NEIGHBOUR, unknown_token().token().expose()).await,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn a_blocked_client_keeps_its_cached_valid_token_but_cold_ones_are_not_looked_up() {
+    let app = app(|b| b);
+    let (warm, _) = issue(&app.store.inner, "warm", |r| r).await;
+    let (cold, _) = issue(&app.store.inner, "cold", |r| r).await;
+    assert_eq!(status(&app, ATTACKER, warm.token().expose()).await, StatusCode::OK);
+    for _ in 0..5 {
+        status(&app, ATTACKER, unknown_token().token().expose()).await;
+    }
+    let lookups = app.store.lookups();
+    // Proven valid by the cache alone: passes, as for anyone behind the same address.
+    assert_eq!(status(&app, ATTACKER, warm.token().expose()).await, StatusCode::OK);
+    assert_eq!(
+        status(&app, ATTACKER, cold.token().expose()).await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(app.store.lookups(), lookups);
+}
+
+#[tokio::test]
+async fn missing_malformed_and_forbidden_requests_are_not_counted() {
+    let app = app(|b| b);
+    for _ in 0..10 {
+        assert_eq!(send(&app, ATTACKER, &[]).await.status(), StatusCode::UNAUTHORIZED);
+        let malformed = send(&app, ATTACKER, &[("authorization", "Bearer a b".to_owned())]).await;
+        assert_eq!(malformed.status(), StatusCode::BAD_REQUEST);
+    }
+    assert_eq!(app.damping.tracked_clients(), 0);
+    assert_eq!(
+        status(&app, ATTACKER, unknown_token().token().expose()).await,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn store_failures_are_not_counted_against_the_client() {
+    let app = app(|b| b);
+    app.store.set_failing(true);
+    for _ in 0..10 {
+        assert_eq!(
+            status(&app, ATTACKER, unknown_token().token().expose()).await,
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+    }
+    assert_eq!(app.damping.tracked_clients(), 0);
+}
+
+#[tokio::test]
+async fn a_block_ends_with_its_window() {
+    let app = app(|b| b.max_failures(2).window(Duration::from_millis(300)));
+    for _ in 0..2 {
+        status(&app, ATTACKER, unknown_token().token().expose()).await;
+    }
+    let response = send(&app, ATTACKER, &[bearer(unknown_token().token().expose())]).await;
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(response.headers()[RETRY_AFTER], "1", "rounded up to a whole second");
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    assert_eq!(
+        status(&app, ATTACKER, unknown_token().token().expose()).await,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn counter_memory_is_bounded_by_the_configured_capacity() {
+    let app = app(|b| b.capacity(1_000));
+    let format = TokenFormat::default();
+    let mut bad = format.generate().unwrap().token().expose().to_owned();
+    bad.replace_range(bad.len() - 1.., if bad.ends_with('0') { "1" } else { "0" });
+    for i in 0..20_000u32 {
+        let [a, b, c, d] = (0x0a00_0000 | i).to_be_bytes();
+        let peer = format!("{a}.{b}.{c}.{d}:1234");
+        assert_eq!(status(&app, &peer, &bad).await, StatusCode::UNAUTHORIZED);
+    }
+    let tracked = app.damping.tracked_clients();
+    assert!(tracked <= 1_000, "{tracked} clients tracked");
+    assert!(tracked > 0);
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_the_forwarded_client_is_counted_not_the_proxy() {
+    let app = app(|b| b.client_key(ForwardedFor::new(1)));
+    const PROXY: &str = "10.0.0.2:443";
+    let (token, _) = issue(&app.store.inner, "t", |r| r).await;
+    for i in 0..6 {
+        // The attacker varies the entries it controls; the proxy appends the real address.
+        let forwarded = ("x-forwarded-for", format!("192.0.2.{i}, 203.0.113.7"));
+        send(&app, PROXY, &[bearer(unknown_token().token().expose()), forwarded]).await;
+    }
+    let attacker = send(
+        &app,
+        PROXY,
+        &[
+            bearer(unknown_token().token().expose()),
+            ("x-forwarded-for", "203.0.113.7".to_owned()),
+        ],
+    )
+    .await;
+    assert_eq!(attacker.status(), StatusCode::TOO_MANY_REQUESTS);
+    let other = send(
+        &app,
+        PROXY,
+        &[
+            bearer(token.token().expose()),
+            ("x-forwarded-for", "198.51.100.20".to_owned()),
+        ],
+    )
+    .await;
+    assert_eq!(other.status(), StatusCode::OK, "the proxy itself is not blocked");
+}
+
+#[tokio::test]
+async fn one_damping_counts_failures_across_layers() {
+    let store = memory();
+    let verifier = Verifier::builder(store.clone()).build();
+    let damping = Damping::builder().max_failures(4).build();
+    let admin = tollgate::AdminApi::builder(store.clone(), verifier.clone())
+        .damping(damping.clone())
+        .build();
+    let router = Router::new()
+        .route("/me", get(|| async { "me" }))
+        .layer(AuthLayer::builder(verifier).damping(damping.clone()).build())
+        .nest_service("/admin", admin);
+    let app = App { store, damping, router };
+    let call = |path: &'static str| {
+        let app = &app;
+        async move {
+            let mut req = Request::get(path)
+                .header(AUTHORIZATION, format!("Bearer {}", unknown_token().token().expose()))
+                .body(Body::empty())
+                .unwrap();
+            req.extensions_mut().insert(ATTACKER.parse::<SocketAddr>().unwrap());
+            app.router.clone().oneshot(req).await.unwrap().status()
+        }
+    };
+    for path in ["/me", "/admin/tokens", "/me", "/admin/tokens"] {
+        assert_eq!(call(path).await, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(call("/admin/tokens").await, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(call("/me").await, StatusCode::TOO_MANY_REQUESTS);
+}
