@@ -42,13 +42,32 @@ fn no_public_type_prints_a_secret() {
         renderings(&parsed),
         renderings(&format.parse(&whole).unwrap().unwrap()),
         renderings(&parser.parse_value(&header).unwrap().unwrap()),
+        renderings(&header),
     ];
+    // Configuration that holds the pepper: the verifier, the layers and builders around it.
+    let store = std::sync::Arc::new(tollgate::MemoryStore::new());
+    let builder = tollgate::Verifier::builder(store.clone())
+        .hasher(hasher.clone())
+        .serve_stale(std::time::Duration::from_secs(60));
+    rendered.push(renderings(&builder));
+    let verifier = builder.build();
+    rendered.push(renderings(&verifier));
+    let damping = tollgate::Damping::builder();
+    rendered.push(renderings(&damping));
+    let layer_builder = tollgate::AuthLayer::builder(verifier.clone()).damping(damping.build());
+    rendered.push(renderings(&layer_builder));
+    rendered.push(renderings(&layer_builder.build()));
+    let admin = tollgate::AdminApi::builder(store, verifier);
+    rendered.push(renderings(&admin));
+    rendered.push(renderings(&admin.build()));
     let errors: Vec<Box<dyn std::error::Error>> = vec![
         Box::new(CredentialError::InvalidToken68),
         Box::new(CredentialError::TooLong { len: 5000, max: 4096 }),
         Box::new(TokenError::BadChecksum),
         Box::new(TokenError::Malformed),
         Box::new(VerifyError::Invalid(InvalidReason::WrongSecret)),
+        Box::new(VerifyError::Timeout(std::time::Duration::from_secs(5))),
+        Box::new(tollgate::StoreError::unavailable("connection refused")),
     ];
     for err in &errors {
         rendered.push(format!("{err} {err:?}"));
@@ -59,6 +78,7 @@ fn no_public_type_prints_a_secret() {
         RejectionKind::InvalidToken(InvalidReason::Expired),
         RejectionKind::InsufficientScope,
         RejectionKind::Unavailable,
+        RejectionKind::TooManyFailures { retry_after_secs: 3 },
     ] {
         let rejection = Rejection::new(kind);
         rendered.push(format!("{rejection} {rejection:?} {}", rejection.message()));
