@@ -20,8 +20,8 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
 use tollgate::{
-    AdminApi, AdminService, AuthLayer, AuthService, MemoryStore, Principal, RequireScopes, TokenRecord, TokenStore,
-    Verifier,
+    AdminApi, AdminService, AuthLayer, AuthService, Damping, MemoryStore, Principal, RequireScopes, TokenRecord,
+    TokenStore, Verifier,
 };
 use tower::{Layer, ServiceExt as _, service_fn};
 
@@ -100,7 +100,12 @@ async fn main() -> Result<(), BoxError> {
         token.token().expose()
     );
 
-    let auth = AuthLayer::builder(verifier.clone()).realm("tollgate hyper").build();
+    // Brute-force damping by peer address: the accept loop puts it in each request.
+    let damping = Damping::default();
+    let auth = AuthLayer::builder(verifier.clone())
+        .realm("tollgate hyper")
+        .damping(damping.clone())
+        .build();
     let me_handler: Handler = service_fn(me);
     let reports_handler: Handler = service_fn(reports);
     let app = App {
@@ -109,6 +114,7 @@ async fn main() -> Result<(), BoxError> {
         admin: AdminApi::builder(store, verifier)
             .realm("tollgate hyper")
             .mount_path("/admin")
+            .damping(damping)
             .build(),
     };
 
@@ -117,13 +123,17 @@ async fn main() -> Result<(), BoxError> {
     let shutdown = common::shutdown_signal();
     tokio::pin!(shutdown);
     loop {
-        let (stream, _) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => accepted?,
             () = &mut shutdown => break,
         };
         let app = app.clone();
         tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req| route(app.clone(), req));
+            let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
+                // What `tollgate::PeerAddr`, the damping's default client key, reads.
+                req.extensions_mut().insert(peer);
+                route(app.clone(), req)
+            });
             if let Err(err) = http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service)
                 .await

@@ -18,14 +18,14 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use axum::extract::Request;
+use axum::extract::{ConnectInfo, Request};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::get;
 use axum::{Extension, Json, Router};
 use clap::Parser;
 use tollgate::{
-    AdminApi, AuthLayer, ListQuery, MemoryStore, Principal, PrincipalSlot, TokenRecord, TokenStore, Verifier,
+    AdminApi, AuthLayer, Damping, ListQuery, MemoryStore, Principal, PrincipalSlot, TokenRecord, TokenStore, Verifier,
 };
 
 /// tollgate's example server.
@@ -72,7 +72,17 @@ async fn run(args: Args) -> Result<(), BoxError> {
     tokio::spawn(verifier.usage_task(std::time::Duration::from_secs(5)));
     bootstrap_admin(&*store, &verifier, args.admin_token_out.as_deref()).await?;
 
-    let auth = AuthLayer::builder(verifier.clone()).realm("tollgate example").build();
+    // Brute-force damping by peer address, shared by the API and the admin API: a client
+    // with 20 failed verifications in a minute is answered 429 until its minute ends.
+    let damping = Damping::builder()
+        .client_key(|_: &http::HeaderMap, ext: &http::Extensions| {
+            ext.get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip())
+        })
+        .build();
+    let auth = AuthLayer::builder(verifier.clone())
+        .realm("tollgate example")
+        .damping(damping.clone())
+        .build();
     let protected = Router::new()
         .route(
             "/me",
@@ -92,13 +102,16 @@ async fn run(args: Args) -> Result<(), BoxError> {
         .merge(protected)
         .nest_service(
             "/admin",
-            AdminApi::builder(store, verifier).realm("tollgate example").build(),
+            AdminApi::builder(store, verifier)
+                .realm("tollgate example")
+                .damping(damping)
+                .build(),
         )
         .layer(middleware::from_fn(log_request));
 
     let listener = tokio::net::TcpListener::bind(args.addr).await?;
     tracing::info!(addr = %listener.local_addr()?, store = %args.store, "listening");
-    axum::serve(listener, app)
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(common::shutdown_signal())
         .await?;
     tracing::info!("shut down cleanly");

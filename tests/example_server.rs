@@ -197,6 +197,42 @@ async fn tokens_survive_a_restart_and_the_admin_token_is_made_once() {
     assert!(!second_file.exists(), "nothing written on the second start");
 }
 
+/// The server damps brute force by peer address (axum's `ConnectInfo`): after 20 failed
+/// verifications, 429 with `Retry-After`, while a cached valid token keeps working.
+#[tokio::test]
+async fn brute_force_from_one_address_is_answered_429() {
+    let bin = server_binary();
+    let dir = tempfile::tempdir().unwrap();
+    let admin_file = dir.path().join("admin.token");
+    let server = Server::start(&bin, dir.path(), &["--admin-token-out", admin_file.to_str().unwrap()]);
+    let addr = server.addr;
+    let admin = std::fs::read_to_string(&admin_file).unwrap().trim().to_owned();
+    let admin_auth = format!("Bearer {admin}");
+    assert_eq!(
+        send(addr, Method::GET, "/me", Some(&admin_auth), None).await.0,
+        StatusCode::OK
+    );
+    let guess = format!(
+        "Bearer {}",
+        tollgate::TokenFormat::default().generate().unwrap().token().expose()
+    );
+    for _ in 0..20 {
+        assert_eq!(
+            send(addr, Method::GET, "/me", Some(&guess), None).await.0,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    let (status, body) = send(addr, Method::GET, "/admin/tokens", Some(&guess), None).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "the admin API shares the count");
+    assert_eq!(body["error"]["code"], "too_many_requests");
+    assert_eq!(
+        send(addr, Method::GET, "/me", Some(&admin_auth), None).await.0,
+        StatusCode::OK
+    );
+    let (code, _, _) = server.stop();
+    assert_eq!(code, 0);
+}
+
 #[tokio::test]
 async fn unsupported_store_urls_fail_with_a_clear_message() {
     let bin = server_binary();
@@ -330,6 +366,18 @@ async fn the_plain_hyper_example_protects_the_same_routes() {
     assert_eq!(
         send(addr, Method::GET, "/nope", Some(&reporter), None).await.0,
         StatusCode::NOT_FOUND
+    );
+    // Damping by the peer address the accept loop records.
+    let guess = format!(
+        "Bearer {}",
+        tollgate::TokenFormat::default().generate().unwrap().token().expose()
+    );
+    for _ in 0..20 {
+        send(addr, Method::GET, "/me", Some(&guess), None).await;
+    }
+    assert_eq!(
+        send(addr, Method::GET, "/me", Some(&guess), None).await.0,
+        StatusCode::TOO_MANY_REQUESTS
     );
 
     let status = Command::new("kill")
