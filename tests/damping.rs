@@ -38,8 +38,10 @@ async fn send(app: &App, peer: &str, headers: &[(&str, String)]) -> http::Respon
     let mut req = Request::get("/me").body(Body::empty()).unwrap();
     req.extensions_mut().insert(peer.parse::<SocketAddr>().unwrap());
     for (name, value) in headers {
-        req.headers_mut()
-            .append(http::HeaderName::from_bytes(name.as_bytes()).unwrap(), value.parse().unwrap());
+        req.headers_mut().append(
+            http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            value.parse().unwrap(),
+        );
     }
     app.router.clone().oneshot(req).await.unwrap()
 }
@@ -67,7 +69,11 @@ async fn a_client_over_the_limit_gets_429_with_retry_after_and_no_lookup() {
     assert_eq!(app.store.lookups(), 5);
     let response = send(&app, ATTACKER, &[bearer(unknown_token().token().expose())]).await;
     assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
-    assert_eq!(app.store.lookups(), 5, "a blocked client's credentials are not looked up");
+    assert_eq!(
+        app.store.lookups(),
+        5,
+        "a blocked client's credentials are not looked up"
+    );
     let retry_after: u64 = response.headers()[RETRY_AFTER].to_str().unwrap().parse().unwrap();
     assert!((29..=30).contains(&retry_after), "Retry-After {retry_after}");
     assert!(!response.headers().contains_key(WWW_AUTHENTICATE));

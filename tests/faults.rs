@@ -60,8 +60,14 @@ async fn a_hanging_store_is_answered_503_within_the_source_timeout() {
     let took = started.elapsed();
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert!(response.headers().contains_key(RETRY_AFTER));
-    assert!(took >= Duration::from_millis(200), "answered before the timeout: {took:?}");
-    assert!(took < Duration::from_secs(2), "answered long after the timeout: {took:?}");
+    assert!(
+        took >= Duration::from_millis(200),
+        "answered before the timeout: {took:?}"
+    );
+    assert!(
+        took < Duration::from_secs(2),
+        "answered long after the timeout: {took:?}"
+    );
 }
 
 // CONTRACT §1: fail closed: an erroring store never lets a request through, and its errors
@@ -73,8 +79,14 @@ async fn store_errors_are_never_cached_and_never_let_a_request_through() {
     let unknown = unknown_token();
     app.store.set_failing(true);
     for round in 1..=10 {
-        assert_eq!(status(&app, token.token().expose()).await, StatusCode::SERVICE_UNAVAILABLE);
-        assert_eq!(status(&app, unknown.token().expose()).await, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            status(&app, token.token().expose()).await,
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        assert_eq!(
+            status(&app, unknown.token().expose()).await,
+            StatusCode::SERVICE_UNAVAILABLE
+        );
         assert_eq!(app.store.lookups(), 2 * round, "every request asked the store again");
     }
     app.store.set_failing(false);
@@ -88,7 +100,10 @@ async fn the_layer_recovers_on_the_first_good_call() {
     let (token, _) = issue(&app.store.inner, "t", |r| r).await;
     app.store.set_failing(true);
     for _ in 0..3 {
-        assert_eq!(status(&app, token.token().expose()).await, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            status(&app, token.token().expose()).await,
+            StatusCode::SERVICE_UNAVAILABLE
+        );
     }
     app.store.set_failing(false);
     assert_eq!(status(&app, token.token().expose()).await, StatusCode::OK);
@@ -132,7 +147,10 @@ async fn latency_under_the_timeout_slows_only_the_cold_request() {
     assert!(started.elapsed() >= Duration::from_millis(150));
     let started = Instant::now();
     assert_eq!(status(&app, token.token().expose()).await, StatusCode::OK);
-    assert!(started.elapsed() < Duration::from_millis(150), "the warm request waited");
+    assert!(
+        started.elapsed() < Duration::from_millis(150),
+        "the warm request waited"
+    );
     assert_eq!(app.store.lookups(), 1);
 }
 
@@ -143,7 +161,10 @@ async fn without_stale_mode_an_outage_fails_closed_once_the_cache_ttl_passes() {
     assert_eq!(status(&app, token.token().expose()).await, StatusCode::OK);
     app.store.set_failing(true);
     tokio::time::sleep(Duration::from_millis(150)).await;
-    assert_eq!(status(&app, token.token().expose()).await, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        status(&app, token.token().expose()).await,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
 }
 
 #[tokio::test]
@@ -160,7 +181,11 @@ async fn stale_mode_serves_cached_tokens_through_an_outage_for_the_window_only()
     app.store.set_failing(true);
 
     tokio::time::sleep(Duration::from_millis(250)).await;
-    assert_eq!(status(&app, token.token().expose()).await, StatusCode::OK, "stale, served");
+    assert_eq!(
+        status(&app, token.token().expose()).await,
+        StatusCode::OK,
+        "stale, served"
+    );
     assert_eq!(
         status(&app, never_seen.token().expose()).await,
         StatusCode::SERVICE_UNAVAILABLE,
@@ -171,7 +196,10 @@ async fn stale_mode_serves_cached_tokens_through_an_outage_for_the_window_only()
 
     // Past cache_ttl + window (1 s from the fill): no longer served.
     tokio::time::sleep(Duration::from_millis(1_200).saturating_sub(filled.elapsed())).await;
-    assert_eq!(status(&app, token.token().expose()).await, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        status(&app, token.token().expose()).await,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
     app.store.set_failing(false);
     assert_eq!(status(&app, token.token().expose()).await, StatusCode::OK);
 }
@@ -183,7 +211,11 @@ async fn stale_mode_never_serves_a_revoked_token() {
             .serve_stale(Duration::from_secs(60))
             .source_timeout(Duration::from_millis(100))
     });
-    let invalidations = tokio::spawn(app.verifier.invalidation_task().expect("memory store has a change stream"));
+    let invalidations = tokio::spawn(
+        app.verifier
+            .invalidation_task()
+            .expect("memory store has a change stream"),
+    );
     let (deleted, _) = issue(&app.store.inner, "deleted", |r| r).await;
     let (deactivated, _) = issue(&app.store.inner, "deactivated", |r| r).await;
     let (revoked, _) = issue(&app.store.inner, "revoked", |r| r).await;
@@ -195,7 +227,11 @@ async fn stale_mode_never_serves_a_revoked_token() {
     app.store.set_failing(true);
     tokio::time::sleep(Duration::from_millis(80)).await;
     for token in [&deleted, &deactivated, &revoked] {
-        assert_eq!(status(&app, token.token().expose()).await, StatusCode::OK, "stale, served");
+        assert_eq!(
+            status(&app, token.token().expose()).await,
+            StatusCode::OK,
+            "stale, served"
+        );
     }
 
     // Revoked while the store is failing for reads: by another replica (the change
@@ -226,7 +262,10 @@ async fn stale_mode_never_serves_a_revoked_token() {
 
 #[tokio::test]
 async fn stale_mode_drops_an_entry_the_source_says_is_gone() {
-    let app = app(|b| b.cache_ttl(Duration::from_millis(50)).serve_stale(Duration::from_secs(60)));
+    let app = app(|b| {
+        b.cache_ttl(Duration::from_millis(50))
+            .serve_stale(Duration::from_secs(60))
+    });
     let (token, _) = issue(&app.store.inner, "t", |r| r).await;
     assert_eq!(status(&app, token.token().expose()).await, StatusCode::OK);
     // Deleted without telling this verifier (no change stream task runs here).
@@ -284,5 +323,8 @@ async fn stale_mode_asks_a_failing_source_about_once_a_second_per_token() {
         (asked as f64) <= seconds.ceil() + 1.0,
         "{asked} lookups in {seconds:.1} s: the stale entry should have answered meanwhile"
     );
-    assert_eq!(slow, asked, "only the requests that asked the source waited for its timeout");
+    assert_eq!(
+        slow, asked,
+        "only the requests that asked the source waited for its timeout"
+    );
 }

@@ -227,7 +227,9 @@ impl Challenges {
         *response.status_mut() = rejection.status();
         *response.headers_mut() = self.headers[slot].clone();
         if let RejectionKind::TooManyFailures { retry_after_secs } = rejection.kind {
-            response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(retry_after_secs));
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from(retry_after_secs));
         }
         response
     }

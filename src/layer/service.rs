@@ -81,7 +81,11 @@ impl Config {
             Ok(Ok(principal)) => Decision::Pass(Some(principal)),
             Ok(Err(err)) => Decision::Reject(self.failed(req, err)),
             // A blocked client's credentials are not looked up.
-            Err(pending) => match self.damping.as_ref().and_then(|d| d.blocked(req.headers(), req.extensions())) {
+            Err(pending) => match self
+                .damping
+                .as_ref()
+                .and_then(|d| d.blocked(req.headers(), req.extensions()))
+            {
                 Some(remaining) => Decision::Reject(too_many_failures(remaining)),
                 None => Decision::Lookup(pending),
             },
