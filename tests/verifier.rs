@@ -86,6 +86,18 @@ async fn unknown_tokens_stay_within_the_negative_cache_capacity() {
         before,
         "a repeated unknown token does not reach the source"
     );
+
+    // After the flood of distinct tokens, a set of unknown tokens that repeats (and fits in
+    // the capacity) is still admitted: each is looked up once, however often it comes back.
+    let repeating: Vec<_> = (0..500).map(|_| unknown_token()).collect();
+    let before = store.lookups();
+    for _ in 0..5 {
+        for token in &repeating {
+            invalid(verifier.verify(&bearer(token.token().expose())).await);
+        }
+        verifier.run_pending_tasks();
+    }
+    assert_eq!(store.lookups() - before, 500, "each repeating unknown token was looked up once");
 }
 
 #[tokio::test]

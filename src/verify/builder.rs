@@ -167,8 +167,12 @@ impl VerifierBuilder {
                     .max_capacity(self.cache_capacity)
                     .time_to_live(cache_ttl.saturating_add(stale_window))
                     .build_with_hasher(FastHash::default()),
+                // LRU, not TinyLFU: a flood of distinct unknown tokens must not stop the
+                // cache from admitting the unknown tokens that do repeat (TinyLFU admits a
+                // newcomer only when it looks more popular than the entry it would evict).
                 negative: Cache::builder()
                     .max_capacity(self.negative_capacity)
+                    .eviction_policy(moka::policy::EvictionPolicy::lru())
                     .time_to_live(negative_ttl)
                     .build(),
                 flights: Flights::default(),
