@@ -1,22 +1,31 @@
-//! [`MemoryStore`]: tokens in process memory, on `dashmap`.
+//! [`MemoryStore`]: tokens in process memory, kept compact.
+//!
+//! Records live in one vector (a slab: deleted slots are reused), in a compact form
+//! ([`Stored`]); two `hashbrown` tables hold only slot numbers, hashed by id and by secret
+//! hash. That is about 250 bytes per token where a map of full records per index would
+//! take twice as much, which matters to services that keep millions of tokens in memory.
 
 use std::collections::BinaryHeap;
 use std::fmt;
-use std::sync::Mutex;
+use std::hash::BuildHasher as _;
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use async_trait::async_trait;
-use dashmap::DashMap;
+use hashbrown::HashTable;
+use serde_json::{Map, Value};
 use time::OffsetDateTime;
 use tokio::sync::broadcast;
 
 use super::{ChangeEvent, ChangeStream, ListQuery, Page, Rotation, StoreError, TokenPatch, TokenSource, TokenStore};
-use crate::{SecretHash, TokenRecord};
+use crate::record::DEFAULT_KIND;
+use crate::{PreviousSecret, SecretHash, TokenRecord, TokenStatus};
 
 /// Tokens kept in this process's memory: for tests, development and single-process
 /// services whose tokens are created at start-up. Nothing survives a restart.
 ///
-/// Reads are lock-free; writes are serialized so that the id and secret-hash indexes
-/// always agree. It publishes a [`ChangeEvent`] for every write.
+/// Reads share a lock; writes are serialized so that the id and secret-hash indexes always
+/// agree. It publishes a [`ChangeEvent`] for every write. A verifier's cache sits in front
+/// of it, so it is read on cache misses only.
 ///
 /// ```
 /// use tollgate::{MemoryStore, SecretHasher, TokenRecord, TokenSource, TokenStore};
@@ -30,10 +39,197 @@ use crate::{SecretHash, TokenRecord};
 /// # }
 /// ```
 pub struct MemoryStore {
-    by_id: DashMap<String, TokenRecord>,
-    by_hash: DashMap<SecretHash, String>,
-    writes: Mutex<()>,
+    tokens: RwLock<Tokens>,
     events: broadcast::Sender<ChangeEvent>,
+}
+
+/// A record as the store keeps it: the same fields as [`TokenRecord`], with boxed strings,
+/// the default kind and empty metadata taking no allocation, and the rare previous secret
+/// out of line.
+struct Stored {
+    id: Box<str>,
+    name: Box<str>,
+    /// `None`: [`DEFAULT_KIND`].
+    kind: Option<Box<str>>,
+    scopes: Box<[Box<str>]>,
+    status: TokenStatus,
+    created_at: OffsetDateTime,
+    expires_at: Option<OffsetDateTime>,
+    last_used_at: Option<OffsetDateTime>,
+    metadata: Option<Box<Map<String, Value>>>,
+    secret_hash: SecretHash,
+    previous_secret: Option<Box<PreviousSecret>>,
+}
+
+impl Stored {
+    fn new(record: TokenRecord) -> Self {
+        Self {
+            id: record.id.into(),
+            name: record.name.into(),
+            kind: (record.kind != DEFAULT_KIND).then(|| record.kind.into()),
+            scopes: record.scopes.into_iter().map(String::into_boxed_str).collect(),
+            status: record.status,
+            created_at: record.created_at,
+            expires_at: record.expires_at,
+            last_used_at: record.last_used_at,
+            metadata: (!record.metadata.is_empty()).then(|| Box::new(record.metadata)),
+            secret_hash: record.secret_hash,
+            previous_secret: record.previous_secret.map(Box::new),
+        }
+    }
+
+    fn to_record(&self) -> TokenRecord {
+        TokenRecord {
+            id: self.id.to_string(),
+            name: self.name.to_string(),
+            kind: self.kind.as_deref().unwrap_or(DEFAULT_KIND).to_owned(),
+            scopes: self.scopes.iter().map(ToString::to_string).collect(),
+            status: self.status,
+            created_at: self.created_at,
+            expires_at: self.expires_at,
+            last_used_at: self.last_used_at,
+            metadata: self.metadata.as_deref().cloned().unwrap_or_default(),
+            secret_hash: self.secret_hash,
+            previous_secret: self.previous_secret.as_deref().cloned(),
+        }
+    }
+
+    fn matches(&self, query: &ListQuery) -> bool {
+        let scope_ok = |scope: &str| self.scopes.binary_search_by(|s| (**s).cmp(scope)).is_ok();
+        query.status.is_none_or(|s| self.status == s) && query.scope.as_deref().is_none_or(scope_ok)
+    }
+}
+
+type Slot = u32;
+
+/// An entry of the secret-hash index: a slot, with [`PREVIOUS`] set when the entry is for
+/// the slot's previous secret rather than its current one.
+type HashRef = u32;
+const PREVIOUS: u32 = 1 << 31;
+
+/// The slab and its two indexes.
+#[derive(Default)]
+struct Tokens {
+    slots: Vec<Option<Stored>>,
+    free: Vec<Slot>,
+    /// Slots by id.
+    by_id: HashTable<Slot>,
+    /// Slots by secret hash, current and previous (a rotated token is in it twice).
+    by_hash: HashTable<HashRef>,
+    /// Ids are chosen by whoever creates tokens, so they get a seeded hash.
+    hasher: foldhash::fast::RandomState,
+    len: usize,
+}
+
+/// A secret hash is a SHA-256 or HMAC output: its first bytes are already uniform.
+fn hash_key(hash: &SecretHash) -> u64 {
+    let bytes: [u8; 8] = hash.as_bytes()[..8].try_into().expect("32-byte hash");
+    u64::from_le_bytes(bytes)
+}
+
+fn occupied(slots: &[Option<Stored>], slot: Slot) -> &Stored {
+    slots[slot as usize].as_ref().expect("indexed slots are occupied")
+}
+
+/// The secret hash a [`HashRef`] stands for.
+fn referenced(slots: &[Option<Stored>], entry: HashRef) -> Option<&SecretHash> {
+    let stored = occupied(slots, entry & !PREVIOUS);
+    if entry & PREVIOUS == 0 {
+        Some(&stored.secret_hash)
+    } else {
+        stored.previous_secret.as_ref().map(|p| &p.hash)
+    }
+}
+
+impl Tokens {
+    fn stored(&self, slot: Slot) -> &Stored {
+        occupied(&self.slots, slot)
+    }
+
+    fn slot_of(&self, id: &str) -> Option<Slot> {
+        self.by_id
+            .find(self.hasher.hash_one(id), |&slot| &*self.stored(slot).id == id)
+            .copied()
+    }
+
+    fn slot_of_hash(&self, hash: &SecretHash) -> Option<Slot> {
+        self.by_hash
+            .find(hash_key(hash), |&entry| referenced(&self.slots, entry) == Some(hash))
+            .map(|&entry| entry & !PREVIOUS)
+    }
+
+    fn get(&self, id: &str) -> Option<&Stored> {
+        self.slot_of(id).map(|slot| self.stored(slot))
+    }
+
+    fn get_mut(&mut self, id: &str) -> Option<&mut Stored> {
+        let slot = self.slot_of(id)?;
+        self.slots[slot as usize].as_mut()
+    }
+
+    fn hash_taken(&self, hash: &SecretHash, except: Option<Slot>) -> bool {
+        self.slot_of_hash(hash).is_some_and(|slot| Some(slot) != except)
+    }
+
+    /// The index entries of a slot's hashes, current and previous.
+    fn hash_refs(&self, slot: Slot) -> impl Iterator<Item = (u64, HashRef)> + use<> {
+        let stored = self.stored(slot);
+        let current = (hash_key(&stored.secret_hash), slot);
+        let previous = stored
+            .previous_secret
+            .as_ref()
+            .map(|p| (hash_key(&p.hash), slot | PREVIOUS));
+        std::iter::once(current).chain(previous)
+    }
+
+    fn index_hashes(&mut self, slot: Slot) {
+        for (key, entry) in self.hash_refs(slot) {
+            let slots = &self.slots;
+            self.by_hash
+                .insert_unique(key, entry, |&e| referenced(slots, e).map_or(0, hash_key));
+        }
+    }
+
+    fn unindex_hashes(&mut self, slot: Slot) {
+        for (key, entry) in self.hash_refs(slot) {
+            if let Ok(found) = self.by_hash.find_entry(key, |&e| e == entry) {
+                found.remove();
+            }
+        }
+    }
+
+    fn insert(&mut self, stored: Stored) -> Slot {
+        let key = self.hasher.hash_one(&*stored.id);
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                self.slots[slot as usize] = Some(stored);
+                slot
+            }
+            None => {
+                self.slots.push(Some(stored));
+                let slot = Slot::try_from(self.slots.len() - 1).expect("fewer than 2^31 tokens");
+                assert!(slot & PREVIOUS == 0, "fewer than 2^31 tokens");
+                slot
+            }
+        };
+        let (slots, hasher) = (&self.slots, &self.hasher);
+        self.by_id
+            .insert_unique(key, slot, |&s| hasher.hash_one(&*occupied(slots, s).id));
+        self.index_hashes(slot);
+        self.len += 1;
+        slot
+    }
+
+    fn remove(&mut self, slot: Slot) -> Stored {
+        self.unindex_hashes(slot);
+        let key = self.hasher.hash_one(&*self.stored(slot).id);
+        if let Ok(found) = self.by_id.find_entry(key, |&s| s == slot) {
+            found.remove();
+        }
+        self.free.push(slot);
+        self.len -= 1;
+        self.slots[slot as usize].take().expect("occupied")
+    }
 }
 
 impl Default for MemoryStore {
@@ -44,9 +240,7 @@ impl Default for MemoryStore {
 
 impl fmt::Debug for MemoryStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MemoryStore")
-            .field("tokens", &self.by_id.len())
-            .finish()
+        f.debug_struct("MemoryStore").field("tokens", &self.len()).finish()
     }
 }
 
@@ -55,9 +249,7 @@ impl MemoryStore {
     #[must_use]
     pub fn new() -> Self {
         Self {
-            by_id: DashMap::new(),
-            by_hash: DashMap::new(),
-            writes: Mutex::new(()),
+            tokens: RwLock::new(Tokens::default()),
             events: broadcast::channel(1024).0,
         }
     }
@@ -65,62 +257,44 @@ impl MemoryStore {
     /// How many tokens the store holds.
     #[must_use]
     pub fn len(&self) -> usize {
-        self.by_id.len()
+        self.read().len
     }
 
     /// Whether the store holds no token.
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.by_id.is_empty()
+        self.len() == 0
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
-        // The guarded data is `()`: a panic elsewhere cannot leave it inconsistent.
-        self.writes.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    // Every write leaves the tables consistent before it can panic, so a poisoned lock
+    // still guards consistent data.
+    fn read(&self) -> RwLockReadGuard<'_, Tokens> {
+        self.tokens.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, Tokens> {
+        self.tokens.write().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn publish(&self, id: &str) {
         // No subscriber is not an error.
         let _ = self.events.send(ChangeEvent::Changed { id: id.to_owned() });
     }
-
-    fn hash_taken(&self, hash: &SecretHash, except_id: Option<&str>) -> bool {
-        self.by_hash
-            .get(hash)
-            .is_some_and(|owner| Some(owner.as_str()) != except_id)
-    }
-
-    fn unindex(&self, record: &TokenRecord) {
-        self.by_hash.remove(&record.secret_hash);
-        if let Some(prev) = &record.previous_secret {
-            self.by_hash.remove(&prev.hash);
-        }
-    }
-
-    fn index(&self, record: &TokenRecord) {
-        self.by_hash.insert(record.secret_hash, record.id.clone());
-        if let Some(prev) = &record.previous_secret {
-            self.by_hash.insert(prev.hash, record.id.clone());
-        }
-    }
 }
 
 #[async_trait]
 impl TokenSource for MemoryStore {
     async fn get(&self, id: &str) -> Result<Option<TokenRecord>, StoreError> {
-        Ok(self.by_id.get(id).map(|r| r.clone()))
+        Ok(self.read().get(id).map(Stored::to_record))
     }
 
     async fn find_by_hash(&self, hash: &SecretHash) -> Result<Option<TokenRecord>, StoreError> {
-        let Some(id) = self.by_hash.get(hash).map(|id| id.clone()) else {
+        let tokens = self.read();
+        let Some(slot) = tokens.slot_of_hash(hash) else {
             return Ok(None);
         };
-        let now = crate::record::now();
-        Ok(self
-            .by_id
-            .get(&id)
-            .filter(|record| record.secret_matches(hash, now))
-            .map(|record| record.clone()))
+        let record = tokens.stored(slot).to_record();
+        Ok(record.secret_matches(hash, crate::record::now()).then_some(record))
     }
 
     fn changes(&self) -> Option<ChangeStream> {
@@ -135,10 +309,11 @@ impl TokenSource for MemoryStore {
     }
 
     async fn record_use(&self, uses: &[(String, OffsetDateTime)]) -> Result<(), StoreError> {
+        let mut tokens = self.write();
         for (id, at) in uses {
-            if let Some(mut record) = self.by_id.get_mut(id) {
-                if record.last_used_at.is_none_or(|prev| prev < *at) {
-                    record.last_used_at = Some(*at);
+            if let Some(stored) = tokens.get_mut(id) {
+                if stored.last_used_at.is_none_or(|prev| prev < *at) {
+                    stored.last_used_at = Some(*at);
                 }
             }
         }
@@ -149,38 +324,40 @@ impl TokenSource for MemoryStore {
 #[async_trait]
 impl TokenStore for MemoryStore {
     async fn create(&self, record: TokenRecord) -> Result<(), StoreError> {
-        let _guard = self.lock();
-        if self.by_id.contains_key(&record.id) {
-            return Err(StoreError::DuplicateId);
-        }
-        let prev_taken = record
-            .previous_secret
-            .as_ref()
-            .is_some_and(|p| self.hash_taken(&p.hash, None));
-        if self.hash_taken(&record.secret_hash, None) || prev_taken {
-            return Err(StoreError::DuplicateSecret);
-        }
-        self.index(&record);
         let id = record.id.clone();
-        self.by_id.insert(id.clone(), record);
+        {
+            let mut tokens = self.write();
+            if tokens.slot_of(&record.id).is_some() {
+                return Err(StoreError::DuplicateId);
+            }
+            let prev_taken = record
+                .previous_secret
+                .as_ref()
+                .is_some_and(|p| tokens.hash_taken(&p.hash, None));
+            if tokens.hash_taken(&record.secret_hash, None) || prev_taken {
+                return Err(StoreError::DuplicateSecret);
+            }
+            tokens.insert(Stored::new(record));
+        }
         self.publish(&id);
         Ok(())
     }
 
     async fn list(&self, query: &ListQuery) -> Result<Page, StoreError> {
+        let tokens = self.read();
         // Keep the `limit + 1` smallest ids after the cursor: one pass, bounded memory.
         let keep = query.limit.saturating_add(1);
-        let mut smallest: BinaryHeap<String> = BinaryHeap::with_capacity(keep.min(1024));
-        for entry in &self.by_id {
-            let id = entry.key();
-            if query.after.as_deref().is_some_and(|after| id.as_str() <= after) || !query.matches(entry.value()) {
+        let mut smallest: BinaryHeap<&str> = BinaryHeap::with_capacity(keep.min(1024));
+        for stored in tokens.slots.iter().flatten() {
+            let id = &*stored.id;
+            if query.after.as_deref().is_some_and(|after| id <= after) || !stored.matches(query) {
                 continue;
             }
             if smallest.len() < keep {
-                smallest.push(id.clone());
-            } else if smallest.peek().is_some_and(|largest| id < largest) {
+                smallest.push(id);
+            } else if smallest.peek().is_some_and(|largest| id < *largest) {
                 smallest.pop();
-                smallest.push(id.clone());
+                smallest.push(id);
             }
         }
         let mut ids = smallest.into_sorted_vec();
@@ -188,7 +365,8 @@ impl TokenStore for MemoryStore {
         ids.truncate(query.limit);
         let records: Vec<TokenRecord> = ids
             .iter()
-            .filter_map(|id| self.by_id.get(id).map(|r| r.clone()))
+            .filter_map(|id| tokens.get(id))
+            .map(Stored::to_record)
             .collect();
         let next_after = if more {
             records.last().map(|r| r.id.clone())
@@ -199,41 +377,103 @@ impl TokenStore for MemoryStore {
     }
 
     async fn update(&self, id: &str, patch: &TokenPatch) -> Result<Option<TokenRecord>, StoreError> {
-        let _guard = self.lock();
-        let Some(mut record) = self.by_id.get_mut(id) else {
-            return Ok(None);
+        let updated = {
+            let mut tokens = self.write();
+            let Some(slot) = tokens.slot_of(id) else {
+                return Ok(None);
+            };
+            let mut record = tokens.stored(slot).to_record();
+            patch.apply(&mut record);
+            // Id and hashes are unchanged: the indexes stay as they are.
+            tokens.slots[slot as usize] = Some(Stored::new(record.clone()));
+            record
         };
-        patch.apply(&mut record);
-        let updated = record.clone();
-        drop(record);
         self.publish(id);
         Ok(Some(updated))
     }
 
     async fn delete(&self, id: &str) -> Result<bool, StoreError> {
-        let _guard = self.lock();
-        let Some((_, record)) = self.by_id.remove(id) else {
-            return Ok(false);
-        };
-        self.unindex(&record);
+        {
+            let mut tokens = self.write();
+            let Some(slot) = tokens.slot_of(id) else {
+                return Ok(false);
+            };
+            tokens.remove(slot);
+        }
         self.publish(id);
         Ok(true)
     }
 
     async fn rotate(&self, id: &str, rotation: &Rotation) -> Result<Option<TokenRecord>, StoreError> {
-        let _guard = self.lock();
-        if self.hash_taken(&rotation.new_hash, None) {
-            return Err(StoreError::DuplicateSecret);
-        }
-        let Some(mut record) = self.by_id.get_mut(id) else {
-            return Ok(None);
+        let updated = {
+            let mut tokens = self.write();
+            if tokens.hash_taken(&rotation.new_hash, None) {
+                return Err(StoreError::DuplicateSecret);
+            }
+            let Some(slot) = tokens.slot_of(id) else {
+                return Ok(None);
+            };
+            let mut record = tokens.stored(slot).to_record();
+            rotation.apply(&mut record);
+            tokens.unindex_hashes(slot);
+            tokens.slots[slot as usize] = Some(Stored::new(record.clone()));
+            tokens.index_hashes(slot);
+            record
         };
-        self.unindex(&record);
-        rotation.apply(&mut record);
-        self.index(&record);
-        let updated = record.clone();
-        drop(record);
         self.publish(id);
         Ok(Some(updated))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::SecretHasher;
+
+    fn hash(s: &str) -> SecretHash {
+        SecretHasher::Sha256.hash(s.as_bytes())
+    }
+
+    /// Slots are reused after a delete, and no index entry outlives its record.
+    #[tokio::test]
+    async fn deleted_slots_are_reused_and_their_hashes_forgotten() {
+        let store = MemoryStore::new();
+        store.create(TokenRecord::new("a", "a", hash("a1"))).await.unwrap();
+        store.create(TokenRecord::new("b", "b", hash("b1"))).await.unwrap();
+        let rotation = Rotation {
+            new_hash: hash("a2"),
+            old_valid_until: Some(crate::record::now() + time::Duration::hours(1)),
+        };
+        store.rotate("a", &rotation).await.unwrap().unwrap();
+        assert_eq!(store.find_by_hash(&hash("a1")).await.unwrap().unwrap().id, "a");
+        assert_eq!(store.find_by_hash(&hash("a2")).await.unwrap().unwrap().id, "a");
+
+        assert!(store.delete("a").await.unwrap());
+        store.create(TokenRecord::new("c", "c", hash("c1"))).await.unwrap();
+        assert_eq!(store.read().slots.len(), 2, "the deleted slot was reused");
+        for gone in ["a1", "a2"] {
+            assert!(store.find_by_hash(&hash(gone)).await.unwrap().is_none());
+        }
+        assert!(store.get("a").await.unwrap().is_none());
+        assert_eq!(store.find_by_hash(&hash("c1")).await.unwrap().unwrap().id, "c");
+        assert_eq!(store.get("b").await.unwrap().unwrap().name, "b");
+        assert_eq!(store.len(), 2);
+        // The old secret's hash is free again.
+        store.create(TokenRecord::new("d", "d", hash("a1"))).await.unwrap();
+    }
+
+    /// What a record holds comes back as it went in, defaults included.
+    #[tokio::test]
+    async fn records_round_trip_through_the_compact_form() {
+        let store = MemoryStore::new();
+        let mut record = TokenRecord::new("x", "name", hash("x")).with_scopes(["b", "a"]);
+        record.kind = "service".into();
+        record.metadata.insert("team".into(), serde_json::json!("infra"));
+        record.expires_at = Some(crate::record::now() + time::Duration::days(1));
+        store.create(record.clone()).await.unwrap();
+        assert_eq!(store.get("x").await.unwrap().unwrap(), record);
+        let plain = TokenRecord::new("y", "plain", hash("y"));
+        store.create(plain.clone()).await.unwrap();
+        assert_eq!(store.get("y").await.unwrap().unwrap(), plain);
     }
 }
