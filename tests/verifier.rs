@@ -97,7 +97,11 @@ async fn unknown_tokens_stay_within_the_negative_cache_capacity() {
         }
         verifier.run_pending_tasks();
     }
-    assert_eq!(store.lookups() - before, 500, "each repeating unknown token was looked up once");
+    assert_eq!(
+        store.lookups() - before,
+        500,
+        "each repeating unknown token was looked up once"
+    );
 }
 
 #[tokio::test]
