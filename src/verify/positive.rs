@@ -38,7 +38,59 @@ fn sample_read(record: impl FnOnce()) {
     }
 }
 
-type Index = DashMap<Arc<str>, Arc<Entry>, FastHash>;
+type Index = DashMap<IdKey, Arc<Entry>, FastHash>;
+
+/// Ids this long or shorter are stored in the index's buckets (default ids have 16 bytes).
+const INLINE: usize = 32;
+
+/// A token id as the index keys it: inline when short, so that a lookup compares keys
+/// without following a pointer to another cache line. Looked up by its bytes.
+#[derive(Clone)]
+enum IdKey {
+    Inline { len: u8, bytes: [u8; INLINE] },
+    Heap(Arc<str>),
+}
+
+impl IdKey {
+    fn new(id: &Arc<str>) -> Self {
+        match u8::try_from(id.len()) {
+            Ok(len) if id.len() <= INLINE => {
+                let mut bytes = [0; INLINE];
+                bytes[..id.len()].copy_from_slice(id.as_bytes());
+                Self::Inline { len, bytes }
+            }
+            _ => Self::Heap(Arc::clone(id)),
+        }
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        match self {
+            Self::Inline { len, bytes } => &bytes[..usize::from(*len)],
+            Self::Heap(id) => id.as_bytes(),
+        }
+    }
+}
+
+impl std::borrow::Borrow<[u8]> for IdKey {
+    fn borrow(&self) -> &[u8] {
+        self.as_bytes()
+    }
+}
+
+// Hash and equality are those of the bytes, as `Borrow` requires.
+impl std::hash::Hash for IdKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_bytes().hash(state);
+    }
+}
+
+impl PartialEq for IdKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl Eq for IdKey {}
 
 pub(crate) struct Positive {
     index: Arc<Index>,
@@ -60,7 +112,7 @@ impl Positive {
             .time_to_live(ttl.saturating_add(stale_window))
             .eviction_listener(move |id: Arc<Arc<str>>, entry: Arc<Entry>, _cause: RemovalCause| {
                 // Only this very entry: a newer one for the same id may have replaced it.
-                listener_index.remove_if(&**id, |_, current| Arc::ptr_eq(current, &entry));
+                listener_index.remove_if(id.as_bytes(), |_, current| Arc::ptr_eq(current, &entry));
             })
             .build_with_hasher(FastHash::default());
         let stale_window_ms = u64::try_from(stale_window.as_millis()).unwrap_or(u64::MAX);
@@ -78,7 +130,7 @@ impl Positive {
     /// also decided from while its source is failing (see [`Entry::staleness`]).
     pub(crate) fn with<T>(&self, id: &str, decide: impl FnOnce(&Entry, u64) -> T) -> Option<T> {
         let stale = {
-            let entry = self.index.get(id)?;
+            let entry = self.index.get(id.as_bytes())?;
             let now_ms = super::clock::coarse_ms();
             let usable = entry.is_fresh(now_ms)
                 || (self.stale_window_ms > 0 && {
@@ -100,7 +152,8 @@ impl Positive {
             }
             Arc::clone(entry.value())
         };
-        self.index.remove_if(id, |_, current| Arc::ptr_eq(current, &stale));
+        self.index
+            .remove_if(id.as_bytes(), |_, current| Arc::ptr_eq(current, &stale));
         None
     }
 
@@ -110,7 +163,7 @@ impl Positive {
         if self.stale_window_ms == 0 {
             return None;
         }
-        let entry = self.index.get(id)?;
+        let entry = self.index.get(id.as_bytes())?;
         let now_ms = super::clock::coarse_ms();
         entry
             .refresh_failed(now_ms, self.stale_window_ms)
@@ -121,7 +174,7 @@ impl Positive {
     /// taken; returns whether it did. See `Inner::fill` for why the check is under the lock.
     pub(crate) fn insert_if(&self, entry: Arc<Entry>, current: impl Fn() -> bool) -> bool {
         {
-            let slot = self.index.entry(Arc::clone(&entry.id));
+            let slot = self.index.entry(IdKey::new(&entry.id));
             if !current() {
                 return false;
             }
@@ -134,7 +187,7 @@ impl Positive {
     }
 
     pub(crate) fn invalidate(&self, id: &str) {
-        self.index.remove(id);
+        self.index.remove(id.as_bytes());
         self.policy.invalidate(id);
     }
 
