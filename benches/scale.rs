@@ -5,8 +5,10 @@
 //! for a shorter run). It prints markdown tables and writes `target/scale/hit-latency.svg`.
 //!
 //! - **Scale**: `MemoryStore` and `SqliteStore` holding 10,000 / 100,000 / 1,000,000 tokens.
-//!   Resident memory per stored token (RSS growth while filling the store, divided by the
-//!   count; for SQLite also the database file). Cache-miss time: the first verification of a
+//!   Resident memory per stored token: RSS growth while filling the store, divided by the
+//!   count (for `MemoryStore` in a fresh child process, so that no freed memory is reused
+//!   unseen; for SQLite, whose pages live in its bounded page cache and the file, also the
+//!   database file's size). Cache-miss time: the first verification of a
 //!   token (10 batches of 1,000). Cache-hit time: 10,000 hot tokens in rotation, header parse
 //!   included, as the layer does it (30 batches of 10,000); and, store-independent, every
 //!   token of the store hot in a cache sized for all of them.
@@ -102,6 +104,33 @@ struct Row {
 
 const HOT: u64 = 10_000;
 
+/// Resident memory per token of a `MemoryStore` holding `n` tokens, measured by a child
+/// process (this bench, run again) that only fills the store.
+fn memory_per_token(n: u64) -> f64 {
+    let output = std::process::Command::new(std::env::current_exe().unwrap())
+        .env("TOLLGATE_SCALE_MEMORY_CHILD", n.to_string())
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&output.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(f64::NAN)
+}
+
+/// The child's side of [`memory_per_token`]: prints bytes per token.
+fn memory_child(n: u64) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let store = MemoryStore::new();
+    let before = rss();
+    rt.block_on(fill(&store, n));
+    let after = rss();
+    assert_eq!(store.len() as u64, n);
+    println!("{:.1}", after.saturating_sub(before) as f64 / n as f64);
+}
+
 /// Median ns per verification (header parse included) over `batches` batches of `batch`.
 fn hits(verifier: &Verifier, headers: &[HeaderMap], batches: usize) -> f64 {
     let parser = CredentialParser::default().token_format(verifier.format().clone());
@@ -146,7 +175,11 @@ fn measure(rt: &tokio::runtime::Runtime, kind: Kind, n: u64) -> Row {
     };
     rt.block_on(fill(&*store, n));
     let fill_secs = started.elapsed().as_secs_f64();
-    let rss_per_token = rss().saturating_sub(before) as f64 / n as f64;
+    let rss_per_token = match kind {
+        // In a fresh process: memory this one freed earlier would be reused unseen.
+        Kind::Memory => memory_per_token(n),
+        Kind::Sqlite => rss().saturating_sub(before) as f64 / n as f64,
+    };
     let file_per_token = (kind == Kind::Sqlite).then(|| {
         let bytes: u64 = ["scale.db", "scale.db-wal"]
             .iter()
@@ -397,6 +430,12 @@ fn main() {
     // `cargo bench` passes `--bench`; `cargo test --benches` would run this too: skip then.
     if std::env::args().any(|a| a == "--list" || a == "--test") {
         return;
+    }
+    if let Some(n) = std::env::var("TOLLGATE_SCALE_MEMORY_CHILD")
+        .ok()
+        .and_then(|n| n.parse().ok())
+    {
+        return memory_child(n);
     }
     let sizes: Vec<u64> = std::env::var("TOLLGATE_SCALE_SIZES")
         .ok()
