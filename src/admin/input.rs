@@ -125,11 +125,16 @@ pub(crate) struct CreateRequest {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct PatchRequest {
+    #[serde(default, deserialize_with = "not_null")]
     pub(crate) name: Option<String>,
+    #[serde(default, deserialize_with = "not_null")]
     pub(crate) scopes: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "not_null")]
     pub(crate) status: Option<TokenStatus>,
+    /// `null` removes the expiry.
     #[serde(default, deserialize_with = "present")]
     pub(crate) expires_at: Option<Option<String>>,
+    #[serde(default, deserialize_with = "not_null")]
     pub(crate) metadata: Option<Map<String, Value>>,
 }
 
@@ -147,6 +152,19 @@ pub(crate) struct CheckRequest {
     pub(crate) token: Option<Secret>,
     pub(crate) id: Option<String>,
     pub(crate) secret: Option<Secret>,
+}
+
+/// Refuses a field given as `null`, so that `{"scopes": null}` is an error instead of a
+/// patch that silently leaves every scope in place (send `[]` to remove them).
+fn not_null<'de, D, T>(de: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    match Option::<T>::deserialize(de)? {
+        Some(value) => Ok(Some(value)),
+        None => Err(serde::de::Error::custom("must not be null")),
+    }
 }
 
 /// Tells a field given as `null` (`Some(None)`) from an absent one (`None`).

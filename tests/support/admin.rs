@@ -411,6 +411,14 @@ pub async fn patches_are_in_force_on_the_next_request() {
         "secret",
     );
     assert_bad_field(&h.admin(Method::PATCH, &path, Some(json!({"name": ""}))).await, "name");
+    // `null` is refused, never read as "no change": `{"scopes": null}` meant to remove
+    // privileges must not leave them in place.
+    for field in ["name", "scopes", "status", "metadata"] {
+        assert_bad_field(
+            &h.admin(Method::PATCH, &path, Some(json!({ field: null }))).await,
+            field,
+        );
+    }
     assert_bad_field(
         &h.admin(
             Method::PATCH,
