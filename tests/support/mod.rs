@@ -3,6 +3,8 @@
 
 pub mod admin;
 pub mod conformance;
+#[cfg(unix)]
+pub mod process;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};

@@ -1,0 +1,83 @@
+//! The example binaries as real processes: built with the test's features, started on free
+//! loopback ports, stopped with SIGTERM.
+
+use std::io::Read as _;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The example server binary, built with the same features as this test.
+pub fn server_binary() -> PathBuf {
+    example_binary("server")
+}
+
+/// An example's binary, built with the same features as this test.
+pub fn example_binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().unwrap().parent().unwrap();
+    let mut build = Command::new(env!("CARGO"));
+    build.args(["build", "--quiet", "--example", name, "--no-default-features"]);
+    if cfg!(feature = "sqlite") {
+        build.args(["--features", "sqlite"]);
+    }
+    if profile_dir.file_name().is_some_and(|name| name == "release") {
+        build.arg("--release");
+    }
+    let status = build.current_dir(env!("CARGO_MANIFEST_DIR")).status().unwrap();
+    assert!(status.success(), "building the example {name} failed");
+    profile_dir.join("examples").join(name)
+}
+
+pub fn free_port() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
+}
+
+/// Waits until something listens on `addr` (30 s at most).
+pub fn wait_for(addr: SocketAddr) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while TcpStream::connect(addr).is_err() {
+        assert!(Instant::now() < deadline, "nothing started listening on {addr}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+pub struct Server {
+    pub child: Child,
+    pub addr: SocketAddr,
+}
+
+impl Server {
+    pub fn start(bin: &Path, dir: &Path, extra: &[&str]) -> Self {
+        let addr = free_port();
+        let child = Command::new(bin)
+            .args([
+                "--addr",
+                &addr.to_string(),
+                "--store",
+                &format!("sqlite:{}", dir.join("t.db").display()),
+            ])
+            .args(extra)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        wait_for(addr);
+        Self { child, addr }
+    }
+
+    /// SIGTERM, then the exit status and everything it printed.
+    pub fn stop(mut self) -> (i32, String, String) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let exit = self.child.wait().unwrap();
+        let (mut out, mut err) = (String::new(), String::new());
+        self.child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+        self.child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+        (exit.code().expect("exited, not killed by a signal"), out, err)
+    }
+}
