@@ -276,6 +276,58 @@ async fn stale_mode_drops_an_entry_the_source_says_is_gone() {
     assert_ne!(status(&app, token.token().expose()).await, StatusCode::OK);
 }
 
+/// A refresh that finds the token deactivated, while the administrator changes other tokens
+/// (invalidations that overlap the lookup, so its answer is not cached): the stale entry
+/// it would have replaced must go too, or a later outage serves the deactivated token.
+#[tokio::test]
+async fn stale_mode_never_serves_a_token_a_refused_refresh_found_revoked() {
+    let app = app(|b| {
+        b.cache_ttl(Duration::from_millis(50))
+            .serve_stale(Duration::from_secs(60))
+            .source_timeout(Duration::from_secs(2))
+    });
+    let (token, _) = issue(&app.store.inner, "t", |r| r).await;
+    assert_eq!(status(&app, token.token().expose()).await, StatusCode::OK);
+    // Deactivated without telling this verifier (another process, no change stream here).
+    let mut patch = TokenPatch::default();
+    patch.status = Some(TokenStatus::Inactive);
+    app.store.inner.update(token.id(), &patch).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(80)).await;
+
+    app.store.set_delay(Duration::from_millis(300));
+    let refresh = {
+        let verifier = app.verifier.clone();
+        let header = token.token().expose().to_owned();
+        tokio::spawn(async move {
+            verifier
+                .verify(&tollgate::Credential::Bearer(&header))
+                .await
+                .map(|p| p.id().to_owned())
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Other tokens change meanwhile: enough of them that one shares whatever invalidation
+    // bookkeeping this token's lookup is checked against.
+    for k in 0..2_000 {
+        app.verifier.invalidate(&format!("other{k}"));
+    }
+    let refreshed = refresh.await.unwrap();
+    assert!(
+        matches!(refreshed, Err(tollgate::VerifyError::Invalid(_))),
+        "the refresh saw the deactivation: {refreshed:?}"
+    );
+
+    app.store.set_delay(Duration::ZERO);
+    app.store.set_failing(true);
+    for _ in 0..3 {
+        assert_ne!(
+            status(&app, token.token().expose()).await,
+            StatusCode::OK,
+            "a token the source said is inactive is never served stale"
+        );
+    }
+}
+
 #[tokio::test]
 async fn stale_mode_still_checks_expiry() {
     let app = app(|b| {

@@ -172,13 +172,27 @@ impl Positive {
 
     /// Inserts `entry` if `current()` still holds once the index's lock for its id is
     /// taken; returns whether it did. See `Inner::fill` for why the check is under the lock.
+    ///
+    /// When it does not hold, whatever the index has for the id goes too: the source has
+    /// just answered with something newer than it, and a stale entry kept for stale mode
+    /// must not outlive that answer (it may say the token was revoked). Removing only ever
+    /// costs a lookup.
     pub(crate) fn insert_if(&self, entry: Arc<Entry>, current: impl Fn() -> bool) -> bool {
-        {
-            let slot = self.index.entry(IdKey::new(&entry.id));
-            if !current() {
-                return false;
+        let inserted = match self.index.entry(IdKey::new(&entry.id)) {
+            slot if current() => {
+                slot.insert(Arc::clone(&entry));
+                true
             }
-            slot.insert(Arc::clone(&entry));
+            dashmap::Entry::Occupied(held) => {
+                held.remove();
+                false
+            }
+            dashmap::Entry::Vacant(_) => false,
+        };
+        if !inserted {
+            // Outside the index lock, which moka's eviction listener takes.
+            self.policy.invalidate(&*entry.id);
+            return false;
         }
         // Index first, moka after (and without the index lock, which moka's listener takes):
         // if moka refuses or evicts the entry at once, its listener finds it in the index.
