@@ -52,6 +52,34 @@ async fn a_thousand_concurrent_requests_with_one_cold_token_make_one_lookup() {
     assert_eq!(store.lookups(), 1, "one source lookup for 1,000 concurrent misses");
 }
 
+/// The negative cache forgets the least recently *seen* unknown token first: unknown tokens
+/// that keep coming back stay remembered while a stream of distinct ones flows past them.
+#[tokio::test]
+async fn repeating_unknown_tokens_outlive_a_stream_of_distinct_ones() {
+    let store = memory();
+    let verifier = Verifier::builder(store.clone()).negative_capacity(1_000).build();
+    let repeating: Vec<_> = (0..500).map(|_| unknown_token()).collect();
+    let mut repeated_lookups = 0;
+    // 10 rounds of 250 new distinct unknown tokens (2,500 in all, over the capacity), each
+    // followed by the 500 repeating ones.
+    for _ in 0..10 {
+        for _ in 0..250 {
+            invalid(verifier.verify(&bearer(unknown_token().token().expose())).await);
+        }
+        verifier.run_pending_tasks();
+        let before = store.lookups();
+        for token in &repeating {
+            invalid(verifier.verify(&bearer(token.token().expose())).await);
+        }
+        repeated_lookups += store.lookups() - before;
+        verifier.run_pending_tasks();
+    }
+    assert_eq!(
+        repeated_lookups, 500,
+        "each repeating unknown token was looked up once, not again after 1,000 inserts"
+    );
+}
+
 #[tokio::test]
 async fn unknown_tokens_stay_within_the_negative_cache_capacity() {
     let store = memory();

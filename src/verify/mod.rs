@@ -405,7 +405,8 @@ impl Inner {
         if let Some(decided) = self.positive.with(id, |entry, now_ms| entry.check(&presented, now_ms)) {
             return Ok(decided.map_err(VerifyError::from));
         }
-        if self.negative.contains_key(&NegativeKey::Id(id.into())) {
+        // `get`, not `contains_key`: only a read counts as a use for the LRU order.
+        if self.negative.get(&NegativeKey::Id(id.into())).is_some() {
             return Ok(Err(InvalidReason::Unknown.into()));
         }
         Err(Pending {
@@ -419,7 +420,7 @@ impl Inner {
         if let Some(id) = self.by_hash.get(&presented) {
             return self.by_id(&id, presented);
         }
-        if self.negative.contains_key(&NegativeKey::Hash(presented)) {
+        if self.negative.get(&NegativeKey::Hash(presented)).is_some() {
             return Ok(Err(InvalidReason::Unknown.into()));
         }
         Err(Pending {
