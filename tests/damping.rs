@@ -162,7 +162,12 @@ async fn store_failures_are_not_counted_against_the_client() {
             StatusCode::SERVICE_UNAVAILABLE
         );
     }
-    assert_eq!(app.damping.tracked_clients(), 0);
+    // Ten store failures, over the limit of five, and the client is not blocked.
+    app.store.set_failing(false);
+    assert_eq!(
+        status(&app, ATTACKER, unknown_token().token().expose()).await,
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 #[tokio::test]
@@ -258,4 +263,35 @@ async fn one_damping_counts_failures_across_layers() {
     }
     assert_eq!(call("/admin/tokens").await, StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(call("/me").await, StatusCode::TOO_MANY_REQUESTS);
+}
+
+/// Concurrency does not buy a client more lookups: 100 requests at once, each with another
+/// unknown (checksum-valid) token, against a slow store, make at most `max_failures` (5)
+/// lookups; the rest are answered 429 without touching the store.
+#[tokio::test]
+async fn concurrent_guesses_from_one_client_make_at_most_max_failures_lookups() {
+    let app = app(|b| b);
+    app.store.set_delay(Duration::from_millis(100));
+    let guesses = (0..100).map(|_| {
+        let router = app.router.clone();
+        let token = unknown_token();
+        async move {
+            let mut req = Request::get("/me")
+                .header(AUTHORIZATION, format!("Bearer {}", token.token().expose()))
+                .body(Body::empty())
+                .unwrap();
+            req.extensions_mut().insert(ATTACKER.parse::<SocketAddr>().unwrap());
+            router.oneshot(req).await.unwrap().status()
+        }
+    });
+    let statuses = futures_util::future::join_all(guesses).await;
+    let unauthorized = statuses.iter().filter(|s| **s == StatusCode::UNAUTHORIZED).count();
+    let limited = statuses.iter().filter(|s| **s == StatusCode::TOO_MANY_REQUESTS).count();
+    assert_eq!(app.store.lookups(), 5, "lookups: {}", app.store.lookups());
+    assert_eq!((unauthorized, limited), (5, 95), "{statuses:?}");
+    // And once those five are answered, the client is blocked for its window.
+    let response = send(&app, ATTACKER, &[bearer(unknown_token().token().expose())]).await;
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry: u64 = response.headers()[RETRY_AFTER].to_str().unwrap().parse().unwrap();
+    assert!(retry > 50, "blocked for the window, not the in-flight retry: {retry}");
 }

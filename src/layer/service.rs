@@ -8,6 +8,7 @@ use http::header::AUTHORIZATION;
 use http::{Request, Response};
 use tower_service::Service;
 
+use super::damping::Attempt;
 use super::{AuthBody, Config, Rejection, RejectionKind, ResponseFuture};
 use crate::{Principal, PrincipalSlot, VerifyError};
 
@@ -65,7 +66,8 @@ impl<S: fmt::Debug> fmt::Debug for AuthService<S> {
 enum Decision {
     Pass(Option<Principal>),
     Reject(Rejection),
-    Lookup(crate::verify::Pending),
+    /// A lookup, counted against the client while it is in flight when damping.
+    Lookup(crate::verify::Pending, Option<Attempt>),
 }
 
 impl Config {
@@ -81,18 +83,16 @@ impl Config {
             Ok(Ok(principal)) => Decision::Pass(Some(principal)),
             Ok(Err(err)) => Decision::Reject(self.failed(req, err)),
             // A blocked client's credentials are not looked up.
-            Err(pending) => match self
-                .damping
-                .as_ref()
-                .and_then(|d| d.blocked(req.headers(), req.extensions()))
-            {
-                Some(remaining) => Decision::Reject(too_many_failures(remaining)),
-                None => Decision::Lookup(pending),
+            Err(pending) => match self.damping.as_ref().map(|d| d.admit(req.headers(), req.extensions())) {
+                Some(Err(remaining)) => Decision::Reject(too_many_failures(remaining)),
+                Some(Ok(attempt)) => Decision::Lookup(pending, attempt),
+                None => Decision::Lookup(pending, None),
             },
         }
     }
 
-    /// The rejection for a failed verification, counted against the client when damping.
+    /// The rejection for a verification the cache failed, counted against the client when
+    /// damping.
     fn failed<B>(&self, req: &Request<B>, err: VerifyError) -> Rejection {
         if let (Some(damping), VerifyError::Invalid(_)) = (&self.damping, &err) {
             if let Some(remaining) = damping.failed(req.headers(), req.extensions()) {
@@ -149,16 +149,21 @@ where
         let principal = match config.decide(&req) {
             Decision::Pass(principal) => principal,
             Decision::Reject(rejection) => return ResponseFuture::ready(config.reject(&rejection)),
-            Decision::Lookup(pending) => {
+            Decision::Lookup(pending, attempt) => {
                 // The ready service goes with the request; a clone takes its place here.
                 let clone = self.inner.clone();
                 let mut inner = std::mem::replace(&mut self.inner, clone);
                 let config = Arc::clone(&self.config);
                 let verify = config.verifier.resolve(pending);
                 return ResponseFuture::lookup(Box::pin(async move {
-                    let admitted = match verify.await {
+                    let verified = verify.await;
+                    // Admitted already: a lookup that fails is counted, and answered 401.
+                    if let (Some(attempt), Err(VerifyError::Invalid(_))) = (attempt, &verified) {
+                        attempt.failed();
+                    }
+                    let admitted = match verified {
                         Ok(principal) => config.admit(Some(principal), &mut req),
-                        Err(err) => Err(config.failed(&req, err)),
+                        Err(err) => Err(err.into()),
                     };
                     match admitted {
                         Ok(()) => Ok(inner.call(req).await?.map(AuthBody::inner)),

@@ -14,6 +14,12 @@
 //! proves valid still passes: a neighbour behind the same NAT is not locked out by a
 //! misconfigured client, and no store is touched either way.
 //!
+//! The bound on store lookups holds for concurrent requests too: a lookup in flight counts
+//! against the client's allowance until it is answered, so a client with `max_failures`
+//! left cannot start more than that many lookups at once, however many requests it sends
+//! in parallel. Beyond that it is answered 429 with `Retry-After: 1` until some of them
+//! are answered.
+//!
 //! ```
 //! use std::net::SocketAddr;
 //! use std::time::Duration;
@@ -35,112 +41,20 @@
 //! ```
 
 use std::fmt;
-use std::net::{IpAddr, Ipv6Addr, SocketAddr};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use http::{Extensions, HeaderMap, HeaderName};
+use http::{Extensions, HeaderMap};
+use moka::policy::EvictionPolicy;
 use moka::sync::Cache;
 
-/// Tells which client a request comes from, for [`Damping`].
-///
-/// Implemented for [`PeerAddr`], [`ForwardedFor`] and any
-/// `Fn(&HeaderMap, &Extensions) -> Option<IpAddr>`.
-pub trait ClientKey: Send + Sync + 'static {
-    /// The client's address, or `None` when it cannot be told: such a request is not
-    /// damped.
-    fn client_key(&self, headers: &HeaderMap, extensions: &Extensions) -> Option<IpAddr>;
-}
+mod client;
 
-impl<F> ClientKey for F
-where
-    F: Fn(&HeaderMap, &Extensions) -> Option<IpAddr> + Send + Sync + 'static,
-{
-    fn client_key(&self, headers: &HeaderMap, extensions: &Extensions) -> Option<IpAddr> {
-        self(headers, extensions)
-    }
-}
+pub use client::{ClientKey, ForwardedFor, PeerAddr};
 
-/// The peer address: a [`SocketAddr`] in the request's extensions, as a hyper server
-/// inserts it per connection (see `examples/hyper.rs`). With axum, use a closure that
-/// reads `ConnectInfo<SocketAddr>` (see the [module docs](self)).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct PeerAddr;
-
-impl ClientKey for PeerAddr {
-    fn client_key(&self, _headers: &HeaderMap, extensions: &Extensions) -> Option<IpAddr> {
-        extensions.get::<SocketAddr>().map(SocketAddr::ip)
-    }
-}
-
-/// The client address as reported by trusted reverse proxies in `X-Forwarded-For`.
-///
-/// Each proxy appends the address it received the request from, so with `n` trusted
-/// proxies in front of the service the `n`-th entry from the right is the client as the
-/// outermost of them saw it; entries further left are whatever the client sent. When the
-/// header has fewer entries, or that entry is not an address, the peer address is used.
-///
-/// ```
-/// use http::{Extensions, HeaderMap};
-/// use tollgate::{ClientKey, ForwardedFor};
-///
-/// let mut headers = HeaderMap::new();
-/// headers.insert("x-forwarded-for", "203.0.113.9, 198.51.100.7".parse().unwrap());
-/// let key = ForwardedFor::new(1).client_key(&headers, &Extensions::new());
-/// assert_eq!(key, Some("198.51.100.7".parse().unwrap()));
-/// ```
-#[derive(Debug, Clone)]
-pub struct ForwardedFor {
-    header: HeaderName,
-    trusted_proxies: usize,
-}
-
-impl ForwardedFor {
-    /// Reads `X-Forwarded-For` behind `trusted_proxies` proxies (at least 1).
-    #[must_use]
-    pub fn new(trusted_proxies: usize) -> Self {
-        Self {
-            header: HeaderName::from_static("x-forwarded-for"),
-            trusted_proxies: trusted_proxies.max(1),
-        }
-    }
-
-    /// Reads another header of the same form (a comma-separated list of addresses, the
-    /// nearest proxy's last), such as one your load balancer sets.
-    #[must_use]
-    pub fn header(mut self, name: HeaderName) -> Self {
-        self.header = name;
-        self
-    }
-}
-
-impl ClientKey for ForwardedFor {
-    fn client_key(&self, headers: &HeaderMap, extensions: &Extensions) -> Option<IpAddr> {
-        // Repeated headers are one list, in order (RFC 9110 §5.3).
-        let entries: Vec<&str> = headers
-            .get_all(&self.header)
-            .iter()
-            .filter_map(|value| value.to_str().ok())
-            .flat_map(|value| value.split(','))
-            .map(str::trim)
-            .collect();
-        entries
-            .len()
-            .checked_sub(self.trusted_proxies)
-            .and_then(|at| parse_addr(entries[at]))
-            .or_else(|| PeerAddr.client_key(headers, extensions))
-    }
-}
-
-/// An address as proxies write it: `192.0.2.1`, `192.0.2.1:443`, `2001:db8::1` or
-/// `[2001:db8::1]:443`.
-fn parse_addr(entry: &str) -> Option<IpAddr> {
-    entry
-        .parse::<IpAddr>()
-        .ok()
-        .or_else(|| entry.parse::<SocketAddr>().ok().map(|addr| addr.ip()))
-}
+/// How long a client whose allowance is taken up by lookups in flight is told to wait.
+const IN_FLIGHT_RETRY: Duration = Duration::from_secs(1);
 
 /// Counts failed verifications per client and blocks clients over the limit. See the
 /// [module docs](self).
@@ -156,14 +70,85 @@ struct Shared {
     max_failures: u32,
     window: Duration,
     key: Box<dyn ClientKey>,
-    /// Client → its current window. Attackers choose the keys, so the default SipHash.
+    /// Client → its window. Attackers choose the keys, so the default SipHash; LRU, so a
+    /// flood of new addresses cannot stop a repeating one from being counted (TinyLFU would
+    /// refuse newcomers that look no more popular than what they would evict).
     counters: Cache<IpAddr, Arc<Window>>,
 }
 
-/// One client's failures since `started`.
-struct Window {
-    started: Instant,
-    failures: AtomicU32,
+/// One client's failures in its current window, and its lookups in flight. A mutex, not
+/// atomics: the window's start, its count and the lookups in flight change together, and
+/// only requests the cache could not decide take it.
+#[derive(Default)]
+struct Window(Mutex<State>);
+
+#[derive(Default)]
+struct State {
+    /// The first failure of the current window; `None` before it.
+    started: Option<Instant>,
+    failures: u32,
+    in_flight: u32,
+}
+
+impl State {
+    /// Ends the window once its time is up.
+    fn roll(&mut self, now: Instant, window: Duration) {
+        if self
+            .started
+            .is_some_and(|started| now.duration_since(started) >= window)
+        {
+            self.started = None;
+            self.failures = 0;
+        }
+    }
+
+    /// How long the client is blocked for, if it is.
+    fn blocked(&self, now: Instant, shared: &Shared) -> Option<Duration> {
+        let started = self.started?;
+        (self.failures >= shared.max_failures).then(|| shared.window.saturating_sub(now.duration_since(started)))
+    }
+
+    fn count_failure(&mut self, now: Instant) {
+        self.started.get_or_insert(now);
+        self.failures = self.failures.saturating_add(1);
+    }
+}
+
+impl Window {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // Nothing panics while holding it; a poisoned lock still holds consistent counts.
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// A lookup a client was allowed to make, counted against its allowance until it is
+/// answered. Dropping it (the lookup found the token, failed in the store, or was
+/// cancelled) gives the allowance back; [`Attempt::failed`] turns it into a failure.
+#[must_use = "dropping an attempt ends it as not failed"]
+pub(crate) struct Attempt {
+    window: Arc<Window>,
+    shared: Arc<Shared>,
+    done: bool,
+}
+
+impl Attempt {
+    /// The lookup found no usable token: one failure for the client.
+    pub(crate) fn failed(mut self) {
+        let mut state = self.window.lock();
+        state.roll(Instant::now(), self.shared.window);
+        state.count_failure(Instant::now());
+        state.in_flight = state.in_flight.saturating_sub(1);
+        self.done = true;
+    }
+}
+
+impl Drop for Attempt {
+    fn drop(&mut self) {
+        if !self.done {
+            let mut state = self.window.lock();
+            state.in_flight = state.in_flight.saturating_sub(1);
+        }
+    }
 }
 
 impl fmt::Debug for Damping {
@@ -200,64 +185,54 @@ impl Damping {
         self.shared.counters.entry_count()
     }
 
-    /// How long the client of this request is still blocked, if it is.
-    pub(crate) fn blocked(&self, headers: &HeaderMap, extensions: &Extensions) -> Option<Duration> {
-        let client = self.client(headers, extensions)?;
-        self.blocked_for(client, Instant::now())
+    /// Asks to look this request's credential up: `Err` with how long the client must
+    /// wait when it is blocked, or when its lookups in flight take up what it has left;
+    /// otherwise the [`Attempt`] to report the outcome on (`None` when the client cannot
+    /// be told, and is not damped).
+    pub(crate) fn admit(&self, headers: &HeaderMap, extensions: &Extensions) -> Result<Option<Attempt>, Duration> {
+        let Some(client) = self.client(headers, extensions) else {
+            return Ok(None);
+        };
+        let shared = &*self.shared;
+        let now = Instant::now();
+        let window = shared.counters.get_with(client, Arc::default);
+        {
+            let mut state = window.lock();
+            state.roll(now, shared.window);
+            if let Some(remaining) = state.blocked(now, shared) {
+                return Err(remaining);
+            }
+            if state.failures.saturating_add(state.in_flight) >= shared.max_failures {
+                return Err(IN_FLIGHT_RETRY);
+            }
+            state.in_flight += 1;
+        }
+        Ok(Some(Attempt {
+            window,
+            shared: Arc::clone(&self.shared),
+            done: false,
+        }))
     }
 
-    /// Counts a failed verification for the client of this request. Returns how long it is
-    /// blocked if it already was (the failure is then not counted: a blocked client cannot
-    /// extend its own block).
+    /// Counts a failed verification the cache decided (no lookup) for the client of this
+    /// request. Returns how long it is blocked if it already was (the failure is then not
+    /// counted: a blocked client cannot extend its own block).
     pub(crate) fn failed(&self, headers: &HeaderMap, extensions: &Extensions) -> Option<Duration> {
         let client = self.client(headers, extensions)?;
+        let shared = &*self.shared;
         let now = Instant::now();
-        if let Some(remaining) = self.blocked_for(client, now) {
+        let window = shared.counters.get_with(client, Arc::default);
+        let mut state = window.lock();
+        state.roll(now, shared.window);
+        if let Some(remaining) = state.blocked(now, shared) {
             return Some(remaining);
         }
-        let shared = &*self.shared;
-        let window = shared.counters.get_with(client, || Window::starting(now));
-        if now.duration_since(window.started) >= shared.window {
-            // Ended, but not evicted yet: a new window starts with this failure.
-            let fresh = Window::starting(now);
-            fresh.failures.store(1, Ordering::Relaxed);
-            shared.counters.insert(client, fresh);
-        } else {
-            window.failures.fetch_add(1, Ordering::Relaxed);
-        }
+        state.count_failure(now);
         None
     }
 
     fn client(&self, headers: &HeaderMap, extensions: &Extensions) -> Option<IpAddr> {
-        self.shared.key.client_key(headers, extensions).map(normalize)
-    }
-
-    fn blocked_for(&self, client: IpAddr, now: Instant) -> Option<Duration> {
-        let shared = &*self.shared;
-        let window = shared.counters.get(&client)?;
-        let elapsed = now.duration_since(window.started);
-        (elapsed < shared.window && window.failures.load(Ordering::Relaxed) >= shared.max_failures)
-            .then(|| shared.window - elapsed)
-    }
-}
-
-impl Window {
-    fn starting(now: Instant) -> Arc<Self> {
-        Arc::new(Self {
-            started: now,
-            failures: AtomicU32::new(0),
-        })
-    }
-}
-
-/// One key per host: IPv4-mapped IPv6 as IPv4, other IPv6 addresses by their /64.
-fn normalize(addr: IpAddr) -> IpAddr {
-    match addr {
-        IpAddr::V4(_) => addr,
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !u128::from(u64::MAX))),
-        },
+        self.shared.key.client_key(headers, extensions).map(client::normalize)
     }
 }
 
@@ -303,10 +278,10 @@ impl DampingBuilder {
         self
     }
 
-    /// How many clients are tracked at most; beyond it, the least recently failing are
-    /// forgotten first.
+    /// How many clients are tracked at most (at least 1); beyond it, the least recently
+    /// seen are forgotten first. A client is seen when it fails, or asks for a lookup.
     pub fn capacity(mut self, clients: u64) -> Self {
-        self.capacity = clients;
+        self.capacity = clients.max(1);
         self
     }
 
@@ -323,9 +298,11 @@ impl DampingBuilder {
                 max_failures: self.max_failures,
                 window: self.window,
                 key: self.key,
+                // Idle for a whole window: whatever window it held has ended.
                 counters: Cache::builder()
                     .max_capacity(self.capacity)
-                    .time_to_live(self.window)
+                    .eviction_policy(EvictionPolicy::lru())
+                    .time_to_idle(self.window)
                     .build(),
             }),
         }
@@ -334,6 +311,8 @@ impl DampingBuilder {
 
 #[cfg(test)]
 mod tests {
+    use std::net::SocketAddr;
+
     use super::*;
 
     fn peer(addr: &str) -> Extensions {
@@ -347,14 +326,16 @@ mod tests {
         let damping = Damping::builder().max_failures(3).build();
         let (headers, ext) = (HeaderMap::new(), peer("192.0.2.1:5000"));
         for _ in 0..3 {
-            assert_eq!(damping.blocked(&headers, &ext), None);
+            assert!(damping.admit(&headers, &ext).is_ok());
             assert_eq!(damping.failed(&headers, &ext), None);
         }
-        let remaining = damping.blocked(&headers, &ext).expect("blocked after 3 failures");
+        let remaining = damping.admit(&headers, &ext).err().expect("blocked after 3 failures");
         assert!(remaining <= Duration::from_secs(60) && remaining > Duration::from_secs(59));
+        // A blocked client's failure is not counted, and says how long it still is blocked.
+        assert!(damping.failed(&headers, &ext).is_some());
         // Another port of the same host is the same client; another host is not.
-        assert!(damping.blocked(&headers, &peer("192.0.2.1:6000")).is_some());
-        assert_eq!(damping.blocked(&headers, &peer("192.0.2.2:5000")), None);
+        assert!(damping.admit(&headers, &peer("192.0.2.1:6000")).is_err());
+        assert!(damping.admit(&headers, &peer("192.0.2.2:5000")).is_ok());
     }
 
     #[test]
@@ -365,9 +346,9 @@ mod tests {
             .build();
         let (headers, ext) = (HeaderMap::new(), peer("192.0.2.1:5000"));
         damping.failed(&headers, &ext);
-        assert!(damping.blocked(&headers, &ext).is_some());
+        assert!(damping.admit(&headers, &ext).is_err());
         std::thread::sleep(Duration::from_millis(60));
-        assert_eq!(damping.blocked(&headers, &ext), None);
+        assert!(damping.admit(&headers, &ext).is_ok());
     }
 
     #[test]
@@ -376,45 +357,60 @@ mod tests {
         let (headers, ext) = (HeaderMap::new(), Extensions::new());
         damping.failed(&headers, &ext);
         damping.failed(&headers, &ext);
-        assert_eq!(damping.blocked(&headers, &ext), None);
+        assert!(matches!(damping.admit(&headers, &ext), Ok(None)));
         assert_eq!(damping.tracked_clients(), 0);
     }
 
     #[test]
-    fn ipv6_hosts_are_counted_per_64_and_mapped_ipv4_as_ipv4() {
-        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
-        let b: IpAddr = "2001:db8:1:2:bbbb::9".parse().unwrap();
-        let c: IpAddr = "2001:db8:1:3::1".parse().unwrap();
-        assert_eq!(normalize(a), normalize(b));
-        assert_ne!(normalize(a), normalize(c));
+    fn lookups_in_flight_count_against_the_allowance() {
+        let damping = Damping::builder().max_failures(5).build();
+        let (headers, ext) = (HeaderMap::new(), peer("192.0.2.1:5000"));
+        let mut attempts: Vec<Attempt> = (0..5)
+            .map(|_| damping.admit(&headers, &ext).unwrap().expect("a client key"))
+            .collect();
         assert_eq!(
-            normalize("::ffff:192.0.2.1".parse().unwrap()),
-            "192.0.2.1".parse::<IpAddr>().unwrap()
+            damping.admit(&headers, &ext).err(),
+            Some(IN_FLIGHT_RETRY),
+            "five lookups in flight take up an allowance of five"
+        );
+        // One found its token: its share comes back.
+        drop(attempts.pop());
+        attempts.push(damping.admit(&headers, &ext).unwrap().unwrap());
+        // All five failed: blocked for the window, not for the in-flight retry.
+        for attempt in attempts {
+            attempt.failed();
+        }
+        let remaining = damping.admit(&headers, &ext).err().unwrap();
+        assert!(remaining > Duration::from_secs(59), "{remaining:?}");
+    }
+
+    #[test]
+    fn a_flood_of_addresses_does_not_stop_a_new_one_from_being_counted() {
+        let damping = Damping::builder().max_failures(3).capacity(100).build();
+        let headers = HeaderMap::new();
+        for k in 0..1_000u32 {
+            let [_, _, hi, lo] = k.to_be_bytes();
+            damping.failed(&headers, &peer(&format!("198.51.{hi}.{lo}:1")));
+        }
+        damping.shared.counters.run_pending_tasks();
+        assert!(damping.tracked_clients() <= 100, "bounded memory");
+        let ext = peer("203.0.113.7:1");
+        for _ in 0..3 {
+            assert!(damping.admit(&headers, &ext).is_ok());
+            assert_eq!(damping.failed(&headers, &ext), None);
+            damping.shared.counters.run_pending_tasks();
+        }
+        assert!(
+            damping.admit(&headers, &ext).is_err(),
+            "blocked after exactly max_failures, though the table was full"
         );
     }
 
     #[test]
-    fn forwarded_for_takes_the_entry_the_outermost_trusted_proxy_wrote() {
-        let cases: &[(&[&str], usize, Option<&str>)] = &[
-            (&["203.0.113.9"], 1, Some("203.0.113.9")),
-            // The client wrote the first entry; the proxy appended what it saw.
-            (&["1.1.1.1, 203.0.113.9"], 1, Some("203.0.113.9")),
-            (&["1.1.1.1, 203.0.113.9, 10.0.0.2"], 2, Some("203.0.113.9")),
-            (&["1.1.1.1", "203.0.113.9"], 1, Some("203.0.113.9")),
-            (&["[2001:db8::7]:443"], 1, Some("2001:db8::7")),
-            (&["203.0.113.9:8080"], 1, Some("203.0.113.9")),
-            // Too few entries, or garbage: the peer address.
-            (&["203.0.113.9"], 2, Some("192.0.2.50")),
-            (&["unknown"], 1, Some("192.0.2.50")),
-            (&[], 1, Some("192.0.2.50")),
-        ];
-        for (values, proxies, expect) in cases {
-            let mut headers = HeaderMap::new();
-            for value in *values {
-                headers.append("x-forwarded-for", value.parse().unwrap());
-            }
-            let got = ForwardedFor::new(*proxies).client_key(&headers, &peer("192.0.2.50:1"));
-            assert_eq!(got, expect.map(|e| e.parse().unwrap()), "{values:?} behind {proxies}");
-        }
+    fn a_capacity_of_zero_still_damps() {
+        let damping = Damping::builder().max_failures(1).capacity(0).build();
+        let (headers, ext) = (HeaderMap::new(), peer("192.0.2.1:5000"));
+        damping.failed(&headers, &ext);
+        assert!(damping.admit(&headers, &ext).is_err());
     }
 }
