@@ -206,9 +206,10 @@ impl Tokens {
                 slot
             }
             None => {
-                self.slots.push(Some(stored));
-                let slot = Slot::try_from(self.slots.len() - 1).expect("fewer than 2^31 tokens");
+                // Checked before the push, so that the tables stay consistent even here.
+                let slot = Slot::try_from(self.slots.len()).expect("fewer than 2^31 tokens");
                 assert!(slot & PREVIOUS == 0, "fewer than 2^31 tokens");
+                self.slots.push(Some(stored));
                 slot
             }
         };
