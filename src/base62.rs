@@ -5,7 +5,7 @@ pub(crate) const ALPHABET: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabc
 
 /// Whether `s` is non-empty and made only of base62 digits.
 pub(crate) fn is_base62(s: &str) -> bool {
-    !s.is_empty() && crate::chars::all(s.as_bytes(), crate::chars::BASE62)
+    !s.is_empty() && crate::chars::all_base62(s.as_bytes())
 }
 
 /// Reads fixed-width base62 digits back into a number; `None` if a byte is not a digit.

