@@ -404,7 +404,9 @@ fn reason_for(err: &crate::TokenError) -> InvalidReason {
 impl Inner {
     #[inline]
     fn by_id(&self, id: &str, presented: SecretHash) -> Result<Result<Principal, VerifyError>, Pending> {
-        if let Some(decided) = self.positive.with(id, |entry, now_ms| entry.check(&presented, now_ms)) {
+        let decide =
+            |entry: &Entry, principal: &Principal, now_ms| entry.admit(&presented, now_ms).map(|()| principal.clone());
+        if let Some(decided) = self.positive.with(id, decide) {
             return Ok(decided.map_err(VerifyError::from));
         }
         // `get`, not `contains_key`: only a read counts as a use for the LRU order.
