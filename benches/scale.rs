@@ -6,9 +6,9 @@
 //!
 //! - **Scale**: `MemoryStore` and `SqliteStore` holding 10,000 / 100,000 / 1,000,000 tokens.
 //!   Resident memory per stored token: RSS growth while filling the store, divided by the
-//!   count (for `MemoryStore` in a fresh child process, so that no freed memory is reused
-//!   unseen; for SQLite, whose pages live in its bounded page cache and the file, also the
-//!   database file's size). Cache-miss time: the first verification of a
+//!   count, in a fresh child process (so that no memory freed earlier is reused unseen); for
+//!   SQLite, whose pages live in its bounded page cache and the file, also the database
+//!   file's size. Cache-miss time: the first verification of a
 //!   token (10 batches of 1,000). Cache-hit time: 10,000 hot tokens in rotation, header parse
 //!   included, as the layer does it (30 batches of 10,000); and, store-independent, every
 //!   token of the store hot in a cache sized for all of them.
@@ -104,11 +104,12 @@ struct Row {
 
 const HOT: u64 = 10_000;
 
-/// Resident memory per token of a `MemoryStore` holding `n` tokens, measured by a child
+/// Resident memory per token of a store of `kind` holding `n` tokens, measured by a child
 /// process (this bench, run again) that only fills the store.
-fn memory_per_token(n: u64) -> f64 {
+fn memory_per_token(kind: Kind, n: u64) -> f64 {
     let output = std::process::Command::new(std::env::current_exe().unwrap())
         .env("TOLLGATE_SCALE_MEMORY_CHILD", n.to_string())
+        .env("TOLLGATE_SCALE_MEMORY_KIND", kind.name())
         .output()
         .unwrap();
     String::from_utf8_lossy(&output.stdout)
@@ -123,11 +124,16 @@ fn memory_child(n: u64) {
         .enable_all()
         .build()
         .unwrap();
-    let store = MemoryStore::new();
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = std::env::var("TOLLGATE_SCALE_MEMORY_KIND").is_ok_and(|k| k == Kind::Sqlite.name());
     let before = rss();
-    rt.block_on(fill(&store, n));
+    let store: Arc<dyn tollgate::TokenStore> = if sqlite {
+        Arc::new(rt.block_on(SqliteStore::open(dir.path().join("m.db"))).unwrap())
+    } else {
+        Arc::new(MemoryStore::new())
+    };
+    rt.block_on(fill(&*store, n));
     let after = rss();
-    assert_eq!(store.len() as u64, n);
     println!("{:.1}", after.saturating_sub(before) as f64 / n as f64);
 }
 
@@ -167,7 +173,6 @@ async fn misses(verifier: &Verifier, from: impl Iterator<Item = u64>, batches: u
 fn measure(rt: &tokio::runtime::Runtime, kind: Kind, n: u64) -> Row {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("scale.db");
-    let before = rss();
     let started = Instant::now();
     let store: Arc<dyn tollgate::TokenStore> = match kind {
         Kind::Memory => Arc::new(MemoryStore::new()),
@@ -175,11 +180,8 @@ fn measure(rt: &tokio::runtime::Runtime, kind: Kind, n: u64) -> Row {
     };
     rt.block_on(fill(&*store, n));
     let fill_secs = started.elapsed().as_secs_f64();
-    let rss_per_token = match kind {
-        // In a fresh process: memory this one freed earlier would be reused unseen.
-        Kind::Memory => memory_per_token(n),
-        Kind::Sqlite => rss().saturating_sub(before) as f64 / n as f64,
-    };
+    // In a fresh process: memory this one freed earlier would be reused unseen.
+    let rss_per_token = memory_per_token(kind, n);
     let file_per_token = (kind == Kind::Sqlite).then(|| {
         let bytes: u64 = ["scale.db", "scale.db-wal"]
             .iter()
@@ -210,6 +212,8 @@ fn measure(rt: &tokio::runtime::Runtime, kind: Kind, n: u64) -> Row {
     });
     shuffle(&mut headers);
     let calls = source.calls.load(Ordering::Relaxed);
+    // A first pass, not counted, so that no row pays for warming this process up.
+    hits(&verifier, &headers, 3);
     let hit_ns = hits(&verifier, &headers, 30);
     assert_eq!(
         source.calls.load(Ordering::Relaxed),
@@ -446,6 +450,9 @@ fn main() {
         .build()
         .unwrap();
 
+    // Floods first, in a process that has not freed memory yet, so that their RSS growth
+    // is not hidden by reused allocations.
+    let floods = floods(&rt);
     let mut rows = Vec::new();
     for kind in [Kind::Memory, Kind::Sqlite] {
         for &n in &sizes {
@@ -508,5 +515,5 @@ fn main() {
     println!("\nplot: target/scale/hit-latency.svg\n");
 
     println!("## Floods\n");
-    println!("{}", floods(&rt));
+    println!("{floods}");
 }
