@@ -13,9 +13,9 @@ use super::{InvalidReason, clock};
 ///
 /// Laid out for the hit path: everything a request reads of a token with no expiry and no
 /// rotated secret (the common case) is in the first 64 bytes, and the entry starts on a
-/// cache line, so a hit on a token that is not in the CPU's caches costs one line from
-/// memory, not three. The rest is read only when the token has a deadline, on a refresh,
-/// or when reporting use.
+/// cache line, so a hit on a token that is not in the CPU's caches reads one line of the
+/// entry from memory, not three. The rest is read only when the token has a deadline, on a
+/// refresh, or when reporting use. The alignment costs up to 64 bytes per cached token.
 #[repr(C, align(64))]
 pub(crate) struct Entry {
     hash: SecretHash,

@@ -60,8 +60,8 @@ impl Slot {
 }
 
 /// Ids this long or shorter are stored in the index's buckets (default ids have 16 bytes).
-/// 22 makes a key 24 bytes and a bucket (key and pointer) 32: a bucket never straddles two
-/// cache lines.
+/// 22 keeps a key at 24 bytes, as small as the `Heap` variant allows, and a bucket (key and
+/// [`Slot`]) at 40.
 const INLINE: usize = 22;
 
 /// A token id as the index keys it: inline when short, so that a lookup compares keys
