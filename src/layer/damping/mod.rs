@@ -134,9 +134,10 @@ pub(crate) struct Attempt {
 impl Attempt {
     /// The lookup found no usable token: one failure for the client.
     pub(crate) fn failed(mut self) {
+        let now = Instant::now();
         let mut state = self.window.lock();
-        state.roll(Instant::now(), self.shared.window);
-        state.count_failure(Instant::now());
+        state.roll(now, self.shared.window);
+        state.count_failure(now);
         state.in_flight = state.in_flight.saturating_sub(1);
         self.done = true;
     }
