@@ -46,8 +46,8 @@ const CONNECTIONS: usize = 32;
 const STORE: u64 = 100_000;
 const HOT: u64 = 10_000;
 
-/// The header a connection sends with its `n`th request.
-type Headers = Arc<dyn Fn(usize, u64) -> HeaderValue + Send + Sync>;
+/// The `Authorization` values a variant's client walks, request by request.
+type Headers = Arc<Vec<HeaderValue>>;
 
 fn pin(core: usize) {
     let cores = core_affinity::get_core_ids().unwrap_or_default();
@@ -151,8 +151,8 @@ struct Slice {
     capacity: f64,
 }
 
-/// Drives `server` for `secs`, every connection sending the header `headers(connection, n)`
-/// with its `n`th request, one request at a time.
+/// Drives `server` for `secs`, one request at a time per connection, every connection
+/// walking `headers` from its own offset.
 async fn drive(server: &Server, senders: &mut Vec<Sender>, secs: f64, headers: &Headers) -> Slice {
     let stop = Arc::new(AtomicBool::new(false));
     let done = Arc::new(AtomicU64::new(0));
@@ -164,7 +164,7 @@ async fn drive(server: &Server, senders: &mut Vec<Sender>, secs: f64, headers: &
             while !stop.load(Ordering::Relaxed) {
                 let req = Request::get("/")
                     .header("host", "bench")
-                    .header(AUTHORIZATION, headers(c, n))
+                    .header(AUTHORIZATION, headers[(n % headers.len() as u64) as usize].clone())
                     .body(Empty::<Bytes>::new())
                     .unwrap();
                 let response = sender.send_request(req).await.unwrap();
@@ -216,36 +216,32 @@ fn main() {
     let store = Arc::new(MemoryStore::new());
     rt.block_on(fill(&*store, STORE));
     let verifier = Verifier::builder(store).build();
-    let hot: Arc<Vec<HeaderValue>> = Arc::new((0..HOT).map(|k| bearer(k * (STORE / HOT))).collect());
+    let hot: Headers = Arc::new((0..HOT).map(|k| bearer(k * (STORE / HOT))).collect());
     let static_token = support::token(STORE + 1).1;
     let static_header = HeaderValue::from_str(&format!("Bearer {static_token}")).unwrap();
 
     // Every variant's client walks 10,000 distinct header values, so that the load generator
     // does the same work for each: tower-http's are copies of its one token.
-    let copies: Arc<Vec<HeaderValue>> = Arc::new(
+    let copies: Headers = Arc::new(
         (0..HOT)
             .map(|_| HeaderValue::from_bytes(static_header.as_bytes()).unwrap())
             .collect(),
     );
-    let rotate = |values: &Arc<Vec<HeaderValue>>| -> Headers {
-        let values = values.clone();
-        Arc::new(move |_, n| values[(n % HOT) as usize].clone())
-    };
     let plain = Router::new().route("/", get(hello));
     let variants: Vec<(&str, Server, Headers)> = vec![
-        ("no-auth", serve("srv-no-auth", plain.clone()), rotate(&hot)),
+        ("no-auth", serve("srv-no-auth", plain.clone()), hot.clone()),
         (
             "tower-http",
             serve(
                 "srv-tower-http",
                 plain.clone().layer(ValidateRequestHeaderLayer::bearer(&static_token)),
             ),
-            rotate(&copies),
+            copies,
         ),
         (
             "tollgate",
             serve("srv-tollgate", plain.layer(AuthLayer::new(verifier.clone()))),
-            rotate(&hot),
+            hot,
         ),
     ];
     let mut connections: Vec<Vec<Sender>> = variants

@@ -104,6 +104,14 @@ struct Row {
 
 const HOT: u64 = 10_000;
 
+/// An empty store of `kind` (SQLite at `path`).
+fn open(rt: &tokio::runtime::Handle, kind: Kind, path: &std::path::Path) -> Arc<dyn tollgate::TokenStore> {
+    match kind {
+        Kind::Memory => Arc::new(MemoryStore::new()),
+        Kind::Sqlite => Arc::new(rt.block_on(SqliteStore::open(path)).unwrap()),
+    }
+}
+
 /// Resident memory per token of a store of `kind` holding `n` tokens, measured by a child
 /// process (this bench, run again) that only fills the store.
 fn memory_per_token(kind: Kind, n: u64) -> f64 {
@@ -126,12 +134,9 @@ fn memory_child(n: u64) {
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let sqlite = std::env::var("TOLLGATE_SCALE_MEMORY_KIND").is_ok_and(|k| k == Kind::Sqlite.name());
+    let kind = if sqlite { Kind::Sqlite } else { Kind::Memory };
     let before = rss();
-    let store: Arc<dyn tollgate::TokenStore> = if sqlite {
-        Arc::new(rt.block_on(SqliteStore::open(dir.path().join("m.db"))).unwrap())
-    } else {
-        Arc::new(MemoryStore::new())
-    };
+    let store = open(rt.handle(), kind, &dir.path().join("scale.db"));
     rt.block_on(fill(&*store, n));
     let after = rss();
     println!("{:.1}", after.saturating_sub(before) as f64 / n as f64);
@@ -174,10 +179,7 @@ fn measure(rt: &tokio::runtime::Runtime, kind: Kind, n: u64) -> Row {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("scale.db");
     let started = Instant::now();
-    let store: Arc<dyn tollgate::TokenStore> = match kind {
-        Kind::Memory => Arc::new(MemoryStore::new()),
-        Kind::Sqlite => Arc::new(rt.block_on(SqliteStore::open(&path)).unwrap()),
-    };
+    let store = open(rt.handle(), kind, &path);
     rt.block_on(fill(&*store, n));
     let fill_secs = started.elapsed().as_secs_f64();
     // In a fresh process: memory this one freed earlier would be reused unseen.

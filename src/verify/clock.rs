@@ -41,6 +41,7 @@ pub(crate) fn start() {
 }
 
 /// The time in milliseconds since the Unix epoch, at most about one tick old.
+#[inline]
 pub(crate) fn coarse_ms() -> u64 {
     match COARSE_MS.load(Ordering::Relaxed) {
         0 => precise_ms(),

@@ -120,13 +120,8 @@ pub(super) fn normalize(addr: IpAddr) -> IpAddr {
 mod tests {
     use http::HeaderValue;
 
+    use super::super::peer;
     use super::*;
-
-    fn peer(addr: &str) -> Extensions {
-        let mut ext = Extensions::new();
-        ext.insert(addr.parse::<SocketAddr>().unwrap());
-        ext
-    }
 
     #[test]
     fn ipv6_hosts_are_counted_per_64_and_mapped_ipv4_as_ipv4() {

@@ -123,32 +123,29 @@ impl Window {
 
 /// A lookup a client was allowed to make, counted against its allowance until it is
 /// answered. Dropping it (the lookup found the token, failed in the store, or was
-/// cancelled) gives the allowance back; [`Attempt::failed`] turns it into a failure.
+/// cancelled) gives the allowance back; [`Attempt::failed`] first turns it into a failure.
 #[must_use = "dropping an attempt ends it as not failed"]
 pub(crate) struct Attempt {
     window: Arc<Window>,
-    shared: Arc<Shared>,
-    done: bool,
+    /// How long a window lasts.
+    length: Duration,
 }
 
 impl Attempt {
-    /// The lookup found no usable token: one failure for the client.
-    pub(crate) fn failed(mut self) {
+    /// The lookup found no usable token: one failure for the client. The failure is counted
+    /// before the lookup stops counting as in flight, so the two never sum below the truth.
+    pub(crate) fn failed(self) {
         let now = Instant::now();
         let mut state = self.window.lock();
-        state.roll(now, self.shared.window);
+        state.roll(now, self.length);
         state.count_failure(now);
-        state.in_flight = state.in_flight.saturating_sub(1);
-        self.done = true;
     }
 }
 
 impl Drop for Attempt {
     fn drop(&mut self) {
-        if !self.done {
-            let mut state = self.window.lock();
-            state.in_flight = state.in_flight.saturating_sub(1);
-        }
+        let mut state = self.window.lock();
+        state.in_flight = state.in_flight.saturating_sub(1);
     }
 }
 
@@ -191,15 +188,8 @@ impl Damping {
     /// otherwise the [`Attempt`] to report the outcome on (`None` when the client cannot
     /// be told, and is not damped).
     pub(crate) fn admit(&self, headers: &HeaderMap, extensions: &Extensions) -> Result<Option<Attempt>, Duration> {
-        let Some(client) = self.client(headers, extensions) else {
-            return Ok(None);
-        };
         let shared = &*self.shared;
-        let now = Instant::now();
-        let window = shared.counters.get_with(client, Arc::default);
-        {
-            let mut state = window.lock();
-            state.roll(now, shared.window);
+        let opened = self.open(headers, extensions, |state, now| {
             if let Some(remaining) = state.blocked(now, shared) {
                 return Err(remaining);
             }
@@ -207,11 +197,15 @@ impl Damping {
                 return Err(IN_FLIGHT_RETRY);
             }
             state.in_flight += 1;
-        }
+            Ok(())
+        });
+        let Some((window, admitted)) = opened else {
+            return Ok(None);
+        };
+        admitted?;
         Ok(Some(Attempt {
             window,
-            shared: Arc::clone(&self.shared),
-            done: false,
+            length: shared.window,
         }))
     }
 
@@ -219,21 +213,34 @@ impl Damping {
     /// request. Returns how long it is blocked if it already was (the failure is then not
     /// counted: a blocked client cannot extend its own block).
     pub(crate) fn failed(&self, headers: &HeaderMap, extensions: &Extensions) -> Option<Duration> {
-        let client = self.client(headers, extensions)?;
         let shared = &*self.shared;
-        let now = Instant::now();
-        let window = shared.counters.get_with(client, Arc::default);
-        let mut state = window.lock();
-        state.roll(now, shared.window);
-        if let Some(remaining) = state.blocked(now, shared) {
-            return Some(remaining);
-        }
-        state.count_failure(now);
-        None
+        let (_, blocked) = self.open(headers, extensions, |state, now| {
+            let blocked = state.blocked(now, shared);
+            if blocked.is_none() {
+                state.count_failure(now);
+            }
+            blocked
+        })?;
+        blocked
     }
 
-    fn client(&self, headers: &HeaderMap, extensions: &Extensions) -> Option<IpAddr> {
-        self.shared.key.client_key(headers, extensions).map(client::normalize)
+    /// Runs `f` on the window of this request's client, ended first if its time is up, under
+    /// its lock; `None` when the client cannot be told (it is not damped).
+    fn open<T>(
+        &self,
+        headers: &HeaderMap,
+        extensions: &Extensions,
+        f: impl FnOnce(&mut State, Instant) -> T,
+    ) -> Option<(Arc<Window>, T)> {
+        let client = self.shared.key.client_key(headers, extensions).map(client::normalize)?;
+        let now = Instant::now();
+        let window = self.shared.counters.get_with(client, Arc::default);
+        let out = {
+            let mut state = window.lock();
+            state.roll(now, self.shared.window);
+            f(&mut state, now)
+        };
+        Some((window, out))
     }
 }
 
@@ -310,17 +317,17 @@ impl DampingBuilder {
     }
 }
 
+/// Extensions holding `addr` as the peer address, as a hyper server records it.
+#[cfg(test)]
+fn peer(addr: &str) -> Extensions {
+    let mut ext = Extensions::new();
+    ext.insert(addr.parse::<std::net::SocketAddr>().unwrap());
+    ext
+}
+
 #[cfg(test)]
 mod tests {
-    use std::net::SocketAddr;
-
     use super::*;
-
-    fn peer(addr: &str) -> Extensions {
-        let mut ext = Extensions::new();
-        ext.insert(addr.parse::<SocketAddr>().unwrap());
-        ext
-    }
 
     #[test]
     fn a_client_is_blocked_after_max_failures_and_not_before() {
