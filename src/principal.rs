@@ -1,11 +1,14 @@
 //! [`Principal`]: who made a request, as the handler sees it.
 
+use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
-use serde::Serialize;
+use serde::ser::{Serialize, SerializeStruct, Serializer};
 use serde_json::{Map, Value};
 
 use crate::TokenRecord;
+use crate::verify::Entry;
 
 /// The authenticated caller, inserted into the request's extensions by
 /// [`AuthLayer`](crate::AuthLayer). Cloning is cheap (one reference count).
@@ -24,29 +27,44 @@ use crate::TokenRecord;
 /// assert!(principal.has_scope("reports:read"));
 /// assert!(principal.has_all_scopes(["reports:read"]));
 /// ```
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct Principal(Arc<Inner>);
+#[derive(Clone)]
+pub struct Principal(Arc<Entry>);
 
-#[derive(Debug, PartialEq, Serialize)]
-struct Inner {
-    id: String,
+/// Who a token authenticates as, besides its id: what a [`Principal`] shows.
+#[derive(Debug, PartialEq)]
+pub(crate) struct Identity {
     name: String,
     kind: String,
     scopes: Vec<String>,
     metadata: Map<String, Value>,
 }
 
-impl Principal {
-    /// The principal a record authenticates as.
-    #[must_use]
-    pub fn from_record(record: &TokenRecord) -> Self {
-        Self(Arc::new(Inner {
-            id: record.id.clone(),
+impl Identity {
+    pub(crate) fn from_record(record: &TokenRecord) -> Self {
+        Self {
             name: record.name.clone(),
             kind: record.kind.clone(),
             scopes: record.scopes.clone(),
             metadata: record.metadata.clone(),
-        }))
+        }
+    }
+}
+
+impl Principal {
+    /// The principal a record authenticates as.
+    #[must_use]
+    pub fn from_record(record: &TokenRecord) -> Self {
+        // An entry that is never fresh: it only carries the record's identity.
+        Self(Arc::new(Entry::from_record(record, Duration::ZERO)))
+    }
+
+    /// A handle on a cache entry: the principal its token authenticates as.
+    pub(crate) fn from_entry(entry: Arc<Entry>) -> Self {
+        Self(entry)
+    }
+
+    fn identity(&self) -> &Identity {
+        self.0.identity()
     }
 
     /// The token id.
@@ -58,37 +76,73 @@ impl Principal {
     /// The token's name.
     #[must_use]
     pub fn name(&self) -> &str {
-        &self.0.name
+        &self.identity().name
     }
 
     /// The token's kind.
     #[must_use]
     pub fn kind(&self) -> &str {
-        &self.0.kind
+        &self.identity().kind
     }
 
     /// The granted scopes, sorted.
     #[must_use]
     pub fn scopes(&self) -> &[String] {
-        &self.0.scopes
+        &self.identity().scopes
     }
 
     /// The token's metadata.
     #[must_use]
     pub fn metadata(&self) -> &Map<String, Value> {
-        &self.0.metadata
+        &self.identity().metadata
     }
 
     /// Whether the token grants `scope`.
     #[must_use]
     pub fn has_scope(&self, scope: &str) -> bool {
-        self.0.scopes.binary_search_by(|s| s.as_str().cmp(scope)).is_ok()
+        self.identity()
+            .scopes
+            .binary_search_by(|s| s.as_str().cmp(scope))
+            .is_ok()
     }
 
     /// Whether the token grants every one of `scopes`.
     #[must_use]
     pub fn has_all_scopes<'a>(&self, scopes: impl IntoIterator<Item = &'a str>) -> bool {
         scopes.into_iter().all(|scope| self.has_scope(scope))
+    }
+}
+
+// Only the identity: the entry also holds the secret's hash and cache bookkeeping.
+impl fmt::Debug for Principal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let identity = self.identity();
+        f.debug_struct("Principal")
+            .field("id", &self.id())
+            .field("name", &identity.name)
+            .field("kind", &identity.kind)
+            .field("scopes", &identity.scopes)
+            .field("metadata", &identity.metadata)
+            .finish()
+    }
+}
+
+impl PartialEq for Principal {
+    fn eq(&self, other: &Self) -> bool {
+        self.id() == other.id() && self.identity() == other.identity()
+    }
+}
+
+impl Serialize for Principal {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let identity = self.identity();
+        let mut principal = serializer.serialize_struct("Principal", 5)?;
+        principal.serialize_field("id", self.id())?;
+        principal.serialize_field("name", &identity.name)?;
+        principal.serialize_field("kind", &identity.kind)?;
+        principal.serialize_field("scopes", &identity.scopes)?;
+        principal.serialize_field("metadata", &identity.metadata)?;
+        principal.end()
     }
 }
 

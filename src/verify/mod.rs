@@ -22,10 +22,11 @@ mod clock;
 mod entry;
 mod flight;
 mod generation;
+mod key;
 mod positive;
 
 pub use builder::VerifierBuilder;
-use entry::Entry;
+pub(crate) use entry::Entry;
 use flight::{Flights, MissKey};
 use generation::Generations;
 use positive::Positive;
@@ -404,8 +405,7 @@ fn reason_for(err: &crate::TokenError) -> InvalidReason {
 impl Inner {
     #[inline]
     fn by_id(&self, id: &str, presented: SecretHash) -> Result<Result<Principal, VerifyError>, Pending> {
-        let decide =
-            |entry: &Entry, principal: &Principal, now_ms| entry.admit(&presented, now_ms).map(|()| principal.clone());
+        let decide = |entry: &Arc<Entry>, now_ms| entry.check(&presented, now_ms);
         if let Some(decided) = self.positive.with(id, decide) {
             return Ok(decided.map_err(VerifyError::from));
         }

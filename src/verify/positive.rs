@@ -17,7 +17,6 @@ use moka::sync::Cache;
 
 use super::FastHash;
 use super::entry::{Entry, Staleness};
-use crate::Principal;
 
 /// One hit in this many, per thread, is also recorded in moka.
 const SAMPLE: u32 = 64;
@@ -39,79 +38,34 @@ fn sample_read(record: impl FnOnce()) {
     }
 }
 
-type Index = DashMap<IdKey, Slot, FastHash>;
+/// The index: the cached entries, each found by its id through the entry's own key. A
+/// bucket is one pointer, so the whole table stays small enough for the CPU's caches, and
+/// a hit waits on memory for the entry alone.
+type Index = DashMap<Cached, (), FastHash>;
 
-/// What the index holds per token: the entry, and its principal's pointer beside it, so
-/// that a hit on a token that is not in the CPU's caches fetches the entry's line and the
-/// principal's (whose reference count the hit takes) at the same time, not one after the
-/// other.
-struct Slot {
-    entry: Arc<Entry>,
-    principal: Principal,
-}
+/// An entry as the index holds it: hashed and compared by its id.
+struct Cached(Arc<Entry>);
 
-impl Slot {
-    fn new(entry: &Arc<Entry>) -> Self {
-        Self {
-            entry: Arc::clone(entry),
-            principal: entry.principal().clone(),
-        }
-    }
-}
-
-/// Ids this long or shorter are stored in the index's buckets (default ids have 16 bytes).
-/// 22 keeps a key at 24 bytes, as small as the `Heap` variant allows, and a bucket (key and
-/// [`Slot`]) at 40.
-const INLINE: usize = 22;
-
-/// A token id as the index keys it: inline when short, so that a lookup compares keys
-/// without following a pointer to another cache line. Looked up by its bytes.
-#[derive(Clone)]
-enum IdKey {
-    Inline { len: u8, bytes: [u8; INLINE] },
-    Heap(Arc<str>),
-}
-
-impl IdKey {
-    fn new(id: &Arc<str>) -> Self {
-        match u8::try_from(id.len()) {
-            Ok(len) if id.len() <= INLINE => {
-                let mut bytes = [0; INLINE];
-                bytes[..id.len()].copy_from_slice(id.as_bytes());
-                Self::Inline { len, bytes }
-            }
-            _ => Self::Heap(Arc::clone(id)),
-        }
-    }
-
-    fn as_bytes(&self) -> &[u8] {
-        match self {
-            Self::Inline { len, bytes } => &bytes[..usize::from(*len)],
-            Self::Heap(id) => id.as_bytes(),
-        }
-    }
-}
-
-impl std::borrow::Borrow<[u8]> for IdKey {
+impl std::borrow::Borrow<[u8]> for Cached {
     fn borrow(&self) -> &[u8] {
-        self.as_bytes()
+        self.0.key()
     }
 }
 
-// Hash and equality are those of the bytes, as `Borrow` requires.
-impl std::hash::Hash for IdKey {
+// Hash and equality are those of the id's bytes, as `Borrow` requires.
+impl std::hash::Hash for Cached {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.as_bytes().hash(state);
+        self.0.key().hash(state);
     }
 }
 
-impl PartialEq for IdKey {
+impl PartialEq for Cached {
     fn eq(&self, other: &Self) -> bool {
-        self.as_bytes() == other.as_bytes()
+        self.0.key() == other.0.key()
     }
 }
 
-impl Eq for IdKey {}
+impl Eq for Cached {}
 
 pub(crate) struct Positive {
     index: Arc<Index>,
@@ -133,7 +87,7 @@ impl Positive {
             .time_to_live(ttl.saturating_add(stale_window))
             .eviction_listener(move |id: Arc<Arc<str>>, entry: Arc<Entry>, _cause: RemovalCause| {
                 // Only this very entry: a newer one for the same id may have replaced it.
-                listener_index.remove_if(id.as_bytes(), |_, current| Arc::ptr_eq(&current.entry, &entry));
+                listener_index.remove_if(id.as_bytes(), |current, ()| Arc::ptr_eq(&current.0, &entry));
             })
             .build_with_hasher(FastHash::default());
         let stale_window_ms = u64::try_from(stale_window.as_millis()).unwrap_or(u64::MAX);
@@ -145,15 +99,14 @@ impl Positive {
         }
     }
 
-    /// Runs `decide` on the entry for `id` if it is cached and still fresh, without taking a
-    /// reference count: the index's read guard is held for the call instead. `decide` gets
-    /// the coarse clock reading the freshness check used. In stale mode, a stale entry is
+    /// Runs `decide` on the entry for `id` if it is cached and still fresh, under the index's
+    /// read guard. `decide` gets the coarse clock reading the freshness check used. In stale mode, a stale entry is
     /// also decided from while its source is failing (see [`Entry::staleness`]).
     #[inline]
-    pub(crate) fn with<T>(&self, id: &str, decide: impl FnOnce(&Entry, &Principal, u64) -> T) -> Option<T> {
+    pub(crate) fn with<T>(&self, id: &str, decide: impl FnOnce(&Arc<Entry>, u64) -> T) -> Option<T> {
         let stale = {
             let slot = self.index.get(id.as_bytes())?;
-            let entry = &slot.entry;
+            let entry = &slot.key().0;
             let now_ms = super::clock::coarse_ms();
             let usable = entry.is_fresh(now_ms)
                 || (self.stale_window_ms > 0 && {
@@ -165,7 +118,7 @@ impl Positive {
                     }
                 });
             if usable {
-                let decided = decide(entry, &slot.principal, now_ms);
+                let decided = decide(entry, now_ms);
                 drop(slot);
                 sample_read(|| {
                     // Tells moka the entry is popular; the answer is not needed.
@@ -176,7 +129,7 @@ impl Positive {
             Arc::clone(entry)
         };
         self.index
-            .remove_if(id.as_bytes(), |_, current| Arc::ptr_eq(&current.entry, &stale));
+            .remove_if(id.as_bytes(), |current, ()| Arc::ptr_eq(&current.0, &stale));
         None
     }
 
@@ -187,10 +140,11 @@ impl Positive {
             return None;
         }
         let slot = self.index.get(id.as_bytes())?;
+        let entry = &slot.key().0;
         let now_ms = super::clock::coarse_ms();
-        slot.entry
+        entry
             .refresh_failed(now_ms, self.stale_window_ms)
-            .then(|| Arc::clone(&slot.entry))
+            .then(|| Arc::clone(entry))
     }
 
     /// Inserts `entry` if `current()` still holds once the index's lock for its id is
@@ -201,9 +155,14 @@ impl Positive {
     /// must not outlive that answer (it may say the token was revoked). Removing only ever
     /// costs a lookup.
     pub(crate) fn insert_if(&self, entry: Arc<Entry>, current: impl Fn() -> bool) -> bool {
-        let inserted = match self.index.entry(IdKey::new(&entry.id)) {
-            slot if current() => {
-                slot.insert(Slot::new(&entry));
+        let inserted = match self.index.entry(Cached(Arc::clone(&entry))) {
+            // The key is the entry: replacing the value alone would keep the old one.
+            dashmap::Entry::Occupied(held) if current() => {
+                held.replace_entry(());
+                true
+            }
+            dashmap::Entry::Vacant(vacant) if current() => {
+                vacant.insert(());
                 true
             }
             dashmap::Entry::Occupied(held) => {
@@ -236,7 +195,7 @@ impl Positive {
     /// Visits every cached entry.
     pub(crate) fn for_each(&self, mut visit: impl FnMut(&Entry)) {
         for slot in self.index.iter() {
-            visit(&slot.value().entry);
+            visit(&slot.key().0);
         }
     }
 
@@ -250,5 +209,44 @@ impl Positive {
 
     pub(crate) fn len(&self) -> usize {
         self.index.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::verify::InvalidReason;
+    use crate::{SecretHasher, TokenRecord, TokenStatus};
+
+    fn entry(id: &str, status: TokenStatus) -> Arc<Entry> {
+        let mut record = TokenRecord::new(id, "n", SecretHasher::Sha256.hash(b"secret"));
+        record.status = status;
+        Arc::new(Entry::from_record(&record, Duration::from_secs(60)))
+    }
+
+    fn decide(cache: &Positive, id: &str) -> Option<Result<(), InvalidReason>> {
+        let presented = SecretHasher::Sha256.hash(b"secret");
+        cache.with(id, |entry, now_ms| entry.admit(&presented, now_ms))
+    }
+
+    #[test]
+    fn a_newer_entry_for_an_id_replaces_the_one_the_index_held() {
+        let cache = Positive::new(100, Duration::from_secs(60), Duration::ZERO);
+        assert!(cache.insert_if(entry("abc", TokenStatus::Active), || true));
+        assert_eq!(decide(&cache, "abc"), Some(Ok(())));
+        // The index is keyed by the entry itself: replacing it must replace the key too.
+        assert!(cache.insert_if(entry("abc", TokenStatus::Inactive), || true));
+        assert_eq!(decide(&cache, "abc"), Some(Err(InvalidReason::Inactive)));
+        assert_eq!(cache.len(), 1);
+        assert_eq!(decide(&cache, "abd"), None);
+    }
+
+    #[test]
+    fn a_refused_fill_drops_what_the_index_held() {
+        let cache = Positive::new(100, Duration::from_secs(60), Duration::ZERO);
+        assert!(cache.insert_if(entry("abc", TokenStatus::Active), || true));
+        assert!(!cache.insert_if(entry("abc", TokenStatus::Active), || false));
+        assert_eq!(decide(&cache, "abc"), None);
+        assert_eq!(cache.len(), 0);
     }
 }
