@@ -5,7 +5,8 @@
 //! index only: a moka read costs several times a map lookup (it records the read and reads
 //! a clock), and this lookup runs on every authenticated request. Each entry carries its own
 //! time-to-live, checked against the clock reading the request takes anyway, and one read
-//! in [`SAMPLE`] is passed on to moka so that its popularity estimates stay informed.
+//! in [`SAMPLE`] is passed on to moka so that its popularity estimates stay informed, once
+//! the cache is at least half full (before, nothing is about to be evicted).
 
 use std::cell::Cell;
 use std::sync::Arc;
@@ -72,6 +73,8 @@ pub(crate) struct Positive {
     /// Holds the same entries as `index`; what it evicts leaves the index too.
     policy: Cache<Arc<str>, Arc<Entry>, FastHash>,
     ttl: Duration,
+    /// Half the capacity: below it nothing is evicted soon, and hits are not sampled.
+    sampled_from: u64,
     /// Stale mode: how long past `ttl` an entry is kept to fall back on when the source
     /// fails (0: off).
     stale_window_ms: u64,
@@ -95,6 +98,7 @@ impl Positive {
             index,
             policy,
             ttl,
+            sampled_from: capacity / 2,
             stale_window_ms,
         }
     }
@@ -121,8 +125,13 @@ impl Positive {
                 let decided = decide(entry, now_ms);
                 drop(slot);
                 sample_read(|| {
-                    // Tells moka the entry is popular; the answer is not needed.
-                    let _ = self.policy.get(id);
+                    // Tells moka the entry is popular; the answer is not needed. Popularity
+                    // only decides what is evicted: while the cache is less than half full a
+                    // read would cost a microsecond of cold memory here and tell it nothing
+                    // it needs yet.
+                    if self.policy.entry_count() >= self.sampled_from {
+                        let _ = self.policy.get(id);
+                    }
                 });
                 return Some(decided);
             }
