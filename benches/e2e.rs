@@ -5,7 +5,8 @@
 //! - `no-auth`: the router alone;
 //! - `tower-http`: tower-http's `ValidateRequestHeaderLayer::bearer`, one static token;
 //! - `tollgate`: tollgate's layer with a warm cache: 10,000 distinct tokens in rotation,
-//!   100,000 in the `MemoryStore`.
+//!   100,000 in the `MemoryStore`; mounted as the README shows for axum (`same_body`, so
+//!   that responses keep axum's body type, as tower-http's do).
 //!
 //! Every request carries an `Authorization: Bearer` header of the same length, and every
 //! variant's client walks 10,000 distinct header values (the same work for each). Each
@@ -240,7 +241,10 @@ fn main() {
         ),
         (
             "tollgate",
-            serve("srv-tollgate", plain.layer(AuthLayer::new(verifier.clone()))),
+            serve(
+                "srv-tollgate",
+                plain.layer(AuthLayer::new(verifier.clone()).same_body()),
+            ),
             hot,
         ),
     ];

@@ -82,7 +82,8 @@ async fn run(args: Args) -> Result<(), BoxError> {
     let auth = AuthLayer::builder(verifier.clone())
         .realm("tollgate example")
         .damping(damping.clone())
-        .build();
+        .build()
+        .same_body();
     let protected = Router::new()
         .route(
             "/me",

@@ -18,9 +18,9 @@ pub use admin::{AdminApi, AdminBuilder, AdminService};
 pub use credential::{BasicCredential, Credential, CredentialError, CredentialParser};
 pub use hash::{SecretHash, SecretHasher};
 pub use layer::{
-    AuthBody, AuthLayer, AuthLayerBuilder, AuthService, ClientKey, DEFAULT_REALM, Damping, DampingBuilder,
+    AuthBody, AuthLayer, AuthLayerBuilder, AuthService, BodyMode, ClientKey, DEFAULT_REALM, Damping, DampingBuilder,
     ForwardedFor, PeerAddr, Rejection, RejectionKind, RequireScopes, RequireScopesFuture, RequireScopesLayer,
-    ResponseFuture, error_body,
+    ResponseFuture, SameBody, Wrapped, error_body,
 };
 pub use principal::{Principal, PrincipalSlot};
 pub use record::{PreviousSecret, TokenRecord, TokenStatus};

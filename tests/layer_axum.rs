@@ -21,12 +21,11 @@ struct App {
     router: Router,
 }
 
-fn app(configure: impl FnOnce(tollgate::AuthLayerBuilder) -> tollgate::AuthLayerBuilder) -> App {
-    let store = memory();
-    let verifier = Verifier::builder(store.clone()).build();
-    let auth = configure(AuthLayer::builder(verifier.clone()).realm("test")).build();
-    let reports = auth.require_scopes(["reports:read"]);
-    let router =
+/// The test routes behind `auth` (an `AuthLayer` of either body mode).
+macro_rules! routes {
+    ($auth:expr) => {{
+        let auth = $auth;
+        let reports = auth.require_scopes(["reports:read"]);
         Router::new()
             .route("/me", get(|Extension(p): Extension<Principal>| async move { Json(p) }))
             .route(
@@ -40,7 +39,27 @@ fn app(configure: impl FnOnce(tollgate::AuthLayerBuilder) -> tollgate::AuthLayer
                 get(|req: Request<Body>| async move { format!("{:?}", req.headers().get(AUTHORIZATION).is_some()) }),
             )
             .route("/reports", get(|| async { "reports" }).layer(reports))
-            .layer(auth);
+            .layer(auth)
+    }};
+}
+
+fn app(configure: impl FnOnce(tollgate::AuthLayerBuilder) -> tollgate::AuthLayerBuilder) -> App {
+    app_on(memory(), configure, false)
+}
+
+/// An app on `store` with its own verifier; `same_body` picks [`AuthLayer::same_body`].
+fn app_on(
+    store: Arc<Instrumented<MemoryStore>>,
+    configure: impl FnOnce(tollgate::AuthLayerBuilder) -> tollgate::AuthLayerBuilder,
+    same_body: bool,
+) -> App {
+    let verifier = Verifier::builder(store.clone()).build();
+    let auth = configure(AuthLayer::builder(verifier.clone()).realm("test")).build();
+    let router = if same_body {
+        routes!(auth.same_body())
+    } else {
+        routes!(auth)
+    };
     App {
         store,
         verifier,
@@ -366,4 +385,47 @@ async fn patched_status_and_scopes_are_in_force_after_invalidation() {
     app.store.inner.update(token.id(), &patch).await.unwrap();
     app.verifier.invalidate(token.id());
     assert_eq!(send(&app, "/me", &[&value]).await.status, StatusCode::FORBIDDEN);
+}
+
+// CONTRACT §1, every row above, in the inner service's own body type: `same_body` changes
+// how a response body is carried, never what the response is.
+#[tokio::test]
+async fn the_same_body_layer_answers_exactly_as_the_wrapping_one() {
+    let store = memory();
+    let wrapped = app_on(store.clone(), |b| b, false);
+    let same = app_on(store.clone(), |b| b, true);
+    let (token, _) = issue(&store.inner, "me", |r| r.with_scopes(["a"])).await;
+    let (failing, _) = issue(&store.inner, "failing", |r| r).await;
+    let valid = bearer(token.token().expose());
+    let unknown = bearer(unknown_token().token().expose());
+    let cases: Vec<(&str, &str, Vec<&[u8]>, StatusCode)> = vec![
+        ("first use: a lookup", "/me", vec![&valid], StatusCode::OK),
+        ("then a cache hit", "/me", vec![&valid], StatusCode::OK),
+        ("no credentials", "/me", vec![], StatusCode::UNAUTHORIZED),
+        ("malformed", "/me", vec![b"Bearer a b"], StatusCode::BAD_REQUEST),
+        ("twice", "/me", vec![&valid, &valid], StatusCode::BAD_REQUEST),
+        ("unknown token", "/me", vec![&unknown], StatusCode::UNAUTHORIZED),
+        ("scope missing", "/reports", vec![&valid], StatusCode::FORBIDDEN),
+    ];
+    for (what, path, authorization, status) in &cases {
+        let (a, b) = (
+            send(&wrapped, path, authorization).await,
+            send(&same, path, authorization).await,
+        );
+        assert_eq!(a.status, *status, "{what}");
+        assert_eq!(
+            (a.status, &a.headers, &a.body),
+            (b.status, &b.headers, &b.body),
+            "{what}"
+        );
+    }
+    store.set_failing(true);
+    let failing = bearer(failing.token().expose());
+    let (a, b) = (
+        send(&wrapped, "/me", &[&failing]).await,
+        send(&same, "/me", &[&failing]).await,
+    );
+    assert_eq!(a.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(a.error_code(), "unavailable");
+    assert_eq!((a.status, &a.headers, &a.body), (b.status, &b.headers, &b.body));
 }

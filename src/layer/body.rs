@@ -69,3 +69,57 @@ where
         }
     }
 }
+
+/// How the layer's responses carry bodies: the inner service's own, and the layer's JSON
+/// error bodies. Either [`Wrapped`] (the default) or [`SameBody`].
+pub trait BodyMode<B>: sealed::Sealed {
+    /// The response body type.
+    type Body;
+    /// The inner service's body, as this mode carries it.
+    fn inner(body: B) -> Self::Body;
+    /// A JSON error body.
+    fn error(data: Bytes) -> Self::Body;
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for super::Wrapped {}
+    impl Sealed for super::SameBody {}
+}
+
+/// Responses carry an [`AuthBody`]: works with any inner body type.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Wrapped;
+
+/// Responses carry the inner service's own body type, which must be `From<Bytes>` (axum's
+/// `Body`, `http_body_util::Full<Bytes>`): no wrapper to poll through, and axum has no
+/// foreign body to box on every request. Chosen with
+/// [`AuthLayer::same_body`](crate::AuthLayer::same_body).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SameBody;
+
+impl<B> BodyMode<B> for Wrapped {
+    type Body = AuthBody<B>;
+
+    #[inline]
+    fn inner(body: B) -> AuthBody<B> {
+        AuthBody::inner(body)
+    }
+
+    fn error(data: Bytes) -> AuthBody<B> {
+        AuthBody::error(data)
+    }
+}
+
+impl<B: From<Bytes>> BodyMode<B> for SameBody {
+    type Body = B;
+
+    #[inline]
+    fn inner(body: B) -> B {
+        body
+    }
+
+    fn error(data: Bytes) -> B {
+        B::from(data)
+    }
+}

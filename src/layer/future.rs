@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::future::Future;
+use std::marker::PhantomData;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
@@ -9,62 +10,69 @@ use futures_util::future::BoxFuture;
 use http::Response;
 use pin_project_lite::pin_project;
 
-use super::AuthBody;
+use super::{BodyMode, Wrapped};
 
 pin_project! {
     /// Response future of [`AuthService`](super::AuthService) and
-    /// [`RequireScopes`](super::RequireScopes).
-    pub struct ResponseFuture<F, B, E> {
+    /// [`RequireScopes`](super::RequireScopes): the inner service's responses have bodies of
+    /// type `B`, carried as `M` says (see [`BodyMode`]).
+    pub struct ResponseFuture<F, B, E, M = Wrapped>
+    where
+        M: BodyMode<B>,
+    {
         #[pin]
-        kind: Kind<F, B, E>,
+        kind: Kind<F, M::Body, E>,
+        mode: PhantomData<fn(B) -> M>,
     }
 }
 
 pin_project! {
     #[project = KindProj]
-    enum Kind<F, B, E> {
+    enum Kind<F, O, E> {
         // The cache decided and the request passed: the inner service's own future.
         Inner { #[pin] fut: F },
         // The layer answered itself.
-        Ready { response: Option<Response<AuthBody<B>>> },
+        Ready { response: Option<Response<O>> },
         // The source had to be asked: verification and the inner call, boxed together.
-        Lookup { fut: BoxFuture<'static, Result<Response<AuthBody<B>>, E>> },
+        Lookup { fut: BoxFuture<'static, Result<Response<O>, E>> },
     }
 }
 
-impl<F, B, E> ResponseFuture<F, B, E> {
+impl<F, B, E, M: BodyMode<B>> ResponseFuture<F, B, E, M> {
+    fn new(kind: Kind<F, M::Body, E>) -> Self {
+        Self {
+            kind,
+            mode: PhantomData,
+        }
+    }
+
     pub(crate) fn inner(fut: F) -> Self {
-        Self {
-            kind: Kind::Inner { fut },
-        }
+        Self::new(Kind::Inner { fut })
     }
 
-    pub(crate) fn ready(response: Response<AuthBody<B>>) -> Self {
-        Self {
-            kind: Kind::Ready {
-                response: Some(response),
-            },
-        }
+    pub(crate) fn ready(response: Response<M::Body>) -> Self {
+        Self::new(Kind::Ready {
+            response: Some(response),
+        })
     }
 
-    pub(crate) fn lookup(fut: BoxFuture<'static, Result<Response<AuthBody<B>>, E>>) -> Self {
-        Self {
-            kind: Kind::Lookup { fut },
-        }
+    pub(crate) fn lookup(fut: BoxFuture<'static, Result<Response<M::Body>, E>>) -> Self {
+        Self::new(Kind::Lookup { fut })
     }
 }
 
-impl<F, B, E> Future for ResponseFuture<F, B, E>
+impl<F, B, E, M> Future for ResponseFuture<F, B, E, M>
 where
     F: Future<Output = Result<Response<B>, E>>,
+    M: BodyMode<B>,
 {
-    type Output = Result<Response<AuthBody<B>>, E>;
+    type Output = Result<Response<M::Body>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project().kind.project() {
             KindProj::Inner { fut } => {
                 let response = ready!(fut.poll(cx))?;
-                Poll::Ready(Ok(response.map(AuthBody::inner)))
+                Poll::Ready(Ok(response.map(M::inner)))
             }
             KindProj::Ready { response } => {
                 Poll::Ready(Ok(response.take().expect("ResponseFuture polled after completion")))
@@ -74,7 +82,7 @@ where
     }
 }
 
-impl<F, B, E> fmt::Debug for ResponseFuture<F, B, E> {
+impl<F, B, E, M: BodyMode<B>> fmt::Debug for ResponseFuture<F, B, E, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = match &self.kind {
             Kind::Inner { .. } => "Inner",

@@ -25,6 +25,7 @@
 //! ```
 
 use std::fmt;
+use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -39,7 +40,7 @@ mod rejection;
 mod scope;
 mod service;
 
-pub use body::AuthBody;
+pub use body::{AuthBody, BodyMode, SameBody, Wrapped};
 pub use damping::{ClientKey, Damping, DampingBuilder, ForwardedFor, PeerAddr};
 pub use future::ResponseFuture;
 use rejection::Challenges;
@@ -66,14 +67,25 @@ pub(crate) struct Config {
 /// Authenticates every request with a [`Verifier`]. See the [module docs](self).
 ///
 /// Build it with [`AuthLayer::new`] for the defaults (Bearer and Basic, realm
-/// `tollgate`, no required scope) or [`AuthLayer::builder`].
-#[derive(Clone)]
+/// `tollgate`, no required scope) or [`AuthLayer::builder`]. Its responses carry an
+/// [`AuthBody`] around the inner service's body, which works with any body type; with a
+/// body type that is `From<Bytes>`, such as axum's, [`AuthLayer::same_body`] keeps it.
 #[must_use = "a layer does nothing until it wraps a service"]
-pub struct AuthLayer {
+pub struct AuthLayer<M = Wrapped> {
     config: Arc<Config>,
+    mode: PhantomData<fn() -> M>,
 }
 
-impl fmt::Debug for AuthLayer {
+impl<M> Clone for AuthLayer<M> {
+    fn clone(&self) -> Self {
+        Self {
+            config: Arc::clone(&self.config),
+            mode: PhantomData,
+        }
+    }
+}
+
+impl<M> fmt::Debug for AuthLayer<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let c = &*self.config;
         f.debug_struct("AuthLayer")
@@ -107,6 +119,27 @@ impl AuthLayer {
             damping: None,
         }
     }
+}
+
+impl<M> AuthLayer<M> {
+    /// This layer, answering with the inner service's own body type instead of an
+    /// [`AuthBody`]; its error bodies are made with `From<Bytes>`. With axum, whose `Body`
+    /// is one, this saves a wrapper per response, and axum the box it puts a foreign body
+    /// in.
+    ///
+    /// ```
+    /// use tollgate::{AuthLayer, MemoryStore, Verifier};
+    ///
+    /// let layer = AuthLayer::new(Verifier::builder(MemoryStore::new()).build()).same_body();
+    /// // axum: Router::new().route("/", get(handler)).layer(layer)
+    /// # drop(layer);
+    /// ```
+    pub fn same_body(self) -> AuthLayer<SameBody> {
+        AuthLayer {
+            config: self.config,
+            mode: PhantomData,
+        }
+    }
 
     /// The verifier this layer asks.
     #[must_use]
@@ -116,7 +149,7 @@ impl AuthLayer {
 
     /// A layer for a sub-router that requires these scopes of the principal this layer
     /// authenticated, answering with this layer's realm and challenges.
-    pub fn require_scopes<I, S>(&self, scopes: I) -> RequireScopesLayer
+    pub fn require_scopes<I, S>(&self, scopes: I) -> RequireScopesLayer<M>
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
@@ -134,8 +167,8 @@ impl AuthLayer {
     }
 }
 
-impl<S> Layer<S> for AuthLayer {
-    type Service = AuthService<S>;
+impl<S, M> Layer<S> for AuthLayer<M> {
+    type Service = AuthService<S, M>;
 
     fn layer(&self, inner: S) -> Self::Service {
         AuthService::new(inner, Arc::clone(&self.config))
@@ -251,6 +284,7 @@ impl AuthLayerBuilder {
         // Structured tokens are read once, in the parser.
         let parser = self.parser.token_format(self.verifier.format().clone());
         AuthLayer {
+            mode: PhantomData,
             config: Arc::new(Config {
                 verifier: self.verifier,
                 parser,

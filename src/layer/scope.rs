@@ -2,6 +2,7 @@
 //! [`AuthLayer`](super::AuthLayer) further out put in the request.
 
 use std::fmt;
+use std::marker::PhantomData;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -9,7 +10,7 @@ use http::{Request, Response};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use super::{AuthBody, Challenges, Rejection, RejectionKind, ResponseFuture};
+use super::{BodyMode, Challenges, Rejection, RejectionKind, ResponseFuture, Wrapped};
 use crate::Principal;
 
 /// Requires scopes of an already authenticated request: 403 when one is missing, 401 when
@@ -25,10 +26,19 @@ use crate::Principal;
 /// // axum: Router::new().route("/reports", get(h).layer(reports_only)).layer(auth)
 /// # drop(reports_only);
 /// ```
-#[derive(Clone)]
 #[must_use = "a layer does nothing until it wraps a service"]
-pub struct RequireScopesLayer {
+pub struct RequireScopesLayer<M = Wrapped> {
     inner: Arc<ScopeConfig>,
+    mode: PhantomData<fn() -> M>,
+}
+
+impl<M> Clone for RequireScopesLayer<M> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+            mode: PhantomData,
+        }
+    }
 }
 
 struct ScopeConfig {
@@ -36,7 +46,7 @@ struct ScopeConfig {
     challenges: Challenges,
 }
 
-impl fmt::Debug for RequireScopesLayer {
+impl<M> fmt::Debug for RequireScopesLayer<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RequireScopesLayer")
             .field("scopes", &self.inner.scopes)
@@ -44,44 +54,49 @@ impl fmt::Debug for RequireScopesLayer {
     }
 }
 
-impl RequireScopesLayer {
+impl<M> RequireScopesLayer<M> {
     pub(super) fn new(scopes: Vec<String>, challenges: Challenges) -> Self {
         Self {
             inner: Arc::new(ScopeConfig { scopes, challenges }),
+            mode: PhantomData,
         }
     }
 }
 
-impl<S> Layer<S> for RequireScopesLayer {
-    type Service = RequireScopes<S>;
+impl<S, M> Layer<S> for RequireScopesLayer<M> {
+    type Service = RequireScopes<S, M>;
 
     fn layer(&self, inner: S) -> Self::Service {
         RequireScopes {
             inner,
             config: Arc::clone(&self.inner),
+            mode: PhantomData,
         }
     }
 }
 
-/// The service made by [`RequireScopesLayer`].
-pub struct RequireScopes<S> {
+/// The service made by [`RequireScopesLayer`]; `M` is how its responses carry bodies (see
+/// [`BodyMode`]).
+pub struct RequireScopes<S, M = Wrapped> {
     inner: S,
     config: Arc<ScopeConfig>,
+    mode: PhantomData<fn() -> M>,
 }
 
 /// Response future of [`RequireScopes`].
-pub type RequireScopesFuture<F, B, E> = ResponseFuture<F, B, E>;
+pub type RequireScopesFuture<F, B, E, M = Wrapped> = ResponseFuture<F, B, E, M>;
 
-impl<S: Clone> Clone for RequireScopes<S> {
+impl<S: Clone, M> Clone for RequireScopes<S, M> {
     fn clone(&self) -> Self {
         Self {
             inner: self.inner.clone(),
             config: Arc::clone(&self.config),
+            mode: PhantomData,
         }
     }
 }
 
-impl<S: fmt::Debug> fmt::Debug for RequireScopes<S> {
+impl<S: fmt::Debug, M> fmt::Debug for RequireScopes<S, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RequireScopes")
             .field("inner", &self.inner)
@@ -90,13 +105,14 @@ impl<S: fmt::Debug> fmt::Debug for RequireScopes<S> {
     }
 }
 
-impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for RequireScopes<S>
+impl<S, ReqBody, ResBody, M> Service<Request<ReqBody>> for RequireScopes<S, M>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    M: BodyMode<ResBody>,
 {
-    type Response = Response<AuthBody<ResBody>>;
+    type Response = Response<M::Body>;
     type Error = S::Error;
-    type Future = RequireScopesFuture<S::Future, ResBody, S::Error>;
+    type Future = RequireScopesFuture<S::Future, ResBody, S::Error, M>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -111,6 +127,6 @@ where
             Some(_) => return ResponseFuture::inner(self.inner.call(req)),
         };
         let rejection = Rejection::new(kind);
-        ResponseFuture::ready(self.config.challenges.respond(&rejection, AuthBody::error))
+        ResponseFuture::ready(self.config.challenges.respond(&rejection, M::error))
     }
 }

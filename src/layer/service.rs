@@ -1,6 +1,7 @@
 //! [`AuthService`]: the middleware itself.
 
 use std::fmt;
+use std::marker::PhantomData;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -9,7 +10,7 @@ use http::{Request, Response};
 use tower_service::Service;
 
 use super::damping::Attempt;
-use super::{AuthBody, Config, Rejection, RejectionKind, ResponseFuture};
+use super::{BodyMode, Config, Rejection, RejectionKind, ResponseFuture, Wrapped};
 use crate::{Principal, PrincipalSlot, VerifyError};
 
 fn too_many_failures(remaining: std::time::Duration) -> Rejection {
@@ -18,15 +19,21 @@ fn too_many_failures(remaining: std::time::Duration) -> Rejection {
     Rejection::new(RejectionKind::TooManyFailures { retry_after_secs })
 }
 
-/// Authenticates requests before `S` sees them. Made by [`AuthLayer`](super::AuthLayer).
-pub struct AuthService<S> {
+/// Authenticates requests before `S` sees them. Made by [`AuthLayer`](super::AuthLayer);
+/// `M` is how its responses carry bodies (see [`BodyMode`]).
+pub struct AuthService<S, M = Wrapped> {
     inner: S,
     config: Arc<Config>,
+    mode: PhantomData<fn() -> M>,
 }
 
-impl<S> AuthService<S> {
+impl<S, M> AuthService<S, M> {
     pub(super) fn new(inner: S, config: Arc<Config>) -> Self {
-        Self { inner, config }
+        Self {
+            inner,
+            config,
+            mode: PhantomData,
+        }
     }
 
     /// The inner service.
@@ -45,16 +52,13 @@ impl<S> AuthService<S> {
     }
 }
 
-impl<S: Clone> Clone for AuthService<S> {
+impl<S: Clone, M> Clone for AuthService<S, M> {
     fn clone(&self) -> Self {
-        Self {
-            inner: self.inner.clone(),
-            config: Arc::clone(&self.config),
-        }
+        Self::new(self.inner.clone(), Arc::clone(&self.config))
     }
 }
 
-impl<S: fmt::Debug> fmt::Debug for AuthService<S> {
+impl<S: fmt::Debug, M> fmt::Debug for AuthService<S, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AuthService")
             .field("inner", &self.inner)
@@ -121,23 +125,25 @@ impl Config {
         Ok(())
     }
 
-    pub(crate) fn reject<B>(&self, rejection: &Rejection) -> Response<AuthBody<B>> {
+    pub(crate) fn reject<B, M: BodyMode<B>>(&self, rejection: &Rejection) -> Response<M::Body> {
         tracing::debug!(status = rejection.status().as_u16(), reason = %rejection, "request refused");
-        self.challenges.respond(rejection, AuthBody::error)
+        self.challenges.respond(rejection, M::error)
     }
 }
 
-impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for AuthService<S>
+impl<S, ReqBody, ResBody, M> Service<Request<ReqBody>> for AuthService<S, M>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
     S::Future: Send + 'static,
     S::Error: Send + 'static,
     ReqBody: Send + 'static,
     ResBody: Send + 'static,
+    M: BodyMode<ResBody>,
+    M::Body: Send + 'static,
 {
-    type Response = Response<AuthBody<ResBody>>;
+    type Response = Response<M::Body>;
     type Error = S::Error;
-    type Future = ResponseFuture<S::Future, ResBody, S::Error>;
+    type Future = ResponseFuture<S::Future, ResBody, S::Error, M>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -148,7 +154,7 @@ where
         let config = &*self.config;
         let principal = match config.decide(&req) {
             Decision::Pass(principal) => principal,
-            Decision::Reject(rejection) => return ResponseFuture::ready(config.reject(&rejection)),
+            Decision::Reject(rejection) => return ResponseFuture::ready(config.reject::<_, M>(&rejection)),
             Decision::Lookup(pending, attempt) => {
                 // The ready service goes with the request; a clone takes its place here.
                 let clone = self.inner.clone();
@@ -166,15 +172,15 @@ where
                         Err(err) => Err(err.into()),
                     };
                     match admitted {
-                        Ok(()) => Ok(inner.call(req).await?.map(AuthBody::inner)),
-                        Err(rejection) => Ok(config.reject(&rejection)),
+                        Ok(()) => Ok(inner.call(req).await?.map(M::inner)),
+                        Err(rejection) => Ok(config.reject::<_, M>(&rejection)),
                     }
                 }));
             }
         };
         match config.admit(principal, &mut req) {
             Ok(()) => ResponseFuture::inner(self.inner.call(req)),
-            Err(rejection) => ResponseFuture::ready(config.reject(&rejection)),
+            Err(rejection) => ResponseFuture::ready(config.reject::<_, M>(&rejection)),
         }
     }
 }
