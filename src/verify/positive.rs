@@ -104,8 +104,9 @@ impl Positive {
     }
 
     /// Runs `decide` on the entry for `id` if it is cached and still fresh, under the index's
-    /// read guard. `decide` gets the coarse clock reading the freshness check used. In stale mode, a stale entry is
-    /// also decided from while its source is failing (see [`Entry::staleness`]).
+    /// read guard. `decide` gets the coarse clock reading the freshness check used. In stale
+    /// mode, a stale entry is also decided from while its source is failing (see
+    /// [`Entry::staleness`]).
     #[inline]
     pub(crate) fn with<T>(&self, id: &str, decide: impl FnOnce(&Arc<Entry>, u64) -> T) -> Option<T> {
         let stale = {
