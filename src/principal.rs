@@ -177,3 +177,25 @@ impl PrincipalSlot {
         let _ = self.0.set(principal.clone());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::SecretHasher;
+
+    #[test]
+    fn debug_and_json_show_the_identity_and_nothing_of_the_entry() {
+        let record = TokenRecord::new("abc", "job", SecretHasher::Sha256.hash(b"secret")).with_scopes(["a"]);
+        let principal = Principal::from_record(&record);
+        let json = serde_json::to_value(&principal).unwrap();
+        let mut keys: Vec<&str> = json.as_object().unwrap().keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        assert_eq!(keys, ["id", "kind", "metadata", "name", "scopes"]);
+        assert_eq!(json["id"], "abc");
+        let debug = format!("{principal:?}");
+        assert!(debug.starts_with("Principal { id: \"abc\", name: \"job\""), "{debug}");
+        for field in ["hash", "filled", "stale", "previous", "last_used"] {
+            assert!(!debug.contains(field), "{debug}");
+        }
+    }
+}

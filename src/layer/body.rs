@@ -8,8 +8,9 @@ use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
 pin_project! {
-    /// The response body of [`AuthService`](crate::AuthService): the inner service's body
-    /// when the request passed, or a JSON error body when the layer answered itself.
+    /// The response body of [`AuthService`](crate::AuthService) in the default [`Wrapped`]
+    /// mode: the inner service's body when the request passed, or a JSON error body when
+    /// the layer answered itself.
     #[project = BodyProj]
     #[derive(Debug)]
     pub struct AuthBody<B> {

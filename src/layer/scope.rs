@@ -16,7 +16,8 @@ use crate::Principal;
 /// Requires scopes of an already authenticated request: 403 when one is missing, 401 when
 /// there is no [`Principal`] at all (an anonymous pass-through). Make one with
 /// [`AuthLayer::require_scopes`](super::AuthLayer::require_scopes), so that it answers
-/// with the same realm and challenges.
+/// with the same realm and challenges, and its responses carry bodies as that layer's do
+/// (`M`, see [`BodyMode`]).
 ///
 /// ```
 /// use tollgate::{AuthLayer, MemoryStore, Verifier};

@@ -18,7 +18,7 @@ use super::{InvalidReason, clock};
 /// rotated secret (the common case) comes first, right after the `Arc`'s reference counts
 /// that handing out the principal takes. The index holds only a pointer to the entry, so a
 /// hit on a token that is not in the CPU's caches waits on memory once, for these two
-/// cache lines (three when the allocation starts in a line's last quarter). The rest is
+/// cache lines (three when a 16-byte-aligned allocation starts in a line's last quarter). The rest is
 /// read only when the token has a deadline, on a refresh, for the principal's fields, or
 /// when reporting use.
 #[repr(C)]
@@ -194,11 +194,13 @@ mod tests {
 
     #[test]
     fn what_a_plain_hit_reads_comes_first() {
-        // With the Arc's two counts (16 bytes) in front, 112 bytes: two cache lines, or
-        // three when the allocation starts in a line's last quarter.
+        // With the Arc's two counts (16 bytes) in front, at most 96 bytes: from an
+        // allocation aligned to 16 bytes (glibc's), two cache lines, or three when it
+        // starts in a line's last quarter.
         let hot = [
             std::mem::offset_of!(Entry, key) + std::mem::size_of::<IdKey>(),
             std::mem::offset_of!(Entry, hash) + std::mem::size_of::<SecretHash>(),
+            std::mem::offset_of!(Entry, filled_ms) + 8,
             std::mem::offset_of!(Entry, stale_ms) + 8,
             std::mem::offset_of!(Entry, last_used_s) + 4,
             std::mem::offset_of!(Entry, active) + 1,
