@@ -70,19 +70,11 @@ pub(crate) struct Config {
 /// `tollgate`, no required scope) or [`AuthLayer::builder`]. Its responses carry an
 /// [`AuthBody`] around the inner service's body, which works with any body type; with a
 /// body type that is `From<Bytes>`, such as axum's, [`AuthLayer::same_body`] keeps it.
+#[derive(Clone)]
 #[must_use = "a layer does nothing until it wraps a service"]
 pub struct AuthLayer<M = Wrapped> {
     config: Arc<Config>,
     mode: PhantomData<fn() -> M>,
-}
-
-impl<M> Clone for AuthLayer<M> {
-    fn clone(&self) -> Self {
-        Self {
-            config: Arc::clone(&self.config),
-            mode: PhantomData,
-        }
-    }
 }
 
 impl<M> fmt::Debug for AuthLayer<M> {

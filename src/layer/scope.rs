@@ -27,19 +27,11 @@ use crate::Principal;
 /// // axum: Router::new().route("/reports", get(h).layer(reports_only)).layer(auth)
 /// # drop(reports_only);
 /// ```
+#[derive(Clone)]
 #[must_use = "a layer does nothing until it wraps a service"]
 pub struct RequireScopesLayer<M = Wrapped> {
     inner: Arc<ScopeConfig>,
     mode: PhantomData<fn() -> M>,
-}
-
-impl<M> Clone for RequireScopesLayer<M> {
-    fn clone(&self) -> Self {
-        Self {
-            inner: Arc::clone(&self.inner),
-            mode: PhantomData,
-        }
-    }
 }
 
 struct ScopeConfig {
