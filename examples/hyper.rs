@@ -20,8 +20,8 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
 use tollgate::{
-    AdminApi, AdminService, AuthLayer, AuthService, Damping, MemoryStore, Principal, RequireScopes, TokenRecord,
-    TokenStore, Verifier,
+    AdminApi, AdminService, AuthLayer, AuthService, Damping, MemoryStore, Principal, RequireScopes, TokenManager,
+    Verifier,
 };
 use tower::{Layer, ServiceExt as _, service_fn};
 
@@ -90,14 +90,11 @@ async fn main() -> Result<(), BoxError> {
         tokio::spawn(task);
     }
 
-    let token = verifier.format().generate()?;
-    let hash = verifier.hasher().hash(token.secret_segment().as_bytes());
-    let admin_record =
-        TokenRecord::new(token.id(), "bootstrap admin", hash).with_scopes([tollgate::admin::DEFAULT_ADMIN_SCOPE]);
-    store.create(admin_record).await?;
+    let tokens = TokenManager::new(store.clone(), verifier.clone());
+    let admin = tokens.bootstrap_admin().await?.ok_or("a new memory store is empty")?;
     println!(
         "Bootstrap admin token (scope tokens:admin):\n{}",
-        token.token().expose()
+        admin.token().expose()
     );
 
     // Brute-force damping by peer address: the accept loop puts it in each request.

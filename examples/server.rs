@@ -5,11 +5,14 @@
 //! | `--addr` / `TOLLGATE_ADDR` | `127.0.0.1:3000` |
 //! | `--store` / `TOLLGATE_STORE` | `sqlite:tollgate.db`; also `memory` |
 //! | `--admin-token-out PATH` | none: where to also write the bootstrap admin token |
+//! | `--pepper-file PATH` / `TOLLGATE_PEPPER` | none: the key of the secret hashes (HMAC-SHA-256) |
+//! | `RUST_LOG` | `info`: which log lines to show (`tracing_subscriber`'s `EnvFilter`) |
 //!
 //! Routes: `GET /` public; `GET /me` any valid token; `GET /reports` needs `reports:read`;
 //! the admin API under `/admin`. On first start with an empty store it creates an admin
-//! token and prints it once. One log line per request, never a secret. Ctrl-C or SIGTERM
-//! finishes in-flight requests and exits 0.
+//! token and prints it once (two servers starting at once on one empty store make one).
+//! One span and one log line per request, with the token id and never a secret. Ctrl-C
+//! or SIGTERM finishes in-flight requests and exits 0.
 
 mod common;
 
@@ -25,8 +28,10 @@ use axum::routing::get;
 use axum::{Extension, Json, Router};
 use clap::Parser;
 use tollgate::{
-    AdminApi, AuthLayer, Damping, ListQuery, MemoryStore, Principal, PrincipalSlot, TokenRecord, TokenStore, Verifier,
+    AdminApi, AuthLayer, Damping, MemoryStore, Principal, PrincipalSlot, SecretHasher, TokenManager, TokenStore,
+    Verifier,
 };
+use tracing::Instrument as _;
 
 /// tollgate's example server.
 #[derive(Debug, Parser)]
@@ -41,11 +46,36 @@ struct Args {
     /// Also write the bootstrap admin token to this file (created with mode 0600).
     #[arg(long)]
     admin_token_out: Option<PathBuf>,
+    /// A file holding the pepper: the key secrets are hashed under (HMAC-SHA-256), so a
+    /// copy of the database alone cannot be used to test guessed secrets. Or set
+    /// `TOLLGATE_PEPPER`. Every server sharing a store must use the same one; changing it
+    /// makes every stored token unusable.
+    #[arg(long)]
+    pepper_file: Option<PathBuf>,
+}
+
+/// The pepper from `--pepper-file` or `TOLLGATE_PEPPER` (not a flag's value, which `ps`
+/// would show), if any.
+fn pepper(args: &Args) -> Result<Option<Vec<u8>>, BoxError> {
+    let pepper = match (&args.pepper_file, std::env::var_os("TOLLGATE_PEPPER")) {
+        (Some(_), Some(_)) => return Err("give the pepper with --pepper-file or TOLLGATE_PEPPER, not both".into()),
+        (Some(path), None) => std::fs::read(path).map_err(|err| format!("--pepper-file {}: {err}", path.display()))?,
+        (None, Some(value)) => value.into_encoded_bytes(),
+        (None, None) => return Ok(None),
+    };
+    let pepper = pepper.trim_ascii().to_vec();
+    if pepper.len() < 16 {
+        return Err("the pepper must be at least 16 bytes (32 random bytes is a good choice)".into());
+    }
+    Ok(Some(pepper))
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt()
+        .with_env_filter(filter)
         .with_target(false)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -63,14 +93,23 @@ async fn main() -> ExitCode {
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 async fn run(args: Args) -> Result<(), BoxError> {
+    let pepper = pepper(&args)?;
     let store = open_store(&args.store).await?;
-    let verifier = Verifier::builder(store.clone()).build();
+    let hasher = match &pepper {
+        Some(pepper) => SecretHasher::hmac_sha256(pepper),
+        None => {
+            tracing::warn!("no pepper: secrets are stored as plain SHA-256; set TOLLGATE_PEPPER in production");
+            SecretHasher::Sha256
+        }
+    };
+    let verifier = Verifier::builder(store.clone()).hasher(hasher).build();
     if let Some(task) = verifier.invalidation_task() {
         tokio::spawn(task);
     }
     // Records show `last_used_at`.
     tokio::spawn(verifier.usage_task(std::time::Duration::from_secs(5)));
-    bootstrap_admin(&*store, &verifier, args.admin_token_out.as_deref()).await?;
+    let tokens = TokenManager::from_shared(store.clone(), verifier.clone());
+    bootstrap_admin(&tokens, args.admin_token_out.as_deref()).await?;
 
     // Brute-force damping by peer address, shared by the API and the admin API: a client
     // with 20 failed verifications in a minute is answered 429 until its minute ends.
@@ -94,6 +133,7 @@ async fn run(args: Args) -> Result<(), BoxError> {
             get(|| async { Json(serde_json::json!({"reports": ["q1", "q2"]})) })
                 .layer(auth.require_scopes(["reports:read"])),
         )
+        .layer(middleware::from_fn(record_token_id))
         .layer(auth);
     let app = Router::new()
         .route(
@@ -145,30 +185,21 @@ async fn open_store(url: &str) -> Result<Arc<dyn TokenStore>, BoxError> {
 }
 
 /// On an empty store, creates an admin token and shows it once.
-async fn bootstrap_admin(
-    store: &dyn TokenStore,
-    verifier: &Verifier,
-    out: Option<&std::path::Path>,
-) -> Result<(), BoxError> {
-    if !store.list(&ListQuery::new(1)).await?.records.is_empty() {
+async fn bootstrap_admin(tokens: &TokenManager, out: Option<&std::path::Path>) -> Result<(), BoxError> {
+    let Some(admin) = tokens.bootstrap_admin().await? else {
         if out.is_some() {
             tracing::info!("the store already holds tokens: no bootstrap admin token was created or written");
         }
         return Ok(());
-    }
-    let token = verifier.format().generate()?;
-    let hash = verifier.hasher().hash(token.secret_segment().as_bytes());
-    let record =
-        TokenRecord::new(token.id(), "bootstrap admin", hash).with_scopes([tollgate::admin::DEFAULT_ADMIN_SCOPE]);
-    store.create(record).await?;
+    };
     if let Some(path) = out {
-        write_private(path, token.token().expose())?;
+        write_private(path, admin.token().expose())?;
     }
     println!(
         "Bootstrap admin token (shown once, scope tokens:admin):\n{}",
-        token.token().expose()
+        admin.token().expose()
     );
-    tracing::info!(token_id = token.id(), "created the bootstrap admin token");
+    tracing::info!(token_id = admin.id(), "created the bootstrap admin token");
     Ok(())
 }
 
@@ -183,14 +214,25 @@ fn write_private(path: &std::path::Path, contents: &str) -> std::io::Result<()> 
     file.write_all(b"\n")
 }
 
-/// One line per request: method, path, status and token id, never a secret.
+/// One span per request, and one line when it ends: method, path, status and token id,
+/// never a secret.
 async fn log_request(mut req: Request, next: Next) -> Response {
     let slot = PrincipalSlot::default();
     req.extensions_mut().insert(slot.clone());
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
-    let response = next.run(req).await;
+    let span = tracing::info_span!("request", %method, %path, token_id = tracing::field::Empty);
+    let response = next.run(req).instrument(span.clone()).await;
     let token_id = slot.get().map_or("-", Principal::id);
-    tracing::info!(%method, %path, status = response.status().as_u16(), %token_id, "request");
+    span.in_scope(|| tracing::info!(%method, %path, status = response.status().as_u16(), %token_id, "request"));
     response
+}
+
+/// Names the token in the request's span as soon as the auth layer has let it through, so
+/// that whatever the handler logs carries it.
+async fn record_token_id(req: Request, next: Next) -> Response {
+    if let Some(principal) = req.extensions().get::<Principal>() {
+        tracing::Span::current().record("token_id", principal.id());
+    }
+    next.run(req).await
 }

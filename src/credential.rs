@@ -27,6 +27,21 @@ pub enum Credential<'a> {
     Token(Result<ParsedToken<'a>, TokenError>),
 }
 
+impl Credential<'_> {
+    /// The token id the credential names, if it names one in the shape of an id: a
+    /// structured token's, or a Basic user-id that is base62.
+    pub(crate) fn claimed_id(&self) -> Option<&str> {
+        match self {
+            Self::Token(Ok(parsed)) => Some(parsed.id()),
+            Self::Basic(basic) => {
+                let id = basic.id();
+                (id.len() <= crate::token::MAX_ID_LEN && crate::base62::is_base62(id)).then_some(id)
+            }
+            Self::Token(Err(_)) | Self::Bearer(_) => None,
+        }
+    }
+}
+
 impl fmt::Debug for Credential<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -54,6 +54,54 @@ impl fmt::Debug for SecretHash {
     }
 }
 
+/// As 64 lowercase hex digits in human-readable formats (what `sha256sum` prints for an
+/// unpeppered hash), as 32 bytes in binary ones.
+impl serde::Serialize for SecretHash {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if serializer.is_human_readable() {
+            let mut hex = [0u8; 64];
+            for (pair, byte) in hex.chunks_exact_mut(2).zip(self.0) {
+                pair[0] = HEX[usize::from(byte >> 4)];
+                pair[1] = HEX[usize::from(byte & 0xf)];
+            }
+            serializer.serialize_str(std::str::from_utf8(&hex).map_err(serde::ser::Error::custom)?)
+        } else {
+            serializer.serialize_bytes(&self.0)
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for SecretHash {
+    fn deserialize<D: serde::Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+        use serde::de::Error as _;
+        if de.is_human_readable() {
+            let text = <std::borrow::Cow<'de, str>>::deserialize(de)?;
+            from_hex(&text).ok_or_else(|| D::Error::custom("a secret hash is 64 hex digits"))
+        } else {
+            let bytes = <std::borrow::Cow<'de, [u8]>>::deserialize(de)?;
+            <[u8; 32]>::try_from(&*bytes)
+                .map(Self)
+                .map_err(|_| D::Error::invalid_length(bytes.len(), &"32 bytes"))
+        }
+    }
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// Reads 64 hex digits, either case.
+fn from_hex(text: &str) -> Option<SecretHash> {
+    let digits = text.as_bytes();
+    if digits.len() != 64 {
+        return None;
+    }
+    let nibble = |d: u8| char::from(d).to_digit(16).and_then(|n| u8::try_from(n).ok());
+    let mut out = [0u8; 32];
+    for (byte, pair) in out.iter_mut().zip(digits.chunks_exact(2)) {
+        *byte = nibble(pair[0])? << 4 | nibble(pair[1])?;
+    }
+    Some(SecretHash(out))
+}
+
 /// How secrets are turned into [`SecretHash`]es.
 ///
 /// [`SecretHasher::Sha256`] is the default. [`SecretHasher::hmac_sha256`] keys the hash with
@@ -185,6 +233,25 @@ mod tests {
             let mut bytes = *base.as_bytes();
             bytes[i] ^= 1;
             assert_ne!(SecretHash::from_bytes(bytes), base, "byte {i}");
+        }
+    }
+
+    #[test]
+    fn hashes_serialize_as_the_hex_sha256sum_prints_and_read_back() {
+        let hash = SecretHasher::Sha256.hash(b"abc");
+        let json = serde_json::to_string(&hash).unwrap();
+        assert_eq!(
+            json,
+            "\"ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad\""
+        );
+        assert_eq!(serde_json::from_str::<SecretHash>(&json).unwrap(), hash);
+        assert_eq!(serde_json::from_str::<SecretHash>(&json.to_uppercase()).unwrap(), hash);
+        for bad in [
+            "\"abc\"",
+            "\"zz7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad\"",
+            "12",
+        ] {
+            assert!(serde_json::from_str::<SecretHash>(bad).is_err(), "{bad}");
         }
     }
 

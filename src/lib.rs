@@ -1,34 +1,58 @@
-#![doc = include_str!("../README.md")]
+// The README is the crate's guide; its quick starts need the `axum` and `sqlite` features,
+// so without them the docs are this summary and the README's examples are not compiled.
+#![cfg_attr(all(feature = "axum", feature = "_sqlite"), doc = include_str!("../README.md"))]
+#![cfg_attr(
+    not(all(feature = "axum", feature = "_sqlite")),
+    doc = "Embeddable authentication middleware for tower: Bearer and Basic tokens, a cached verifier, \
+           pluggable token stores, a token manager and an admin API. The guide is the README, shown here \
+           when the docs are built with the `axum` and `sqlite` features (as on docs.rs)."
+)]
 #![deny(missing_docs)]
 
 pub mod admin;
+#[cfg(feature = "axum")]
+mod axum_support;
 mod base62;
 mod chars;
 pub mod credential;
 mod hash;
 mod layer;
+mod manage;
+mod metrics;
 mod principal;
-pub mod record;
+mod record;
 mod secret;
 pub mod store;
 pub mod token;
 mod verify;
 
+pub mod body {
+    //! The response bodies of [`AuthService`](crate::AuthService): how it carries the inner
+    //! service's body and its own JSON error bodies.
+    pub use crate::layer::{AuthBody, BodyMode, SameBody, Wrapped};
+}
+
+pub mod future {
+    //! The response futures of [`AuthService`](crate::AuthService) and
+    //! [`RequireScopes`](crate::RequireScopes).
+    pub use crate::layer::{RequireScopesFuture, ResponseFuture};
+}
+
 pub use admin::{AdminApi, AdminBuilder, AdminService};
 pub use credential::{BasicCredential, Credential, CredentialError, CredentialParser};
 pub use hash::{SecretHash, SecretHasher};
 pub use layer::{
-    AuthBody, AuthLayer, AuthLayerBuilder, AuthService, BodyMode, ClientKey, DEFAULT_REALM, Damping, DampingBuilder,
-    ForwardedFor, PeerAddr, Rejection, RejectionKind, RequireScopes, RequireScopesFuture, RequireScopesLayer,
-    ResponseFuture, SameBody, Wrapped, error_body,
+    AuthLayer, AuthLayerBuilder, AuthService, ClientKey, DEFAULT_REALM, Damping, DampingBuilder, ForwardedFor,
+    PeerAddr, Rejection, RejectionKind, RequireScopes, RequireScopesLayer, error_body,
 };
+pub use manage::{BOOTSTRAP_ID, DEFAULT_ADMIN_SCOPE, IssuedToken, ManageError, NewToken, TokenManager};
 pub use principal::{Principal, PrincipalSlot};
 pub use record::{PreviousSecret, TokenRecord, TokenStatus};
 pub use secret::Secret;
-#[cfg(feature = "sqlite")]
-pub use store::SqliteStore;
 pub use store::{
     ChangeEvent, ChangeStream, ListQuery, MemoryStore, Page, Rotation, StoreError, TokenPatch, TokenSource, TokenStore,
 };
+#[cfg(feature = "_sqlite")]
+pub use store::{SqliteBuilder, SqliteStore};
 pub use token::{GeneratedToken, ParsedToken, TokenError, TokenFormat};
-pub use verify::{InvalidReason, Pending, Verifier, VerifierBuilder, VerifyError};
+pub use verify::{InvalidReason, Verifier, VerifierBuilder, VerifyError};

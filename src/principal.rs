@@ -13,8 +13,9 @@ use crate::verify::Entry;
 /// The authenticated caller, inserted into the request's extensions by
 /// [`AuthLayer`](crate::AuthLayer). Cloning is cheap (one reference count).
 ///
-/// In axum, take it as `Extension<Principal>`; in plain tower,
-/// `req.extensions().get::<Principal>()`. It serializes to
+/// In axum, take it as `Extension<Principal>`, or with the `axum` feature as an extractor of
+/// its own (`Principal`, or `Option<Principal>` behind a layer that allows anonymous
+/// requests); in plain tower, `req.extensions().get::<Principal>()`. It serializes to
 /// `{"id","name","kind","scopes","metadata"}`, never a secret.
 ///
 /// ```
@@ -110,6 +111,34 @@ impl Principal {
     #[must_use]
     pub fn has_all_scopes<'a>(&self, scopes: impl IntoIterator<Item = &'a str>) -> bool {
         scopes.into_iter().all(|scope| self.has_scope(scope))
+    }
+
+    /// `Ok` when the token grants every one of `scopes`; otherwise the 403
+    /// `insufficient_scope` rejection that names them, for a handler to answer with.
+    ///
+    /// ```
+    /// use tollgate::{Principal, SecretHasher, TokenRecord};
+    ///
+    /// let record = TokenRecord::new("abc", "reader", SecretHasher::Sha256.hash(b"s")).with_scopes(["reports:read"]);
+    /// let principal = Principal::from_record(&record);
+    /// assert!(principal.require_scopes(["reports:read"]).is_ok());
+    /// let refused = principal.require_scopes(["reports:read", "reports:write"]).unwrap_err();
+    /// assert_eq!(refused.status(), 403);
+    /// assert_eq!(refused.token_id(), Some("abc"));
+    /// ```
+    ///
+    /// # Errors
+    /// The rejection, when a scope is missing.
+    pub fn require_scopes<I, S>(&self, scopes: I) -> Result<(), crate::Rejection>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let scopes: Vec<S> = scopes.into_iter().collect();
+        if scopes.iter().all(|scope| self.has_scope(scope.as_ref())) {
+            return Ok(());
+        }
+        Err(crate::Rejection::insufficient_scope(scopes.iter().map(|s| s.as_ref().to_owned())).with_token_id(self.id()))
     }
 }
 

@@ -39,17 +39,27 @@ impl TokenStatus {
 }
 
 /// The secret a token had before its last rotation, accepted until `valid_until`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PreviousSecret {
     /// Hash of the old secret.
     pub hash: SecretHash,
     /// The first instant at which the old secret no longer works.
+    #[serde(with = "time::serde::rfc3339")]
     pub valid_until: OffsetDateTime,
 }
 
 /// Everything a store keeps about one token. Never the secret: only its hash.
 ///
-/// `Debug` is safe to log: [`SecretHash`] does not print its bytes.
+/// `Debug` is safe to log: [`SecretHash`] does not print its bytes. The fields are public
+/// to read and to change, but the struct is `#[non_exhaustive]`: build one with
+/// [`TokenRecord::new`] and the `with_*` methods, so that fields added later do not break
+/// your code. To create tokens, [`TokenManager`](crate::TokenManager) does all of this and
+/// validates the input; records are built by hand in stores and tests.
+///
+/// With serde, a record serializes every field, the secret's hash included (as 64 hex
+/// digits) and timestamps as RFC 3339: the form for a store of your own that keeps records
+/// as documents. Never send it to a client; the admin API shows records without their
+/// hashes.
 ///
 /// ```
 /// use tollgate::{SecretHasher, TokenFormat, TokenRecord, TokenStatus};
@@ -57,11 +67,17 @@ pub struct PreviousSecret {
 /// let token = TokenFormat::default().generate().unwrap();
 /// let hash = SecretHasher::Sha256.hash(token.secret_segment().as_bytes());
 /// let record = TokenRecord::new(token.id(), "ci deploy key", hash)
-///     .with_scopes(["deploy", "read"]);
+///     .with_scopes(["deploy", "read"])
+///     .with_kind("service");
 /// assert_eq!(record.status, TokenStatus::Active);
 /// assert!(record.has_scope("deploy"));
+///
+/// let json = serde_json::to_string(&record).unwrap();
+/// let back: TokenRecord = serde_json::from_str(&json).unwrap();
+/// assert_eq!(back, record);
 /// ```
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct TokenRecord {
     /// Public, stable id (rotation keeps it).
     pub id: String,
@@ -69,15 +85,19 @@ pub struct TokenRecord {
     pub name: String,
     /// Free-form kind, e.g. `api`, `service`, `personal`.
     pub kind: String,
-    /// Granted scopes, sorted and without duplicates.
+    /// Granted scopes, sorted and without duplicates (deserializing sorts them).
+    #[serde(deserialize_with = "sorted_scopes")]
     pub scopes: Vec<String>,
     /// Active or inactive.
     pub status: TokenStatus,
     /// When the token was created.
+    #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     /// The first instant at which the token no longer works, if it expires.
+    #[serde(with = "time::serde::rfc3339::option")]
     pub expires_at: Option<OffsetDateTime>,
     /// When the token last authenticated a request, as far as the store was told.
+    #[serde(with = "time::serde::rfc3339::option")]
     pub last_used_at: Option<OffsetDateTime>,
     /// Free-form JSON object kept with the token.
     pub metadata: Map<String, Value>,
@@ -88,7 +108,7 @@ pub struct TokenRecord {
 }
 
 /// The kind given to tokens created without one.
-pub const DEFAULT_KIND: &str = "api";
+pub(crate) const DEFAULT_KIND: &str = "api";
 
 impl TokenRecord {
     /// A new active record, created now, with no scopes, expiry or metadata.
@@ -127,6 +147,49 @@ impl TokenRecord {
         self
     }
 
+    /// Sets the kind.
+    #[must_use]
+    pub fn with_kind(mut self, kind: impl Into<String>) -> Self {
+        self.kind = kind.into();
+        self
+    }
+
+    /// Sets the status.
+    #[must_use]
+    pub fn with_status(mut self, status: TokenStatus) -> Self {
+        self.status = status;
+        self
+    }
+
+    /// Replaces the metadata.
+    #[must_use]
+    pub fn with_metadata(mut self, metadata: Map<String, Value>) -> Self {
+        self.metadata = metadata;
+        self
+    }
+
+    /// Sets when the token was created (default: when the record was made).
+    #[must_use]
+    pub fn with_created_at(mut self, created_at: OffsetDateTime) -> Self {
+        self.created_at = created_at;
+        self
+    }
+
+    /// Sets when the token was last used.
+    #[must_use]
+    pub fn with_last_used_at(mut self, last_used_at: Option<OffsetDateTime>) -> Self {
+        self.last_used_at = last_used_at;
+        self
+    }
+
+    /// Sets the secret replaced by the last rotation, still accepted during its grace
+    /// period.
+    #[must_use]
+    pub fn with_previous_secret(mut self, previous: Option<PreviousSecret>) -> Self {
+        self.previous_secret = previous;
+        self
+    }
+
     /// Whether the token grants `scope`.
     #[must_use]
     pub fn has_scope(&self, scope: &str) -> bool {
@@ -152,9 +215,14 @@ impl TokenRecord {
     }
 }
 
+/// Reads scopes in any order into the sorted form records keep.
+fn sorted_scopes<'de, D: serde::Deserializer<'de>>(de: D) -> Result<Vec<String>, D::Error> {
+    Vec::<String>::deserialize(de).map(normalize_scopes)
+}
+
 /// Sorts and deduplicates scopes, the form records keep them in.
 #[must_use]
-pub fn normalize_scopes<I, S>(scopes: I) -> Vec<String>
+pub(crate) fn normalize_scopes<I, S>(scopes: I) -> Vec<String>
 where
     I: IntoIterator<Item = S>,
     S: Into<String>,
@@ -167,13 +235,13 @@ where
 
 /// The current time, truncated to microseconds so that every store round-trips it exactly.
 #[must_use]
-pub fn now() -> OffsetDateTime {
+pub(crate) fn now() -> OffsetDateTime {
     truncate_to_micros(OffsetDateTime::now_utc())
 }
 
 /// Drops sub-microsecond precision, which not every store keeps.
 #[must_use]
-pub fn truncate_to_micros(at: OffsetDateTime) -> OffsetDateTime {
+pub(crate) fn truncate_to_micros(at: OffsetDateTime) -> OffsetDateTime {
     let micros = at.microsecond();
     at.replace_microsecond(micros).unwrap_or(at)
 }

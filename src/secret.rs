@@ -17,8 +17,19 @@ use zeroize::Zeroize;
 /// assert_eq!(format!("{secret:?} {secret}"), "Secret([redacted]) [redacted]");
 /// assert_eq!(secret.expose(), "hunter2-but-longer");
 /// ```
-#[derive(Clone, PartialEq, Eq)]
+///
+/// Two secrets compare equal in time that depends on their lengths only, not on where
+/// they first differ.
+#[derive(Clone)]
 pub struct Secret(String);
+
+impl PartialEq for Secret {
+    fn eq(&self, other: &Self) -> bool {
+        subtle::ConstantTimeEq::ct_eq(self.0.as_bytes(), other.0.as_bytes()).into()
+    }
+}
+
+impl Eq for Secret {}
 
 impl Secret {
     /// Wraps credential material.

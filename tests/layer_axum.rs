@@ -228,7 +228,7 @@ async fn duplicate_authorization_headers_are_malformed() {
 async fn every_kind_of_invalid_token_gets_the_identical_answer() {
     let app = app(|b| b);
     let store = &app.store.inner;
-    let past = tollgate::record::now() - time::Duration::seconds(1);
+    let past = support::now() - time::Duration::seconds(1);
     let (expired, _) = issue(store, "expired", |r| r.with_expiry(Some(past))).await;
     let (inactive, _) = issue(store, "inactive", |mut r| {
         r.status = TokenStatus::Inactive;

@@ -1,8 +1,10 @@
 //! `SqliteStore`: the store conformance suite, persistence, concurrency, sharing a file
 //! between connections and processes, and refusing files it cannot trust.
-#![cfg(feature = "sqlite")]
+#![cfg(feature = "_sqlite")]
 
 mod support;
+
+use support::now;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -10,7 +12,6 @@ use std::time::Duration;
 
 use serde_json::json;
 use tempfile::TempDir;
-use tollgate::record::now;
 use tollgate::{
     ListQuery, PreviousSecret, Rotation, SecretHasher, SqliteStore, StoreError, TokenPatch, TokenRecord, TokenSource,
     TokenStatus, TokenStore,
@@ -336,8 +337,11 @@ async fn a_database_from_a_newer_tollgate_is_refused() {
     let (_dir, path) = temp_db();
     SqliteStore::open(&path).await.unwrap().close().await.unwrap();
     let raw = rusqlite::Connection::open(&path).unwrap();
-    raw.execute("INSERT INTO schema_version (version, applied_at) VALUES (99, 0)", [])
-        .unwrap();
+    raw.execute(
+        "INSERT INTO tollgate_schema_version (version, applied_at) VALUES (99, 0)",
+        [],
+    )
+    .unwrap();
     drop(raw);
 
     let err = SqliteStore::open(&path).await.unwrap_err();
@@ -352,9 +356,9 @@ async fn bad_rows_are_reported_as_corrupt_naming_the_column() {
     store.create(record("frozen")).await.unwrap();
     store.create(record("badjson")).await.unwrap();
     let raw = rusqlite::Connection::open(&path).unwrap();
-    raw.execute("UPDATE tokens SET status = 'frozen' WHERE id = 'frozen'", [])
+    raw.execute("UPDATE tollgate_tokens SET status = 'frozen' WHERE id = 'frozen'", [])
         .unwrap();
-    raw.execute("UPDATE tokens SET metadata = '[1, 2' WHERE id = 'badjson'", [])
+    raw.execute("UPDATE tollgate_tokens SET metadata = '[1, 2' WHERE id = 'badjson'", [])
         .unwrap();
 
     for (id, column) in [("frozen", "status"), ("badjson", "metadata")] {
@@ -365,6 +369,123 @@ async fn bad_rows_are_reported_as_corrupt_naming_the_column() {
     let err = store.list(&ListQuery::new(10)).await.unwrap_err();
     assert!(matches!(err, StoreError::Corrupt(_)), "{err:?}");
     store.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn stores_with_different_table_prefixes_share_a_file_apart() {
+    let (_dir, path) = temp_db();
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    raw.execute_batch("CREATE TABLE tokens (app_column TEXT); CREATE TABLE schema_version (v INTEGER);")
+        .unwrap();
+    drop(raw);
+    let default = SqliteStore::open(&path).await.unwrap();
+    let other = SqliteStore::builder(&path).table_prefix("auth_").open().await.unwrap();
+    default.create(record("in-default")).await.unwrap();
+    other.create(record("in-other")).await.unwrap();
+    assert_eq!(all_ids(&default).await, ["in-default"]);
+    assert_eq!(all_ids(&other).await, ["in-other"]);
+    default.close().await.unwrap();
+    other.close().await.unwrap();
+
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    let mut tables: Vec<String> = raw
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+        .unwrap()
+        .query_map([], |row| row.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    tables.sort();
+    assert_eq!(
+        tables,
+        [
+            "auth_schema_version",
+            "auth_token_secrets",
+            "auth_tokens",
+            "schema_version",
+            "tokens",
+            "tollgate_schema_version",
+            "tollgate_token_secrets",
+            "tollgate_tokens"
+        ],
+        "the application's own tables are left alone"
+    );
+}
+
+#[tokio::test]
+async fn a_table_prefix_that_is_not_an_identifier_is_refused() {
+    let (_dir, path) = temp_db();
+    for bad in ["a-b", "1abc", "x y", "t;DROP", &"a".repeat(65)] {
+        let err = SqliteStore::builder(&path).table_prefix(bad).open().await.unwrap_err();
+        assert!(matches!(err, StoreError::Config(_)), "{bad}: {err:?}");
+    }
+    assert!(!path.exists(), "nothing was written");
+}
+
+/// The schema tollgate wrote before table prefixes, exactly as its first migration made it.
+const UNPREFIXED_SCHEMA: &str = "
+    CREATE TABLE schema_version (version INTEGER PRIMARY KEY NOT NULL, applied_at INTEGER NOT NULL) STRICT;
+    INSERT INTO schema_version VALUES (1, 0);
+    CREATE TABLE tokens (
+        id TEXT PRIMARY KEY NOT NULL, name TEXT NOT NULL, kind TEXT NOT NULL, scopes TEXT NOT NULL,
+        status TEXT NOT NULL, created_at INTEGER NOT NULL, expires_at INTEGER, last_used_at INTEGER,
+        metadata TEXT NOT NULL
+    ) STRICT;
+    CREATE TABLE token_secrets (
+        hash BLOB PRIMARY KEY NOT NULL CHECK (length(hash) = 32),
+        token_id TEXT NOT NULL REFERENCES tokens (id) ON DELETE CASCADE,
+        role TEXT NOT NULL CHECK (role IN ('current', 'previous')),
+        valid_until INTEGER,
+        CHECK ((role = 'current') = (valid_until IS NULL)),
+        UNIQUE (token_id, role)
+    ) STRICT, WITHOUT ROWID;";
+
+#[tokio::test]
+async fn a_database_from_before_table_prefixes_keeps_its_tokens() {
+    let (_dir, path) = temp_db();
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    raw.execute_batch(UNPREFIXED_SCHEMA).unwrap();
+    raw.execute(
+        "INSERT INTO tokens VALUES ('old1', 'from 0.1', 'api', '[\"b\",\"a\"]', 'active', 1700000000000000, NULL, NULL, '{}')",
+        [],
+    )
+    .unwrap();
+    raw.execute(
+        "INSERT INTO token_secrets VALUES (?1, 'old1', 'current', NULL)",
+        [hash("secret of old1").as_bytes()],
+    )
+    .unwrap();
+    drop(raw);
+
+    let store = SqliteStore::open(&path).await.unwrap();
+    let found = store.find_by_hash(&hash("secret of old1")).await.unwrap().unwrap();
+    assert_eq!(
+        (found.id.as_str(), found.scopes.as_slice()),
+        ("old1", &["a".to_owned(), "b".to_owned()][..])
+    );
+    // The foreign key followed the rename: deleting the token deletes its secret.
+    assert!(store.delete("old1").await.unwrap());
+    store.create(record("new1")).await.unwrap();
+    assert_eq!(all_ids(&store).await, ["new1"]);
+    store.close().await.unwrap();
+
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    let old_tables: i64 = raw
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE name IN ('tokens', 'token_secrets', 'schema_version')",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(old_tables, 0, "renamed, not copied");
+    let orphans: i64 = raw
+        .query_row(
+            "SELECT count(*) FROM tollgate_token_secrets WHERE token_id = 'old1'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(orphans, 0);
 }
 
 #[tokio::test]

@@ -208,7 +208,7 @@ async fn change_events_drop_cached_tokens_without_an_explicit_invalidate() {
 #[tokio::test]
 async fn token_fails_at_its_expiry_instant_while_cached() {
     let store = memory();
-    let expires = tollgate::record::now() + time::Duration::milliseconds(300);
+    let expires = support::now() + time::Duration::milliseconds(300);
     let (token, _) = issue(&store.inner, "short-lived", |r| r.with_expiry(Some(expires))).await;
     let verifier = Verifier::builder(store.clone())
         .cache_ttl(Duration::from_secs(3600))
@@ -311,7 +311,7 @@ async fn rotated_secret_keeps_working_only_during_grace() {
     verifier.verify(&bearer(old.token().expose())).await.unwrap();
 
     let new = tollgate::TokenFormat::default().generate_for(old.id()).unwrap();
-    let until = tollgate::record::now() + time::Duration::milliseconds(300);
+    let until = support::now() + time::Duration::milliseconds(300);
     let rotation = Rotation {
         new_hash: SecretHasher::Sha256.hash(new.secret_segment().as_bytes()),
         old_valid_until: Some(until),

@@ -2,8 +2,12 @@
 //! million tokens can be filled and verified without keeping the tokens anywhere else.
 #![allow(dead_code, unreachable_pub)]
 
+#[path = "../../tests/support/checksum.rs"]
+mod checksum;
+
+use checksum::checksum;
+
 use http::HeaderValue;
-use tollgate::token::checksum;
 use tollgate::{SecretHash, SecretHasher, TokenRecord, TokenStore};
 
 /// Token `i`: `(id, whole token, hash of its secret segment)`.

@@ -7,7 +7,11 @@
 
 use libfuzzer_sys::fuzz_target;
 use tollgate::TokenFormat;
-use tollgate::token::checksum;
+
+#[path = "../../tests/support/checksum.rs"]
+mod checksum;
+
+use checksum::checksum;
 
 fuzz_target!(|data: &[u8]| {
     let Some((&choice, rest)) = data.split_first() else {

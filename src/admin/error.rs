@@ -5,7 +5,7 @@ use http::header::{ALLOW, CONTENT_TYPE, RETRY_AFTER};
 use http::{HeaderValue, Response, StatusCode};
 use http_body_util::Full;
 
-use crate::{StoreError, error_body};
+use crate::{ManageError, error_body};
 
 /// An admin request that failed, and how it is answered.
 #[derive(Debug)]
@@ -77,11 +77,13 @@ impl ApiError {
     }
 }
 
-impl From<StoreError> for ApiError {
-    fn from(err: StoreError) -> Self {
+impl From<ManageError> for ApiError {
+    fn from(err: ManageError) -> Self {
         match err {
-            StoreError::DuplicateId => Self::Conflict("a token with this id already exists"),
-            StoreError::DuplicateSecret => Self::Conflict("this secret is already in use by another token"),
+            ManageError::Invalid { .. } => Self::BadRequest(err.to_string()),
+            ManageError::NotFound => Self::NotFound,
+            ManageError::DuplicateId => Self::Conflict("a token with this id already exists"),
+            ManageError::DuplicateSecret => Self::Conflict("this secret is already in use by another token"),
             err => {
                 tracing::error!(target: "tollgate::admin", error = %err, "token store failed");
                 Self::Unavailable

@@ -1,7 +1,6 @@
-//! The admin operations. Each reads its input, calls the store once or twice, drops the
-//! token from the verifier's cache when it changed, logs the action, and renders JSON.
-
-use std::future::Future;
+//! The admin operations: each reads its input, asks the [`TokenManager`](crate::TokenManager)
+//! (which applies the rules and keeps the verifier's cache in step), logs the action with
+//! its actor, and renders JSON.
 
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
@@ -9,13 +8,12 @@ use http_body::Body;
 use http_body_util::Full;
 use serde::Serialize;
 
+use super::State;
 use super::error::{ApiError, json_response};
 use super::input::{self, CheckRequest, CreateRequest, PatchRequest, RotateRequest};
 use super::view::{CheckView, ListView, RecordView, WithToken};
-use super::{State, cursor};
-use crate::record::now;
 use crate::store::BoxError;
-use crate::{BasicCredential, Credential, Rotation, TokenPatch, TokenRecord, VerifyError};
+use crate::{BasicCredential, Credential, NewToken, TokenPatch};
 
 type Reply = Result<Response<Full<Bytes>>, ApiError>;
 
@@ -25,17 +23,6 @@ fn json(status: StatusCode, value: &impl Serialize) -> Reply {
 }
 
 impl State {
-    /// Runs a store call under the configured timeout.
-    async fn store<T>(&self, call: impl Future<Output = Result<T, crate::StoreError>>) -> Result<T, ApiError> {
-        match tokio::time::timeout(self.store_timeout, call).await {
-            Ok(result) => Ok(result?),
-            Err(_) => {
-                tracing::error!(target: "tollgate::admin", timeout = ?self.store_timeout, "token store timed out");
-                Err(ApiError::Unavailable)
-            }
-        }
-    }
-
     pub(super) async fn create<B>(&self, req: Request<B>, actor: &str) -> Reply
     where
         B: Body,
@@ -44,76 +31,48 @@ impl State {
         let input: CreateRequest = input::read_json(req, self.body_limit, true)
             .await?
             .ok_or_else(missing_body)?;
-        input::name(&input.name)?;
-        let at = now();
-        let expires_at = match (&input.expires_at, input.expires_in) {
+        let mut new = NewToken::new(input.name)
+            .scopes(input.scopes.unwrap_or_default())
+            .metadata(input.metadata.unwrap_or_default());
+        match (&input.expires_at, input.expires_in) {
             (Some(_), Some(_)) => return Err(ApiError::bad("expires_at: cannot be given with expires_in")),
-            (Some(text), None) => Some(input::future_instant("expires_at", text, at)?),
-            (None, Some(seconds)) => Some(input::expires_in(seconds, at)?),
-            (None, None) => None,
-        };
-        if let Some(scopes) = &input.scopes {
-            input::scopes(scopes)?;
+            (Some(text), None) => new = new.expires_at(input::instant("expires_at", text)?),
+            (None, Some(seconds)) => new = new.expires_in(time::Duration::seconds(seconds)),
+            (None, None) => {}
         }
-        if let Some(kind) = &input.kind {
-            input::kind(kind)?;
-        }
-        if let Some(metadata) = &input.metadata {
-            input::metadata(metadata)?;
-        }
-        let format = self.verifier.format();
-        let hasher = self.verifier.hasher();
-        // Every token gets a generated id; an import keeps the caller's secret instead.
-        let generated = format.generate().map_err(|_| ApiError::Unavailable)?;
-        let hash = match &input.secret {
-            Some(secret) => {
-                input::imported_secret(secret.expose(), format)?;
-                hasher.hash(secret.expose().as_bytes())
-            }
-            None => hasher.hash(generated.secret_segment().as_bytes()),
-        };
-        let mut record = TokenRecord::new(generated.id(), input.name, hash)
-            .with_scopes(input.scopes.unwrap_or_default())
-            .with_expiry(expires_at);
-        record.created_at = at;
         if let Some(status) = input.status {
-            record.status = status;
+            new = new.status(status);
         }
         if let Some(kind) = input.kind {
-            record.kind = kind;
+            new = new.kind(kind);
         }
-        if let Some(metadata) = input.metadata {
-            record.metadata = metadata;
-        }
-        self.store(self.tokens.create(record.clone())).await?;
-        // Forget any earlier "unknown" answer for this id or secret.
-        self.verifier.invalidate(&record.id);
-        self.verifier.invalidate_hash(&hash);
-        let imported = input.secret.is_some();
-        tracing::info!(target: "tollgate::admin", action = "created", token_id = %record.id, actor, imported);
-        if imported {
-            json(StatusCode::CREATED, &RecordView::from(&record))
-        } else {
+        let Some(secret) = input.secret else {
+            let issued = self.tokens.create(new).await?;
+            tracing::info!(target: "tollgate::admin", action = "created", token_id = %issued.id(), actor, imported = false);
             let shown = WithToken {
-                record: RecordView::from(&record),
-                token: generated.token().expose(),
+                record: RecordView::from(issued.record()),
+                token: issued.token().expose(),
             };
-            json(StatusCode::CREATED, &shown)
-        }
+            return json(StatusCode::CREATED, &shown);
+        };
+        // The caller's secret is never echoed.
+        let record = self.tokens.import(new, &secret).await?;
+        tracing::info!(target: "tollgate::admin", action = "created", token_id = %record.id, actor, imported = true);
+        json(StatusCode::CREATED, &RecordView::from(&record))
     }
 
     pub(super) async fn list(&self, query: Option<&str>) -> Reply {
         let query = input::list_query(query)?;
-        let page = self.store(self.tokens.list(&query)).await?;
+        let page = self.tokens.list(&query).await?;
         let view = ListView {
             tokens: page.records.iter().map(RecordView::from).collect(),
-            next_cursor: page.next_after.as_deref().map(cursor::encode),
+            next_cursor: page.next_after.as_deref().map(super::cursor::encode),
         };
         json(StatusCode::OK, &view)
     }
 
     pub(super) async fn get(&self, id: &str) -> Reply {
-        let record = self.store(self.tokens.get(id)).await?.ok_or(ApiError::NotFound)?;
+        let record = self.tokens.get(id).await?.ok_or(ApiError::NotFound)?;
         json(StatusCode::OK, &RecordView::from(&record))
     }
 
@@ -125,41 +84,24 @@ impl State {
         let input: PatchRequest = input::read_json(req, self.body_limit, true)
             .await?
             .ok_or_else(missing_body)?;
-        let mut patch = TokenPatch::default();
-        if let Some(name) = input.name {
-            input::name(&name)?;
-            patch.name = Some(name);
-        }
-        if let Some(scopes) = input.scopes {
-            input::scopes(&scopes)?;
-            patch.scopes = Some(scopes);
-        }
+        let mut patch = TokenPatch::new();
+        patch.name = input.name;
+        patch.scopes = input.scopes;
         patch.status = input.status;
+        patch.metadata = input.metadata;
         if let Some(expires_at) = input.expires_at {
             patch.expires_at = Some(match expires_at {
-                Some(text) => Some(input::future_instant("expires_at", &text, now())?),
+                Some(text) => Some(input::instant("expires_at", &text)?),
                 None => None,
             });
         }
-        if let Some(metadata) = input.metadata {
-            input::metadata(&metadata)?;
-            patch.metadata = Some(metadata);
-        }
-        let updated = self.store(self.tokens.update(id, &patch)).await;
-        // Whatever the answer: a write that timed out may still have been applied.
-        self.verifier.invalidate(id);
-        let record = updated?.ok_or(ApiError::NotFound)?;
+        let record = self.tokens.update(id, patch).await?;
         tracing::info!(target: "tollgate::admin", action = "updated", token_id = %id, actor);
         json(StatusCode::OK, &RecordView::from(&record))
     }
 
     pub(super) async fn delete(&self, id: &str, actor: &str) -> Reply {
-        let deleted = self.store(self.tokens.delete(id)).await;
-        // Whatever the answer: a delete that timed out may still have been applied.
-        self.verifier.invalidate(id);
-        if !deleted? {
-            return Err(ApiError::NotFound);
-        }
+        self.tokens.delete(id).await?;
         tracing::info!(target: "tollgate::admin", action = "deleted", token_id = %id, actor);
         let mut response = Response::new(Full::new(Bytes::new()));
         *response.status_mut() = StatusCode::NO_CONTENT;
@@ -172,30 +114,12 @@ impl State {
         B::Error: Into<BoxError>,
     {
         let input: RotateRequest = input::read_json(req, self.body_limit, false).await?.unwrap_or_default();
-        let grace = input::grace_seconds(input.grace_seconds.unwrap_or(0))?;
-        let current = self.store(self.tokens.get(id)).await?.ok_or(ApiError::NotFound)?;
-        let generated = self
-            .verifier
-            .format()
-            .generate_for(id)
-            .map_err(|_| ApiError::bad("this token's id cannot carry a generated secret"))?;
-        let at = now();
-        let old_valid_until = (grace > 0)
-            .then(|| at + time::Duration::seconds(grace))
-            .map(|until| current.expires_at.map_or(until, |exp| exp.min(until)))
-            .filter(|until| *until > at);
-        let rotation = Rotation {
-            new_hash: self.verifier.hasher().hash(generated.secret_segment().as_bytes()),
-            old_valid_until,
-        };
-        let rotated = self.store(self.tokens.rotate(id, &rotation)).await;
-        // Whatever the answer: a rotation that timed out may still have been applied.
-        self.verifier.invalidate(id);
-        let record = rotated?.ok_or(ApiError::NotFound)?;
+        let grace = input.grace_seconds.unwrap_or(0);
+        let issued = self.tokens.rotate(id, time::Duration::seconds(grace)).await?;
         tracing::info!(target: "tollgate::admin", action = "rotated", token_id = %id, actor, grace_seconds = grace);
         let shown = WithToken {
-            record: RecordView::from(&record),
-            token: generated.token().expose(),
+            record: RecordView::from(issued.record()),
+            token: issued.token().expose(),
         };
         json(StatusCode::OK, &shown)
     }
@@ -217,11 +141,7 @@ impl State {
             }
             _ => return Err(ApiError::bad("token: give either `token`, or both `id` and `secret`")),
         };
-        let record = match self.verifier.verify(&credential).await {
-            Ok(principal) => self.store(self.tokens.get(principal.id())).await?,
-            Err(VerifyError::Invalid(_)) => None,
-            Err(_) => return Err(ApiError::Unavailable),
-        };
+        let record = self.tokens.check(&credential).await?;
         let view = CheckView {
             valid: record.is_some(),
             token: record.as_ref().map(RecordView::from),

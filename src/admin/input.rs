@@ -1,5 +1,5 @@
-//! Reading admin requests: a bounded JSON body, the list query, and the validation of every
-//! field CONTRACT §3 names. Every error says which field is wrong.
+//! Reading admin requests: a bounded JSON body, the list query, and dates. The rules each
+//! field follows are the token manager's (`manage::rules`); every error names its field.
 
 use bytes::Bytes;
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
@@ -13,19 +13,9 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::error::ApiError;
-use crate::record::truncate_to_micros;
 use crate::store::BoxError;
 use crate::{ListQuery, Secret, TokenStatus};
 
-const MAX_NAME_CHARS: usize = 128;
-const MAX_KIND_CHARS: usize = 64;
-const MAX_SCOPES: usize = 256;
-const MAX_SCOPE_CHARS: usize = 128;
-const MAX_METADATA_BYTES: usize = 4096;
-const MAX_EXPIRES_IN: i64 = 100 * 366 * 24 * 3600;
-const MAX_GRACE_SECONDS: i64 = 366 * 24 * 3600;
-const MIN_SECRET_LEN: usize = 16;
-const MAX_SECRET_LEN: usize = 512;
 const MAX_LIST_LIMIT: usize = 1000;
 const DEFAULT_LIST_LIMIT: usize = 100;
 
@@ -176,107 +166,12 @@ where
     Option::<T>::deserialize(de).map(Some)
 }
 
-pub(crate) fn name(name: &str) -> Result<(), ApiError> {
-    let chars = name.chars().count();
-    if chars == 0 || chars > MAX_NAME_CHARS {
-        return Err(ApiError::bad(format!("name: must be 1 to {MAX_NAME_CHARS} characters")));
-    }
-    if name.chars().any(char::is_control) {
-        return Err(ApiError::bad("name: must not contain control characters"));
-    }
-    Ok(())
-}
-
-pub(crate) fn kind(kind: &str) -> Result<(), ApiError> {
-    let chars = kind.chars().count();
-    if chars == 0 || chars > MAX_KIND_CHARS || kind.chars().any(char::is_control) {
-        return Err(ApiError::bad(format!(
-            "kind: must be 1 to {MAX_KIND_CHARS} characters without control characters"
-        )));
-    }
-    Ok(())
-}
-
-/// Scopes are RFC 6749 §3.3 scope-tokens: they travel in `WWW-Authenticate` challenges.
-pub(crate) fn scopes(scopes: &[String]) -> Result<(), ApiError> {
-    if scopes.len() > MAX_SCOPES {
-        return Err(ApiError::bad(format!("scopes: at most {MAX_SCOPES} scopes")));
-    }
-    for (i, scope) in scopes.iter().enumerate() {
-        let valid = (1..=MAX_SCOPE_CHARS).contains(&scope.len())
-            && scope
-                .bytes()
-                .all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b));
-        if !valid {
-            return Err(ApiError::bad(format!(
-                "scopes[{i}]: must be 1 to {MAX_SCOPE_CHARS} visible ASCII characters, without spaces, quotes or backslashes"
-            )));
-        }
-    }
-    Ok(())
-}
-
-pub(crate) fn metadata(metadata: &Map<String, Value>) -> Result<(), ApiError> {
-    let size = serde_json::to_vec(metadata).map_or(usize::MAX, |v| v.len());
-    if size > MAX_METADATA_BYTES {
-        return Err(ApiError::bad(format!(
-            "metadata: must be at most {MAX_METADATA_BYTES} bytes of JSON"
-        )));
-    }
-    Ok(())
-}
-
-/// An RFC 3339 instant strictly in the future.
-pub(crate) fn future_instant(field: &str, text: &str, now: OffsetDateTime) -> Result<OffsetDateTime, ApiError> {
-    let at = OffsetDateTime::parse(text, &Rfc3339)
-        .map_err(|_| ApiError::bad(format!("{field}: must be an RFC 3339 date-time")))?;
-    let at = truncate_to_micros(at.to_offset(time::UtcOffset::UTC));
-    if at <= now {
-        return Err(ApiError::bad(format!("{field}: must be in the future")));
-    }
-    Ok(at)
-}
-
-pub(crate) fn expires_in(seconds: i64, now: OffsetDateTime) -> Result<OffsetDateTime, ApiError> {
-    if !(1..=MAX_EXPIRES_IN).contains(&seconds) {
-        return Err(ApiError::bad(format!(
-            "expires_in: must be between 1 and {MAX_EXPIRES_IN} seconds"
-        )));
-    }
-    Ok(now + time::Duration::seconds(seconds))
-}
-
-pub(crate) fn grace_seconds(seconds: i64) -> Result<i64, ApiError> {
-    if !(0..=MAX_GRACE_SECONDS).contains(&seconds) {
-        return Err(ApiError::bad(format!(
-            "grace_seconds: must be between 0 and {MAX_GRACE_SECONDS}"
-        )));
-    }
-    Ok(seconds)
-}
-
-/// An imported secret: 16 to 512 token68 characters, and not something that claims to be
-/// one of our structured tokens.
-pub(crate) fn imported_secret(secret: &str, format: &crate::TokenFormat) -> Result<(), ApiError> {
-    let token68 = {
-        let body = secret.trim_end_matches('=');
-        !body.is_empty()
-            && body
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/'))
-    };
-    if !(MIN_SECRET_LEN..=MAX_SECRET_LEN).contains(&secret.len()) || !token68 {
-        return Err(ApiError::bad(format!(
-            "secret: must be {MIN_SECRET_LEN} to {MAX_SECRET_LEN} token68 characters"
-        )));
-    }
-    if format.claims(secret) {
-        return Err(ApiError::bad(format!(
-            "secret: must not start with the token prefix `{}_`",
-            format.prefix()
-        )));
-    }
-    Ok(())
+/// An RFC 3339 date-time, in UTC. Whether it is in the future is the token rules' call.
+pub(crate) fn instant(field: &str, text: &str) -> Result<OffsetDateTime, ApiError> {
+    OffsetDateTime::parse(text, &Rfc3339)
+        .map_err(|_| ApiError::bad(format!("{field}: must be an RFC 3339 date-time")))?
+        .checked_to_offset(time::UtcOffset::UTC)
+        .ok_or_else(|| ApiError::bad(format!("{field}: must be before the year 10000 in UTC")))
 }
 
 /// Reads `limit`, `cursor`, `status` and `scope`; anything else, or a repeated
@@ -326,6 +221,10 @@ mod tests {
             (5, Some(TokenStatus::Inactive), Some("a:b"))
         );
         assert_eq!(list_query(None).unwrap().limit, 100);
+        assert!(matches!(
+            instant("expires_at", "9999-12-31T23:59:59-01:00"),
+            Err(ApiError::BadRequest(_))
+        ));
         for bad in [
             "limit=0",
             "limit=1001",
@@ -337,23 +236,5 @@ mod tests {
         ] {
             assert!(matches!(list_query(Some(bad)), Err(ApiError::BadRequest(_))), "{bad}");
         }
-    }
-
-    #[test]
-    fn scopes_must_be_scope_tokens() {
-        assert!(scopes(&["reports:read".into(), "a/b".into()]).is_ok());
-        for bad in ["", "a b", "a\"b", "a\\b", "é"] {
-            assert!(scopes(&[bad.into()]).is_err(), "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn imported_secrets_are_token68_of_bounded_length_and_not_ours() {
-        let format = crate::TokenFormat::default();
-        assert!(imported_secret("legacy-secret-0123456789", &format).is_ok());
-        assert!(imported_secret("short", &format).is_err());
-        assert!(imported_secret(&"a".repeat(513), &format).is_err());
-        assert!(imported_secret("has spaces in it, sadly", &format).is_err());
-        assert!(imported_secret("tg_looks_like_one_of_ours", &format).is_err());
     }
 }

@@ -41,7 +41,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::store::BoxError;
-use crate::{AuthLayer, AuthService, Principal, TokenStore, Verifier};
+use crate::{AuthLayer, AuthService, Principal, TokenManager, TokenStore, Verifier};
 
 mod cursor;
 mod error;
@@ -53,8 +53,7 @@ mod view;
 use error::ApiError;
 use route::Route;
 
-/// The scope an admin token needs by default.
-pub const DEFAULT_ADMIN_SCOPE: &str = "tokens:admin";
+pub use crate::manage::DEFAULT_ADMIN_SCOPE;
 /// The default bound on request bodies.
 pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
 
@@ -73,10 +72,8 @@ pub struct AdminApi {
 }
 
 struct State {
-    tokens: Arc<dyn TokenStore>,
-    verifier: Verifier,
+    tokens: TokenManager,
     body_limit: usize,
-    store_timeout: Duration,
     mount_path: Option<String>,
 }
 
@@ -92,6 +89,7 @@ impl fmt::Debug for AdminApi {
 impl AdminApi {
     /// Starts configuring the admin API over `store`. `verifier` must read the same store:
     /// the API drops changed tokens from its cache, and uses its token format and hasher.
+    /// The API manages tokens through a [`TokenManager`], with the same rules as yours.
     pub fn builder(store: impl TokenStore, verifier: Verifier) -> AdminBuilder {
         AdminBuilder {
             store: Arc::new(store),
@@ -181,12 +179,11 @@ impl AdminBuilder {
             auth = auth.damping(damping);
         }
         let auth = auth.build();
+        let tokens = TokenManager::from_shared(self.store, self.verifier).store_timeout(self.store_timeout);
         let api = AdminApi {
             state: Arc::new(State {
-                tokens: self.store,
-                verifier: self.verifier,
+                tokens,
                 body_limit: self.body_limit,
-                store_timeout: self.store_timeout,
                 mount_path: self.mount_path,
             }),
         };

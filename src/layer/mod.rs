@@ -58,10 +58,11 @@ pub(crate) struct Config {
     pub(crate) required_scopes: Vec<String>,
     pub(crate) allow_anonymous: bool,
     pub(crate) strip_authorization: bool,
-    pub(crate) challenges: Challenges,
+    pub(crate) challenges: Arc<Challenges>,
     pub(crate) damping: Option<Damping>,
     realm: String,
     retry_after: Duration,
+    pub(crate) metrics: crate::metrics::LayerMetrics,
 }
 
 /// Authenticates every request with a [`Verifier`]. See the [module docs](self).
@@ -283,10 +284,11 @@ impl AuthLayerBuilder {
                 required_scopes: self.required_scopes,
                 allow_anonymous: self.allow_anonymous,
                 strip_authorization: self.strip_authorization,
-                challenges,
+                challenges: Arc::new(challenges),
                 damping: self.damping,
                 realm: self.realm,
                 retry_after: self.retry_after,
+                metrics: crate::metrics::LayerMetrics::register(),
             }),
         }
     }

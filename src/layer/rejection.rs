@@ -7,6 +7,9 @@ use bytes::Bytes;
 use http::header::{CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
 
+use std::sync::Arc;
+
+use super::DEFAULT_REALM;
 use crate::{CredentialError, InvalidReason, VerifyError};
 
 /// Why a request was refused.
@@ -31,31 +34,154 @@ pub enum RejectionKind {
     },
 }
 
-/// A refused request: the reason, for logs and metrics, and the token id when known.
+/// A refused request: why, and which token when that is known.
+///
+/// Every response the layer answers itself carries its `Rejection` in the response's
+/// extensions, so your own middleware (access logs, metrics) can tell why a request was
+/// refused without parsing the body:
 ///
 /// ```
-/// use tollgate::{InvalidReason, Rejection, RejectionKind};
+/// use http::{Request, StatusCode};
+/// use tower::{ServiceBuilder, ServiceExt, service_fn};
+/// use tollgate::{AuthLayer, MemoryStore, Rejection, RejectionKind, Verifier};
 ///
-/// let rejection = Rejection::new(RejectionKind::InvalidToken(InvalidReason::Expired));
-/// assert_eq!(rejection.status(), http::StatusCode::UNAUTHORIZED);
-/// assert_eq!(rejection.code(), "invalid_token");
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let verifier = Verifier::builder(MemoryStore::new()).build();
+/// let service = ServiceBuilder::new()
+///     .layer(AuthLayer::new(verifier))
+///     .service(service_fn(|_: Request<String>| async {
+///         Ok::<_, std::convert::Infallible>(http::Response::new(String::new()))
+///     }));
+/// let response = service.oneshot(Request::new(String::new())).await.unwrap();
+/// let rejection = response.extensions().get::<Rejection>().unwrap();
+/// assert_eq!(rejection.kind(), &RejectionKind::MissingCredentials);
+/// assert_eq!(rejection.status(), StatusCode::UNAUTHORIZED);
+/// # }
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// A handler can answer with one of its own, rendered as the layer renders it (the default
+/// realm unless [`Rejection::realm`] says otherwise); with the `axum` feature it is an
+/// `IntoResponse`:
+///
+/// ```
+/// use tollgate::Rejection;
+///
+/// let response: http::Response<http_body_util::Full<bytes::Bytes>> =
+///     Rejection::insufficient_scope(["reports:write"]).to_response();
+/// assert_eq!(response.status(), 403);
+/// assert_eq!(
+///     response.headers()["www-authenticate"],
+///     "Bearer realm=\"tollgate\", error=\"insufficient_scope\", scope=\"reports:write\""
+/// );
+/// ```
+#[derive(Clone)]
 #[must_use]
 pub struct Rejection {
     kind: RejectionKind,
+    token_id: Option<Arc<str>>,
+    /// The scopes a handler-made `insufficient_scope` rejection names.
+    scopes: Vec<String>,
+    /// How [`Rejection::to_response`] renders it; the layer renders its own with its
+    /// prebuilt challenges instead.
+    style: Style,
 }
+
+#[derive(Clone)]
+enum Style {
+    /// The default realm, Bearer and Basic.
+    Default,
+    /// Another realm, Bearer and Basic.
+    Realm(Arc<str>),
+    /// A layer's challenges: a layer let the request through and an extractor refuses it.
+    Layer(Arc<Challenges>),
+}
+
+impl fmt::Debug for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Rejection")
+            .field("kind", &self.kind)
+            .field("token_id", &self.token_id)
+            .field("scopes", &self.scopes)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Rejections are equal when they refuse for the same reason, the same token and the same
+/// scopes, however they would be rendered.
+impl PartialEq for Rejection {
+    fn eq(&self, other: &Self) -> bool {
+        self.kind == other.kind && self.token_id == other.token_id && self.scopes == other.scopes
+    }
+}
+
+impl Eq for Rejection {}
 
 impl Rejection {
     /// A rejection of this kind.
     pub fn new(kind: RejectionKind) -> Self {
-        Self { kind }
+        Self {
+            kind,
+            token_id: None,
+            scopes: Vec::new(),
+            style: Style::Default,
+        }
+    }
+
+    /// 401 with the challenges: the request has no credentials.
+    pub fn missing_credentials() -> Self {
+        Self::new(RejectionKind::MissingCredentials)
+    }
+
+    /// 403 `insufficient_scope`, naming in its challenge the scopes the request needs.
+    pub fn insufficient_scope<I, S>(scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let mut rejection = Self::new(RejectionKind::InsufficientScope);
+        rejection.scopes = scopes.into_iter().map(Into::into).collect();
+        rejection
+    }
+
+    /// The realm this rejection's challenges name when it is rendered with
+    /// [`Rejection::to_response`] (default `tollgate`): give the one your layer uses, if
+    /// you set one.
+    pub fn realm(mut self, realm: impl Into<Arc<str>>) -> Self {
+        self.style = Style::Realm(realm.into());
+        self
+    }
+
+    /// Renders with a layer's challenges.
+    pub(crate) fn rendered_by(mut self, challenges: &Arc<Challenges>) -> Self {
+        self.style = Style::Layer(Arc::clone(challenges));
+        self
+    }
+
+    /// Notes which token was refused.
+    pub fn with_token_id(mut self, id: impl Into<Arc<str>>) -> Self {
+        self.token_id = Some(id.into());
+        self
     }
 
     /// Why the request was refused.
     #[must_use]
     pub fn kind(&self) -> &RejectionKind {
         &self.kind
+    }
+
+    /// The id of the token that was refused, when the request named one that exists (a
+    /// wrong secret, an expired or inactive token, a missing scope). Never the id of an
+    /// unknown token: a client that put a secret where the id goes must not see it logged.
+    #[must_use]
+    pub fn token_id(&self) -> Option<&str> {
+        self.token_id.as_deref()
+    }
+
+    /// The scopes a handler-made [`Rejection::insufficient_scope`] names.
+    #[must_use]
+    pub fn required_scopes(&self) -> &[String] {
+        &self.scopes
     }
 
     /// The HTTP status it is answered with.
@@ -95,6 +221,20 @@ impl Rejection {
             RejectionKind::Unavailable => "token store unavailable, retry later".to_owned(),
             RejectionKind::TooManyFailures { .. } => "too many failed authentication attempts, retry later".to_owned(),
         }
+    }
+
+    /// The response the layer would send: status, challenges (Bearer and Basic, in this
+    /// rejection's realm; the scopes of [`Rejection::insufficient_scope`]), JSON body,
+    /// and this rejection in the response's extensions. `B` is any body made from
+    /// [`Bytes`] (axum's `Body`, `http_body_util::Full<Bytes>`…).
+    #[must_use]
+    pub fn to_response<B: From<Bytes>>(&self) -> Response<B> {
+        let realm = match &self.style {
+            Style::Layer(challenges) => return challenges.respond(self, B::from),
+            Style::Realm(realm) => realm,
+            Style::Default => DEFAULT_REALM,
+        };
+        Challenges::new(realm, true, true, &self.scopes, 1).respond(self, B::from)
     }
 }
 
@@ -212,7 +352,7 @@ impl Challenges {
         }
     }
 
-    /// The full response for a rejection.
+    /// The full response for a rejection, which it carries in its extensions.
     pub(crate) fn respond<B>(&self, rejection: &Rejection, wrap: impl FnOnce(Bytes) -> B) -> Response<B> {
         let slot = Self::slot(&rejection.kind);
         let body = match rejection.kind {
@@ -231,6 +371,7 @@ impl Challenges {
                 .headers_mut()
                 .insert(RETRY_AFTER, HeaderValue::from(retry_after_secs));
         }
+        response.extensions_mut().insert(rejection.clone());
         response
     }
 }

@@ -112,14 +112,13 @@ where
     }
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
-        let kind = match req.extensions().get::<Principal>() {
-            None => RejectionKind::MissingCredentials,
+        let rejection = match req.extensions().get::<Principal>() {
+            None => Rejection::new(RejectionKind::MissingCredentials),
             Some(p) if !p.has_all_scopes(self.config.scopes.iter().map(String::as_str)) => {
-                RejectionKind::InsufficientScope
+                Rejection::new(RejectionKind::InsufficientScope).with_token_id(p.id())
             }
             Some(_) => return ResponseFuture::inner(self.inner.call(req)),
         };
-        let rejection = Rejection::new(kind);
         ResponseFuture::ready(self.config.challenges.respond(&rejection, M::error))
     }
 }

@@ -11,7 +11,21 @@ use tower_service::Service;
 
 use super::damping::Attempt;
 use super::{BodyMode, Config, Rejection, RejectionKind, ResponseFuture, Wrapped};
-use crate::{Principal, PrincipalSlot, VerifyError};
+use crate::{InvalidReason, Principal, PrincipalSlot, VerifyError};
+
+/// The rejection for a failed verification of a credential that named `id`: the id is kept
+/// only when the reason shows that the token exists.
+fn refused(err: VerifyError, id: Option<&str>) -> Rejection {
+    let exists = matches!(
+        err,
+        VerifyError::Invalid(InvalidReason::WrongSecret | InvalidReason::Expired | InvalidReason::Inactive)
+    );
+    let rejection = Rejection::from(err);
+    match id {
+        Some(id) if exists => rejection.with_token_id(id),
+        _ => rejection,
+    }
+}
 
 fn too_many_failures(remaining: std::time::Duration) -> Rejection {
     // Whole seconds, rounded up: a client that waits as told is not blocked again.
@@ -66,6 +80,38 @@ impl<S: fmt::Debug, M> fmt::Debug for AuthService<S, M> {
     }
 }
 
+/// Left in the extensions of a request the layer let through without credentials: the
+/// challenges a [`Principal`] extractor answers 401 with.
+#[derive(Clone)]
+struct Anonymous(Arc<super::rejection::Challenges>);
+
+impl Principal {
+    /// The principal an [`AuthLayer`](super::AuthLayer) further out put in these request
+    /// extensions; otherwise the 401 to answer with, with that layer's challenges when it
+    /// let the request through anonymously, the default realm's when no layer ran. For
+    /// handlers that are not axum's (where `Principal` is an extractor).
+    ///
+    /// ```
+    /// let refused = tollgate::Principal::from_extensions(&http::Extensions::new()).unwrap_err();
+    /// let response: http::Response<http_body_util::Full<bytes::Bytes>> = refused.to_response();
+    /// assert_eq!(response.status(), 401);
+    /// assert_eq!(response.headers()["www-authenticate"], "Bearer realm=\"tollgate\"");
+    /// ```
+    ///
+    /// # Errors
+    /// The 401 rejection when the extensions hold no principal.
+    pub fn from_extensions(extensions: &http::Extensions) -> Result<Self, Rejection> {
+        if let Some(principal) = extensions.get::<Self>() {
+            return Ok(principal.clone());
+        }
+        let rejection = Rejection::new(RejectionKind::MissingCredentials);
+        Err(match extensions.get::<Anonymous>() {
+            Some(Anonymous(challenges)) => rejection.rendered_by(challenges),
+            None => rejection,
+        })
+    }
+}
+
 /// What the cache-side decision left to do.
 enum Decision {
     Pass(Option<Principal>),
@@ -85,7 +131,7 @@ impl Config {
         };
         match self.verifier.verify_cached(&credential) {
             Ok(Ok(principal)) => Decision::Pass(Some(principal)),
-            Ok(Err(err)) => Decision::Reject(self.failed(req, err)),
+            Ok(Err(err)) => Decision::Reject(self.failed(req, err, credential.claimed_id())),
             // A blocked client's credentials are not looked up.
             Err(pending) => match self.damping.as_ref().map(|d| d.admit(req.headers(), req.extensions())) {
                 Some(Err(remaining)) => Decision::Reject(too_many_failures(remaining)),
@@ -96,14 +142,15 @@ impl Config {
     }
 
     /// The rejection for a verification the cache failed, counted against the client when
-    /// damping.
-    fn failed<B>(&self, req: &Request<B>, err: VerifyError) -> Rejection {
+    /// damping. `id` is the credential's id, named in the rejection if the reason shows
+    /// that the token exists.
+    fn failed<B>(&self, req: &Request<B>, err: VerifyError, id: Option<&str>) -> Rejection {
         if let (Some(damping), VerifyError::Invalid(_)) = (&self.damping, &err) {
             if let Some(remaining) = damping.failed(req.headers(), req.extensions()) {
                 return too_many_failures(remaining);
             }
         }
-        err.into()
+        refused(err, id)
     }
 
     /// Checks scopes and readies the request for the inner service.
@@ -112,12 +159,15 @@ impl Config {
         if let Some(principal) = principal {
             if !principal.has_all_scopes(self.required_scopes.iter().map(String::as_str)) {
                 tracing::debug!(token_id = principal.id(), "request refused: missing scope");
-                return Err(Rejection::new(RejectionKind::InsufficientScope));
+                return Err(Rejection::new(RejectionKind::InsufficientScope).with_token_id(principal.id()));
             }
             if let Some(slot) = req.extensions().get::<PrincipalSlot>() {
                 slot.fill(&principal);
             }
             req.extensions_mut().insert(principal);
+        } else {
+            // Anonymous: a `Principal` extractor further in answers 401 with these challenges.
+            req.extensions_mut().insert(Anonymous(Arc::clone(&self.challenges)));
         }
         if self.strip_authorization {
             req.headers_mut().remove(AUTHORIZATION);
@@ -127,6 +177,7 @@ impl Config {
 
     pub(crate) fn reject<B, M: BodyMode<B>>(&self, rejection: &Rejection) -> Response<M::Body> {
         tracing::debug!(status = rejection.status().as_u16(), reason = %rejection, "request refused");
+        self.metrics.rejected(rejection.kind());
         self.challenges.respond(rejection, M::error)
     }
 }
@@ -160,6 +211,7 @@ where
                 let clone = self.inner.clone();
                 let mut inner = std::mem::replace(&mut self.inner, clone);
                 let config = Arc::clone(&self.config);
+                let id = pending.id();
                 let verify = config.verifier.resolve(pending);
                 return ResponseFuture::lookup(Box::pin(async move {
                     let verified = verify.await;
@@ -169,7 +221,7 @@ where
                     }
                     let admitted = match verified {
                         Ok(principal) => config.admit(Some(principal), &mut req),
-                        Err(err) => Err(err.into()),
+                        Err(err) => Err(refused(err, id.as_deref())),
                     };
                     match admitted {
                         Ok(()) => Ok(inner.call(req).await?.map(M::inner)),

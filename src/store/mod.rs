@@ -18,12 +18,12 @@ use time::OffsetDateTime;
 use crate::{SecretHash, TokenRecord, TokenStatus};
 
 mod memory;
-#[cfg(feature = "sqlite")]
+#[cfg(feature = "_sqlite")]
 mod sqlite;
 
 pub use memory::MemoryStore;
-#[cfg(feature = "sqlite")]
-pub use sqlite::SqliteStore;
+#[cfg(feature = "_sqlite")]
+pub use sqlite::{DEFAULT_TABLE_PREFIX, SqliteBuilder, SqliteStore};
 
 /// A boxed error from a backend's driver.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -44,6 +44,9 @@ pub enum StoreError {
     /// The store answered with data it cannot have written (a bad row, an unknown status).
     #[error("token store holds invalid data: {0}")]
     Corrupt(String),
+    /// The store was configured with a setting it cannot use (a bad table prefix, say).
+    #[error("invalid token store configuration: {0}")]
+    Config(String),
 }
 
 impl StoreError {
@@ -181,6 +184,14 @@ pub struct Page {
 }
 
 /// Changes to apply to a record; `None` leaves a field as it is.
+///
+/// ```
+/// use tollgate::{TokenPatch, TokenStatus};
+///
+/// let patch = TokenPatch::new().name("renamed").scopes(["read"]).status(TokenStatus::Inactive);
+/// assert_eq!(patch.name.as_deref(), Some("renamed"));
+/// assert_eq!(patch.expires_at, None, "the expiry stays as it is");
+/// ```
 #[derive(Debug, Clone, Default, PartialEq)]
 #[non_exhaustive]
 pub struct TokenPatch {
@@ -197,6 +208,51 @@ pub struct TokenPatch {
 }
 
 impl TokenPatch {
+    /// A patch that changes nothing yet.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Renames the token.
+    #[must_use]
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Replaces the scopes.
+    #[must_use]
+    pub fn scopes<I, S>(mut self, scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.scopes = Some(scopes.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Sets the status.
+    #[must_use]
+    pub fn status(mut self, status: TokenStatus) -> Self {
+        self.status = Some(status);
+        self
+    }
+
+    /// Sets the expiry; `None` removes it.
+    #[must_use]
+    pub fn expires_at(mut self, expires_at: Option<OffsetDateTime>) -> Self {
+        self.expires_at = Some(expires_at);
+        self
+    }
+
+    /// Replaces the metadata.
+    #[must_use]
+    pub fn metadata(mut self, metadata: serde_json::Map<String, serde_json::Value>) -> Self {
+        self.metadata = Some(metadata);
+        self
+    }
+
     /// Applies the patch to a record in memory. Stores with a query language may do the
     /// same in place instead.
     pub fn apply(&self, record: &mut TokenRecord) {

@@ -178,6 +178,7 @@ impl VerifierBuilder {
                 flights: Flights::default(),
                 generations: Generations::default(),
                 source_timeout: self.source_timeout,
+                metrics: crate::metrics::VerifierMetrics::register(),
             }),
         }
     }

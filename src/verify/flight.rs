@@ -9,6 +9,7 @@ use dashmap::mapref::entry::Entry as Slot;
 use futures_util::future::{BoxFuture, FutureExt as _, Shared};
 
 use super::{Entry, Inner, NegativeKey, VerifyError};
+use crate::metrics::Lookup;
 use crate::{SecretHash, StoreError};
 
 /// What a miss is looked up by.
@@ -100,21 +101,33 @@ impl Inner {
                 MissKey::Hash(hash) => self.source.find_by_hash(hash).await,
             }
         };
-        let outcome = match tokio::time::timeout(self.source_timeout, lookup).await {
+        let started = std::time::Instant::now();
+        let (outcome, result) = match tokio::time::timeout(self.source_timeout, lookup).await {
             Err(_) => {
                 tracing::warn!(key = ?key, timeout = ?self.source_timeout, "token store lookup timed out");
-                Err(VerifyError::Timeout(self.source_timeout))
+                (Err(VerifyError::Timeout(self.source_timeout)), Lookup::Timeout)
             }
             Ok(Err(err)) => {
                 tracing::warn!(key = ?key, error = %err, "token store lookup failed");
-                Err(VerifyError::Unavailable(Arc::new(err)))
+                (Err(VerifyError::Unavailable(Arc::new(err))), Lookup::Error)
             }
             Ok(Ok(record)) => {
                 let entry = record.map(|record| Arc::new(Entry::from_record(&record, self.positive.ttl())));
                 self.fill(&key, entry.as_ref(), generation);
-                Ok(entry)
+                let result = if entry.is_some() {
+                    Lookup::Found
+                } else {
+                    Lookup::NotFound
+                };
+                (Ok(entry), result)
             }
         };
+        self.metrics.lookup(
+            result,
+            started.elapsed(),
+            self.positive.len() as u64,
+            self.negative.entry_count(),
+        );
         self.flights
             .map
             .remove_if(&key, |_, (started, _)| *started == generation);

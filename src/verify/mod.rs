@@ -80,9 +80,19 @@ impl From<InvalidReason> for VerifyError {
 
 /// A lookup the cache could not answer; resolve it with [`Verifier::resolve`].
 #[must_use = "a pending verification decides nothing until it is resolved"]
-pub struct Pending {
+pub(crate) struct Pending {
     key: MissKey,
     presented: SecretHash,
+}
+
+impl Pending {
+    /// The id being looked up, when the credential named one.
+    pub(crate) fn id(&self) -> Option<Arc<str>> {
+        match &self.key {
+            MissKey::Id(id) => Some(Arc::clone(id)),
+            MissKey::Hash(_) => None,
+        }
+    }
 }
 
 impl fmt::Debug for Pending {
@@ -159,6 +169,7 @@ struct Inner {
     /// cache.
     generations: Generations,
     source_timeout: Duration,
+    metrics: crate::metrics::VerifierMetrics,
 }
 
 impl Verifier {
@@ -199,7 +210,7 @@ impl Verifier {
     /// Decides a credential without waiting, when the caches can: `Ok` with the decision,
     /// or `Err` with what still has to be looked up. Never touches the source.
     #[inline]
-    pub fn verify_cached(&self, credential: &Credential<'_>) -> Result<Result<Principal, VerifyError>, Pending> {
+    pub(crate) fn verify_cached(&self, credential: &Credential<'_>) -> Result<Result<Principal, VerifyError>, Pending> {
         let inner = &*self.inner;
         let (id, presented) = match credential {
             Credential::Token(Ok(parsed)) => (parsed.id(), inner.hasher.hash(parsed.secret_segment().as_bytes())),
@@ -232,7 +243,10 @@ impl Verifier {
 
     /// Looks up what [`Verifier::verify_cached`] could not decide. The returned future
     /// owns everything it needs, so it can be boxed or spawned.
-    pub fn resolve(&self, pending: Pending) -> impl Future<Output = Result<Principal, VerifyError>> + Send + 'static {
+    pub(crate) fn resolve(
+        &self,
+        pending: Pending,
+    ) -> impl Future<Output = Result<Principal, VerifyError>> + Send + 'static {
         let inner = Arc::clone(&self.inner);
         async move {
             let id = match &pending.key {
@@ -407,12 +421,16 @@ impl Inner {
     fn by_id(&self, id: &str, presented: SecretHash) -> Result<Result<Principal, VerifyError>, Pending> {
         let decide = |entry: &Arc<Entry>, now_ms| entry.check(&presented, now_ms);
         if let Some(decided) = self.positive.with(id, decide) {
+            if decided.is_ok() {
+                self.metrics.hit();
+            }
             return Ok(decided.map_err(VerifyError::from));
         }
         // `get`, not `contains_key`: only a read counts as a use for the LRU order.
         if self.negative.get(&NegativeKey::Id(id.into())).is_some() {
             return Ok(Err(InvalidReason::Unknown.into()));
         }
+        self.metrics.miss();
         Err(Pending {
             key: MissKey::Id(Arc::from(id)),
             presented,
@@ -427,6 +445,7 @@ impl Inner {
         if self.negative.get(&NegativeKey::Hash(presented)).is_some() {
             return Ok(Err(InvalidReason::Unknown.into()));
         }
+        self.metrics.miss();
         Err(Pending {
             key: MissKey::Hash(presented),
             presented,

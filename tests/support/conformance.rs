@@ -6,8 +6,9 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use futures_util::StreamExt as _;
+
+use super::now;
 use serde_json::json;
-use tollgate::record::now;
 use tollgate::{
     ChangeEvent, ListQuery, PreviousSecret, Rotation, SecretHasher, StoreError, TokenPatch, TokenRecord, TokenStatus,
     TokenStore,

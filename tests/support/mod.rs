@@ -1,7 +1,8 @@
 //! Test support shared by the integration tests.
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, unused_imports)]
 
 pub mod admin;
+pub mod checksum;
 pub mod conformance;
 #[cfg(unix)]
 pub mod process;
@@ -11,6 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
+pub use checksum::checksum;
 use tollgate::{
     ChangeStream, GeneratedToken, ListQuery, MemoryStore, Page, Rotation, SecretHash, SecretHasher, StoreError,
     TokenFormat, TokenPatch, TokenRecord, TokenSource, TokenStore,
@@ -186,6 +188,12 @@ pub async fn issue(
     let record = edit(TokenRecord::new(token.id(), name, hash));
     store.create(record.clone()).await.unwrap();
     (token, record)
+}
+
+/// The current time, truncated to the microsecond as every store keeps it.
+pub fn now() -> time::OffsetDateTime {
+    let at = time::OffsetDateTime::now_utc();
+    at.replace_nanosecond(at.microsecond() * 1000).unwrap()
 }
 
 /// A well-formed token (right prefix, valid checksum) that no store holds.

@@ -18,8 +18,17 @@ pub fn example_binary(name: &str) -> PathBuf {
     let profile_dir = exe.parent().unwrap().parent().unwrap();
     let mut build = Command::new(env!("CARGO"));
     build.args(["build", "--quiet", "--example", name, "--no-default-features"]);
-    if cfg!(feature = "sqlite") {
-        build.args(["--features", "sqlite"]);
+    let features: Vec<&str> = [
+        (cfg!(feature = "sqlite"), "sqlite"),
+        (cfg!(feature = "sqlite-unbundled"), "sqlite-unbundled"),
+        (cfg!(feature = "axum"), "axum"),
+        (cfg!(feature = "metrics"), "metrics"),
+    ]
+    .into_iter()
+    .filter_map(|(on, feature)| on.then_some(feature))
+    .collect();
+    if !features.is_empty() {
+        build.args(["--features", &features.join(",")]);
     }
     if profile_dir.file_name().is_some_and(|name| name == "release") {
         build.arg("--release");
@@ -47,6 +56,21 @@ pub struct Server {
     pub addr: SocketAddr,
 }
 
+/// An example started in `dir` (its working directory) with `ADDR` set to a free port, and
+/// waited for.
+pub fn start_in(bin: &Path, dir: &Path) -> Server {
+    let addr = free_port();
+    let child = Command::new(bin)
+        .current_dir(dir)
+        .env("ADDR", addr.to_string())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for(addr);
+    Server { child, addr }
+}
+
 impl Server {
     pub fn start(bin: &Path, dir: &Path, extra: &[&str]) -> Self {
         let addr = free_port();
@@ -68,7 +92,18 @@ impl Server {
     }
 
     /// SIGTERM, then the exit status and everything it printed.
-    pub fn stop(mut self) -> (i32, String, String) {
+    pub fn stop(self) -> (i32, String, String) {
+        let (exit, out, err) = self.terminate();
+        (exit.code().expect("exited, not killed by a signal"), out, err)
+    }
+
+    /// SIGTERM, for a program that does not handle it, then everything it printed.
+    pub fn kill(self) -> (String, String) {
+        let (_, out, err) = self.terminate();
+        (out, err)
+    }
+
+    fn terminate(mut self) -> (std::process::ExitStatus, String, String) {
         let status = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status()
@@ -78,6 +113,6 @@ impl Server {
         let (mut out, mut err) = (String::new(), String::new());
         self.child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
         self.child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
-        (exit.code().expect("exited, not killed by a signal"), out, err)
+        (exit, out, err)
     }
 }

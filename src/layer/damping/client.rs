@@ -24,15 +24,26 @@ where
     }
 }
 
-/// The peer address: a [`SocketAddr`] in the request's extensions, as a hyper server
-/// inserts it per connection (see `examples/hyper.rs`). With axum, use a closure that
-/// reads `ConnectInfo<SocketAddr>` (see the [module docs](super)).
+/// The peer address: a [`SocketAddr`] in the request's extensions, as your hyper accept
+/// loop inserts it per connection (hyper itself inserts none), or with the `axum` feature,
+/// axum's `ConnectInfo<SocketAddr>`, which `axum::serve` inserts when the app is served
+/// with `into_make_service_with_connect_info::<SocketAddr>()`.
+///
+/// When neither is there, the request is not damped, and [`Damping`](super::Damping) warns
+/// once.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct PeerAddr;
 
 impl ClientKey for PeerAddr {
     fn client_key(&self, _headers: &HeaderMap, extensions: &Extensions) -> Option<IpAddr> {
-        extensions.get::<SocketAddr>().map(SocketAddr::ip)
+        let peer = extensions.get::<SocketAddr>();
+        #[cfg(feature = "axum")]
+        let peer = peer.or_else(|| {
+            extensions
+                .get::<axum::extract::ConnectInfo<SocketAddr>>()
+                .map(|info| &info.0)
+        });
+        peer.map(SocketAddr::ip)
     }
 }
 

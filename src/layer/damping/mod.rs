@@ -74,6 +74,8 @@ struct Shared {
     /// flood of new addresses cannot stop a repeating one from being counted (TinyLFU would
     /// refuse newcomers that look no more popular than what they would evict).
     counters: Cache<IpAddr, Arc<Window>>,
+    /// Whether a request without a client key was warned about.
+    warned: std::sync::atomic::AtomicBool,
 }
 
 /// One client's failures in its current window, and its lookups in flight. A mutex, not
@@ -224,6 +226,20 @@ impl Damping {
         blocked
     }
 
+    /// Warns, once per `Damping`, that a request came whose client could not be told: with
+    /// every request like it, damping is off, and nothing else would say so.
+    #[cold]
+    fn no_client_key(&self) {
+        if !self.shared.warned.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            tracing::warn!(
+                "brute-force damping found no client key for a request, so it does not damp such requests: \
+                 serve axum with `into_make_service_with_connect_info::<SocketAddr>()`, insert the peer's \
+                 `SocketAddr` into each request's extensions on hyper, or configure `DampingBuilder::client_key` \
+                 (warned once)"
+            );
+        }
+    }
+
     /// Runs `f` on the window of this request's client, ended first if its time is up, under
     /// its lock; `None` when the client cannot be told (it is not damped).
     fn open<T>(
@@ -232,7 +248,10 @@ impl Damping {
         extensions: &Extensions,
         f: impl FnOnce(&mut State, Instant) -> T,
     ) -> Option<(Arc<Window>, T)> {
-        let client = self.shared.key.client_key(headers, extensions).map(client::normalize)?;
+        let Some(client) = self.shared.key.client_key(headers, extensions).map(client::normalize) else {
+            self.no_client_key();
+            return None;
+        };
         let now = Instant::now();
         let window = self.shared.counters.get_with(client, Arc::default);
         let out = {
@@ -312,6 +331,7 @@ impl DampingBuilder {
                     .eviction_policy(EvictionPolicy::lru())
                     .time_to_idle(self.window)
                     .build(),
+                warned: std::sync::atomic::AtomicBool::new(false),
             }),
         }
     }

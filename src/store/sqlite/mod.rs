@@ -4,9 +4,10 @@
 mod pool;
 mod row;
 mod schema;
+mod sql;
 
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -15,7 +16,8 @@ use rusqlite::{Connection, ErrorCode, Params, Transaction, TransactionBehavior};
 use time::OffsetDateTime;
 
 use self::pool::Pool;
-use self::row::{json_text, record_from_row, select_record, to_micros};
+use self::row::{json_text, record_from_row, to_micros};
+use self::sql::Sql;
 use super::{ListQuery, Page, Rotation, StoreError, TokenPatch, TokenSource, TokenStore};
 use crate::{SecretHash, TokenRecord};
 
@@ -23,7 +25,9 @@ use crate::{SecretHash, TokenRecord};
 /// between processes on one machine.
 ///
 /// [`open`](Self::open) creates the file if there is none and brings its schema up to date
-/// (a version table and forward migrations). Every call into SQLite runs on Tokio's
+/// (a version table and forward migrations). The tables are named `tollgate_tokens`,
+/// `tollgate_token_secrets` and `tollgate_schema_version`, so the store can share a file
+/// with your application's own tables; [`builder`](Self::builder) sets another prefix. Every call into SQLite runs on Tokio's
 /// blocking thread pool, never on the executor's threads, so a Tokio runtime is needed.
 /// The store keeps one writer connection, whose writes take turns, and up to four reader
 /// connections; the database is in WAL mode, so reads do not wait for writes.
@@ -63,6 +67,74 @@ use crate::{SecretHash, TokenRecord};
 /// ```
 pub struct SqliteStore {
     pool: Arc<Pool>,
+    sql: Arc<Sql>,
+}
+
+/// The table prefix a [`SqliteStore`] uses unless told otherwise.
+pub const DEFAULT_TABLE_PREFIX: &str = "tollgate_";
+
+/// Configures a [`SqliteStore`]. Start with [`SqliteStore::builder`].
+///
+/// | setting | default |
+/// | --- | --- |
+/// | [`table_prefix`](Self::table_prefix) | `tollgate_` |
+///
+/// ```
+/// use tollgate::SqliteStore;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// # let path = dir.path().join("app.db");
+/// // The application's own database file; tollgate's tables are `auth_tokens`, …
+/// let store = SqliteStore::builder(&path).table_prefix("auth_").open().await?;
+/// # store.close().await?;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+#[must_use = "a builder does nothing until `open` is called"]
+pub struct SqliteBuilder {
+    path: PathBuf,
+    prefix: String,
+}
+
+impl SqliteBuilder {
+    /// The prefix of the store's table names: up to 64 ASCII letters, digits and
+    /// underscores, not starting with a digit, or empty (default `tollgate_`). Stores
+    /// with different prefixes in one file are independent of each other.
+    pub fn table_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// Opens the store, as [`SqliteStore::open`] does.
+    ///
+    /// # Errors
+    /// As [`SqliteStore::open`], and [`StoreError::Config`] for a table prefix that breaks
+    /// the rule above.
+    pub async fn open(self) -> Result<SqliteStore, StoreError> {
+        let prefix = self.prefix;
+        let valid = prefix.len() <= 64
+            && prefix.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+            && !prefix.starts_with(|c: char| c.is_ascii_digit());
+        if !valid {
+            return Err(StoreError::Config(format!(
+                "table prefix {prefix:?}: use up to 64 ASCII letters, digits and underscores, not starting with a digit"
+            )));
+        }
+        let sql = Arc::new(Sql::new(&prefix));
+        let legacy = prefix == DEFAULT_TABLE_PREFIX;
+        let path = self.path;
+        let pool = {
+            let sql = Arc::clone(&sql);
+            pool::blocking(move || Pool::open(path, &sql, legacy)).await?
+        };
+        Ok(SqliteStore {
+            pool: Arc::new(pool),
+            sql,
+        })
+    }
 }
 
 impl fmt::Debug for SqliteStore {
@@ -83,9 +155,15 @@ impl SqliteStore {
     /// be opened (a missing directory, no permission) or another process keeps it locked
     /// for more than 5 seconds.
     pub async fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
-        let path = path.as_ref().to_owned();
-        let pool = pool::blocking(move || Pool::open(path)).await?;
-        Ok(Self { pool: Arc::new(pool) })
+        Self::builder(path).open().await
+    }
+
+    /// Starts configuring a store on the database at `path`.
+    pub fn builder(path: impl AsRef<Path>) -> SqliteBuilder {
+        SqliteBuilder {
+            path: path.as_ref().to_owned(),
+            prefix: DEFAULT_TABLE_PREFIX.to_owned(),
+        }
     }
 
     /// The path the store was opened with.
@@ -112,26 +190,16 @@ impl SqliteStore {
 #[async_trait]
 impl TokenSource for SqliteStore {
     async fn get(&self, id: &str) -> Result<Option<TokenRecord>, StoreError> {
-        let id = id.to_owned();
-        self.pool
-            .read(move |conn| select_one(conn, concat!(select_record!(), " WHERE t.id = ?1"), [id]))
-            .await
+        let (id, sql) = (id.to_owned(), Arc::clone(&self.sql));
+        self.pool.read(move |conn| select_one(conn, &sql.get, [id])).await
     }
 
     async fn find_by_hash(&self, hash: &SecretHash) -> Result<Option<TokenRecord>, StoreError> {
-        let hash = *hash;
+        let (hash, sql) = (*hash, Arc::clone(&self.sql));
         self.pool
             .read(move |conn| {
                 let now = to_micros(crate::record::now());
-                select_one(
-                    conn,
-                    concat!(
-                        select_record!(),
-                        " WHERE t.id = (SELECT token_id FROM token_secrets",
-                        " WHERE hash = ?1 AND (role = 'current' OR valid_until > ?2))"
-                    ),
-                    (hash.as_bytes(), now),
-                )
+                select_one(conn, &sql.find_by_hash, (hash.as_bytes(), now))
             })
             .await
     }
@@ -141,17 +209,12 @@ impl TokenSource for SqliteStore {
             return Ok(());
         }
         let uses: Vec<(String, i64)> = uses.iter().map(|(id, at)| (id.clone(), to_micros(*at))).collect();
+        let sql = Arc::clone(&self.sql);
         self.pool
             .write(move |conn| {
                 let tx = immediate(conn)?;
                 {
-                    // Reports arrive out of order: never move the time back.
-                    let mut statement = tx
-                        .prepare_cached(
-                            "UPDATE tokens SET last_used_at = ?2
-                             WHERE id = ?1 AND (last_used_at IS NULL OR last_used_at < ?2)",
-                        )
-                        .map_err(driver_error)?;
+                    let mut statement = tx.prepare_cached(&sql.record_use).map_err(driver_error)?;
                     for (id, at) in &uses {
                         statement.execute((id, at)).map_err(driver_error)?;
                     }
@@ -167,12 +230,12 @@ impl TokenStore for SqliteStore {
     async fn create(&self, record: TokenRecord) -> Result<(), StoreError> {
         let scopes = json_text(&record.scopes)?;
         let metadata = json_text(&record.metadata)?;
+        let sql = Arc::clone(&self.sql);
         self.pool
             .write(move |conn| {
                 let tx = immediate(conn)?;
                 tx.execute(
-                    "INSERT INTO tokens (id, name, kind, scopes, status, created_at, expires_at, last_used_at, metadata)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                    &sql.insert_token,
                     (
                         &record.id,
                         &record.name,
@@ -186,9 +249,9 @@ impl TokenStore for SqliteStore {
                     ),
                 )
                 .map_err(|err| conflict_or(err, StoreError::DuplicateId))?;
-                insert_secret(&tx, &record.id, &record.secret_hash, None)?;
+                insert_secret(&tx, &sql, &record.id, &record.secret_hash, None)?;
                 if let Some(previous) = &record.previous_secret {
-                    insert_secret(&tx, &record.id, &previous.hash, Some(previous.valid_until))?;
+                    insert_secret(&tx, &sql, &record.id, &previous.hash, Some(previous.valid_until))?;
                 }
                 tx.commit().map_err(driver_error)
             })
@@ -211,7 +274,7 @@ impl TokenStore for SqliteStore {
             filters.push("EXISTS (SELECT 1 FROM json_each(t.scopes) WHERE json_each.value = ?)");
             params.push(Value::Text(scope.clone()));
         }
-        let mut sql = String::from(select_record!());
+        let mut sql = self.sql.select_record.clone();
         if !filters.is_empty() {
             sql.push_str(" WHERE ");
             sql.push_str(&filters.join(" AND "));
@@ -246,18 +309,16 @@ impl TokenStore for SqliteStore {
     }
 
     async fn update(&self, id: &str, patch: &TokenPatch) -> Result<Option<TokenRecord>, StoreError> {
-        let (id, patch) = (id.to_owned(), patch.clone());
+        let (id, patch, sql) = (id.to_owned(), patch.clone(), Arc::clone(&self.sql));
         self.pool
             .write(move |conn| {
                 let tx = immediate(conn)?;
-                let Some(mut record) = select_one(&tx, concat!(select_record!(), " WHERE t.id = ?1"), [&id])? else {
+                let Some(mut record) = select_one(&tx, &sql.get, [&id])? else {
                     return Ok(None);
                 };
                 patch.apply(&mut record);
-                // Every column a patch can change.
                 tx.execute(
-                    "UPDATE tokens SET name = ?2, scopes = ?3, status = ?4, expires_at = ?5, metadata = ?6
-                     WHERE id = ?1",
+                    &sql.update,
                     (
                         &id,
                         &record.name,
@@ -275,16 +336,13 @@ impl TokenStore for SqliteStore {
     }
 
     async fn delete(&self, id: &str) -> Result<bool, StoreError> {
-        let id = id.to_owned();
+        let (id, sql) = (id.to_owned(), Arc::clone(&self.sql));
         self.pool
             .write(move |conn| {
                 let tx = immediate(conn)?;
                 // The foreign key cascades too; this also holds for a connection without it.
-                tx.execute("DELETE FROM token_secrets WHERE token_id = ?1", [&id])
-                    .map_err(driver_error)?;
-                let deleted = tx
-                    .execute("DELETE FROM tokens WHERE id = ?1", [&id])
-                    .map_err(driver_error)?;
+                tx.execute(&sql.delete_secrets, [&id]).map_err(driver_error)?;
+                let deleted = tx.execute(&sql.delete_token, [&id]).map_err(driver_error)?;
                 tx.commit().map_err(driver_error)?;
                 Ok(deleted > 0)
             })
@@ -292,44 +350,33 @@ impl TokenStore for SqliteStore {
     }
 
     async fn rotate(&self, id: &str, rotation: &Rotation) -> Result<Option<TokenRecord>, StoreError> {
-        let (id, rotation) = (id.to_owned(), rotation.clone());
+        let (id, rotation, sql) = (id.to_owned(), rotation.clone(), Arc::clone(&self.sql));
         self.pool
             .write(move |conn| {
                 let tx = immediate(conn)?;
                 // Taken by any token, this one included, in either role: as in every store.
                 let taken = tx
-                    .prepare_cached("SELECT 1 FROM token_secrets WHERE hash = ?1")
+                    .prepare_cached(&sql.secret_taken)
                     .and_then(|mut statement| statement.exists([rotation.new_hash.as_bytes()]))
                     .map_err(driver_error)?;
                 if taken {
                     return Err(StoreError::DuplicateSecret);
                 }
                 let exists = tx
-                    .prepare_cached("SELECT 1 FROM tokens WHERE id = ?1")
+                    .prepare_cached(&sql.token_exists)
                     .and_then(|mut statement| statement.exists([&id]))
                     .map_err(driver_error)?;
                 if !exists {
                     return Ok(None);
                 }
-                tx.execute(
-                    "DELETE FROM token_secrets WHERE token_id = ?1 AND role = 'previous'",
-                    [&id],
-                )
-                .map_err(driver_error)?;
+                tx.execute(&sql.drop_previous, [&id]).map_err(driver_error)?;
                 match rotation.old_valid_until {
-                    Some(until) => tx.execute(
-                        "UPDATE token_secrets SET role = 'previous', valid_until = ?2
-                         WHERE token_id = ?1 AND role = 'current'",
-                        (&id, to_micros(until)),
-                    ),
-                    None => tx.execute(
-                        "DELETE FROM token_secrets WHERE token_id = ?1 AND role = 'current'",
-                        [&id],
-                    ),
+                    Some(until) => tx.execute(&sql.demote_current, (&id, to_micros(until))),
+                    None => tx.execute(&sql.drop_current, [&id]),
                 }
                 .map_err(driver_error)?;
-                insert_secret(&tx, &id, &rotation.new_hash, None)?;
-                let record = select_one(&tx, concat!(select_record!(), " WHERE t.id = ?1"), [&id])?;
+                insert_secret(&tx, &sql, &id, &rotation.new_hash, None)?;
+                let record = select_one(&tx, &sql.get, [&id])?;
                 tx.commit().map_err(driver_error)?;
                 Ok(record)
             })
@@ -344,7 +391,7 @@ fn immediate(conn: &mut Connection) -> Result<Transaction<'_>, StoreError> {
         .map_err(driver_error)
 }
 
-/// The one record a `select_record!` query with a unique filter finds, if any.
+/// The one record a [`Sql::select_record`] query with a unique filter finds, if any.
 fn select_one(conn: &Connection, sql: &str, params: impl Params) -> Result<Option<TokenRecord>, StoreError> {
     let mut statement = conn.prepare_cached(sql).map_err(driver_error)?;
     let mut rows = statement.query(params).map_err(driver_error)?;
@@ -354,13 +401,14 @@ fn select_one(conn: &Connection, sql: &str, params: impl Params) -> Result<Optio
 /// Adds a secret to a token: its current one, or with `valid_until` its previous one.
 fn insert_secret(
     tx: &Transaction<'_>,
+    sql: &Sql,
     id: &str,
     hash: &SecretHash,
     valid_until: Option<OffsetDateTime>,
 ) -> Result<(), StoreError> {
     let role = if valid_until.is_some() { "previous" } else { "current" };
     tx.execute(
-        "INSERT INTO token_secrets (hash, token_id, role, valid_until) VALUES (?1, ?2, ?3, ?4)",
+        &sql.insert_secret,
         (hash.as_bytes(), id, role, valid_until.map(to_micros)),
     )
     .map_err(|err| conflict_or(err, StoreError::DuplicateSecret))?;

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 use tokio::sync::Semaphore;
 
+use super::sql::Sql;
 use super::{driver_error, schema};
 use crate::StoreError;
 
@@ -36,7 +37,9 @@ impl Pool {
     ///
     /// Nothing is written to the file before it is known to be a SQLite database: a
     /// wrong path is refused and left as it was.
-    pub(super) fn open(path: PathBuf) -> Result<Self, StoreError> {
+    /// `adopt_legacy`: rename the unprefixed tables of tollgate before 0.2 to `sql`'s names
+    /// (see [`schema::migrate`]).
+    pub(super) fn open(path: PathBuf, sql: &Sql, adopt_legacy: bool) -> Result<Self, StoreError> {
         let mut writer = connect(&path, OpenFlags::SQLITE_OPEN_CREATE)?;
         // The first read of the header is where SQLite notices a file is not a database.
         writer
@@ -56,7 +59,7 @@ impl Pool {
         writer
             .pragma_update(None, "synchronous", "NORMAL")
             .map_err(|err| open_error(&path, &err))?;
-        schema::migrate(&mut writer)?;
+        schema::migrate(&mut writer, sql, adopt_legacy)?;
         Ok(Self {
             path,
             write_turn: Semaphore::new(1),

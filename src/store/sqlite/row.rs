@@ -14,20 +14,7 @@ use time::OffsetDateTime;
 use super::driver_error;
 use crate::{PreviousSecret, SecretHash, StoreError, TokenRecord, TokenStatus};
 
-/// The start of every query that reads records: one row per token, with its current and
-/// previous secret joined in. The columns are the ones [`record_from_row`] reads.
-macro_rules! select_record {
-    () => {
-        "SELECT t.id, t.name, t.kind, t.scopes, t.status, t.created_at, t.expires_at, t.last_used_at, \
-         t.metadata, cur.hash, prev.hash, prev.valid_until \
-         FROM tokens AS t \
-         LEFT JOIN token_secrets AS cur ON cur.token_id = t.id AND cur.role = 'current' \
-         LEFT JOIN token_secrets AS prev ON prev.token_id = t.id AND prev.role = 'previous'"
-    };
-}
-pub(super) use select_record;
-
-/// Reads a row selected by [`select_record`].
+/// Reads a row selected by [`Sql::select_record`](super::sql::Sql::select_record).
 pub(super) fn record_from_row(row: &Row<'_>) -> Result<TokenRecord, StoreError> {
     let id: String = row.get(0).map_err(|err| corrupt_column("?", "id", err))?;
     let read = Reader { row, id: &id };
@@ -123,7 +110,7 @@ fn corrupt_column(id: &str, column: &str, err: rusqlite::Error) -> StoreError {
 }
 
 /// A timestamp as unix microseconds: records are truncated to the microsecond (see
-/// [`crate::record::now`]), so this round-trips them exactly.
+/// `crate::record::now`), so this round-trips them exactly.
 pub(super) fn to_micros(at: OffsetDateTime) -> i64 {
     let micros = at.unix_timestamp_nanos().div_euclid(1000);
     // Only dates beyond the year 290,000 (time's `large-dates`) do not fit; they saturate.

@@ -1,20 +1,21 @@
 //! The database schema, and the forward migrations that build it on open.
 
-use rusqlite::{Connection, TransactionBehavior};
+use rusqlite::{Connection, Transaction, TransactionBehavior};
 
 use super::driver_error;
+use super::sql::Sql;
 use crate::StoreError;
 
 /// The migrations, in order: running the one at index `i` brings the schema to version
 /// `i + 1`. Append only: a released migration is never edited, since databases out there
-/// already ran it.
+/// already ran it. `{tokens}` and `{secrets}` stand for the store's table names.
 ///
 /// Secret hashes live in their own table so that one primary key covers current and
 /// previous (grace) secrets alike: two tokens can never hold the same hash, whichever
 /// role it has in each, and the database enforces it for every process that writes.
 const MIGRATIONS: &[&str] = &[
     // 1: tokens and their secrets.
-    "CREATE TABLE tokens (
+    "CREATE TABLE {tokens} (
         id           TEXT PRIMARY KEY NOT NULL,
         name         TEXT NOT NULL,
         kind         TEXT NOT NULL,
@@ -26,9 +27,9 @@ const MIGRATIONS: &[&str] = &[
         metadata     TEXT NOT NULL     -- JSON object
     ) STRICT;
 
-    CREATE TABLE token_secrets (
+    CREATE TABLE {secrets} (
         hash        BLOB PRIMARY KEY NOT NULL CHECK (length(hash) = 32),
-        token_id    TEXT NOT NULL REFERENCES tokens (id) ON DELETE CASCADE,
+        token_id    TEXT NOT NULL REFERENCES {tokens} (id) ON DELETE CASCADE,
         role        TEXT NOT NULL CHECK (role IN ('current', 'previous')),
         valid_until INTEGER,
         CHECK ((role = 'current') = (valid_until IS NULL)),
@@ -44,24 +45,34 @@ pub(super) const LATEST: i64 = MIGRATIONS.len() as i64;
 /// The transaction is `IMMEDIATE`: two processes opening a new file at once take turns,
 /// and the second finds the work done.
 ///
+/// With `adopt_legacy`, a database written by tollgate before table prefixes existed (its
+/// tables named `tokens`, `token_secrets` and `schema_version`) has them renamed to this
+/// store's names first, in the same transaction, so its tokens keep working.
+///
 /// # Errors
 /// [`StoreError::Corrupt`] when the database was written by a newer tollgate, whose schema
 /// this code does not know.
-pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+pub(super) fn migrate(conn: &mut Connection, sql: &Sql, adopt_legacy: bool) -> Result<(), StoreError> {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(driver_error)?;
-    tx.execute_batch(
-        "CREATE TABLE IF NOT EXISTS schema_version (
+    if adopt_legacy {
+        adopt_legacy_tables(&tx, sql)?;
+    }
+    tx.execute_batch(&format!(
+        "CREATE TABLE IF NOT EXISTS {} (
             version    INTEGER PRIMARY KEY NOT NULL,
             applied_at INTEGER NOT NULL -- unix microseconds
         ) STRICT",
-    )
+        sql.versions
+    ))
     .map_err(driver_error)?;
     let current: i64 = tx
-        .query_row("SELECT coalesce(max(version), 0) FROM schema_version", [], |row| {
-            row.get(0)
-        })
+        .query_row(
+            &format!("SELECT coalesce(max(version), 0) FROM {}", sql.versions),
+            [],
+            |row| row.get(0),
+        )
         .map_err(driver_error)?;
     if current > LATEST {
         return Err(StoreError::Corrupt(format!(
@@ -69,13 +80,44 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
         )));
     }
     let applied_at = super::row::to_micros(crate::record::now());
-    for (version, sql) in (1..).zip(MIGRATIONS).skip_while(|(version, _)| *version <= current) {
-        tx.execute_batch(sql).map_err(driver_error)?;
+    for (version, migration) in (1..).zip(MIGRATIONS).skip_while(|(version, _)| *version <= current) {
+        let migration = migration
+            .replace("{tokens}", &sql.tokens)
+            .replace("{secrets}", &sql.secrets);
+        tx.execute_batch(&migration).map_err(driver_error)?;
         tx.execute(
-            "INSERT INTO schema_version (version, applied_at) VALUES (?1, ?2)",
+            &format!("INSERT INTO {} (version, applied_at) VALUES (?1, ?2)", sql.versions),
             (version, applied_at),
         )
         .map_err(driver_error)?;
     }
     tx.commit().map_err(driver_error)
+}
+
+/// Renames tollgate's unprefixed tables to `sql`'s names, when those do not exist yet and
+/// all three old ones do (`token_secrets` is tollgate's alone: an application's own
+/// `tokens` or `schema_version` table is never taken on its own). SQLite rewrites the
+/// foreign key of the secrets table to follow its parent's new name.
+fn adopt_legacy_tables(tx: &Transaction<'_>, sql: &Sql) -> Result<(), StoreError> {
+    let exists = |name: &str| -> Result<bool, StoreError> {
+        tx.prepare_cached("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1")
+            .and_then(|mut statement| statement.exists([name]))
+            .map_err(driver_error)
+    };
+    let renames = [
+        ("schema_version", &sql.versions),
+        ("tokens", &sql.tokens),
+        ("token_secrets", &sql.secrets),
+    ];
+    for (old, new) in renames {
+        if old == new.as_str() || exists(new)? || !exists(old)? {
+            return Ok(());
+        }
+    }
+    for (old, new) in renames {
+        tx.execute_batch(&format!("ALTER TABLE {old} RENAME TO {new}"))
+            .map_err(driver_error)?;
+    }
+    tracing::info!(tables = ?renames.map(|(_, new)| new.as_str()), "renamed the SQLite tables of an earlier tollgate to their prefixed names");
+    Ok(())
 }

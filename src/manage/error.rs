@@ -1,0 +1,61 @@
+//! [`ManageError`]: why a [`TokenManager`](super::TokenManager) call did not happen.
+
+use std::time::Duration;
+
+use crate::StoreError;
+
+/// Why a [`TokenManager`](super::TokenManager) call was refused or failed. Each variant is a
+/// cause a caller acts on differently: show the message to the user (`Invalid`), answer
+/// 404 (`NotFound`), 409 (`DuplicateId`, `DuplicateSecret`), or retry later (`Store`,
+/// `Timeout`).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ManageError {
+    /// An input field breaks a rule; the message names the field and the rule, never a
+    /// secret.
+    #[error("{field}: {rule}")]
+    Invalid {
+        /// The field, as the admin API names it (`name`, `scopes[2]`, `expires_at`, …).
+        field: String,
+        /// The rule it breaks.
+        rule: String,
+    },
+    /// No token has this id.
+    #[error("no token with this id")]
+    NotFound,
+    /// A token with this id already exists.
+    #[error("a token with this id already exists")]
+    DuplicateId,
+    /// Another token already uses this secret (an import, most often).
+    #[error("this secret is already in use by another token")]
+    DuplicateSecret,
+    /// The store failed; the call may succeed if retried. A write may have been applied
+    /// even so: the verifier's cache was told either way.
+    #[error("the token store failed: {0}")]
+    Store(#[source] StoreError),
+    /// The store did not answer in time; as with `Store`, a write may have been applied.
+    #[error("the token store did not answer within {0:?}")]
+    Timeout(Duration),
+    /// The operating system's random source failed, so no secret could be generated.
+    #[error("no secret could be generated: {0}")]
+    Random(#[source] crate::TokenError),
+}
+
+impl ManageError {
+    pub(crate) fn invalid(field: impl Into<String>, rule: impl Into<String>) -> Self {
+        Self::Invalid {
+            field: field.into(),
+            rule: rule.into(),
+        }
+    }
+}
+
+impl From<StoreError> for ManageError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::DuplicateId => Self::DuplicateId,
+            StoreError::DuplicateSecret => Self::DuplicateSecret,
+            err => Self::Store(err),
+        }
+    }
+}

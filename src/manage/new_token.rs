@@ -1,0 +1,128 @@
+//! [`NewToken`]: what a token is created with.
+
+use serde_json::{Map, Value};
+use time::{Duration, OffsetDateTime};
+
+use super::{ManageError, rules};
+use crate::{SecretHash, TokenRecord, TokenStatus};
+
+/// The fields of a token to create with [`TokenManager::create`](super::TokenManager::create)
+/// or [`TokenManager::import`](super::TokenManager::import). Only the name is required;
+/// the rest defaults to no scopes, no expiry, kind `api`, status active and empty metadata.
+///
+/// Nothing is checked until the token is created; then every field follows the same rules
+/// as in the admin API (see [`ManageError::Invalid`]).
+///
+/// ```
+/// use time::Duration;
+/// use tollgate::NewToken;
+///
+/// let new = NewToken::new("ci deploy key")
+///     .scopes(["deploy", "read"])
+///     .kind("service")
+///     .expires_in(Duration::days(90));
+/// # drop(new);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+#[must_use = "a NewToken does nothing until it is passed to TokenManager::create"]
+pub struct NewToken {
+    name: String,
+    scopes: Vec<String>,
+    kind: Option<String>,
+    status: TokenStatus,
+    expiry: Option<Expiry>,
+    metadata: Map<String, Value>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Expiry {
+    At(OffsetDateTime),
+    In(Duration),
+}
+
+impl NewToken {
+    /// A token named `name` (1 to 128 characters, no control characters).
+    pub fn new(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            scopes: Vec::new(),
+            kind: None,
+            status: TokenStatus::Active,
+            expiry: None,
+            metadata: Map::new(),
+        }
+    }
+
+    /// The scopes it grants (RFC 6749 scope-tokens: visible ASCII without spaces, quotes or
+    /// backslashes, 1 to 128 characters each, at most 256).
+    pub fn scopes<I, S>(mut self, scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.scopes = scopes.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// A free-form kind, 1 to 64 characters (default `api`).
+    pub fn kind(mut self, kind: impl Into<String>) -> Self {
+        self.kind = Some(kind.into());
+        self
+    }
+
+    /// Created active (the default) or inactive.
+    pub fn status(mut self, status: TokenStatus) -> Self {
+        self.status = status;
+        self
+    }
+
+    /// Expires at this instant, which must be in the future (and before the year 10000).
+    /// Replaces an earlier [`expires_in`](Self::expires_in).
+    pub fn expires_at(mut self, at: OffsetDateTime) -> Self {
+        self.expiry = Some(Expiry::At(at));
+        self
+    }
+
+    /// Expires this long after creation: at least a second, at most 100 years. Replaces an
+    /// earlier [`expires_at`](Self::expires_at).
+    pub fn expires_in(mut self, lifetime: Duration) -> Self {
+        self.expiry = Some(Expiry::In(lifetime));
+        self
+    }
+
+    /// A JSON object kept with the token, at most 4 KiB serialized.
+    pub fn metadata(mut self, metadata: Map<String, Value>) -> Self {
+        self.metadata = metadata;
+        self
+    }
+
+    /// Checks every field and makes the record, created at `now`.
+    pub(super) fn into_record(
+        self,
+        id: &str,
+        hash: SecretHash,
+        now: OffsetDateTime,
+    ) -> Result<TokenRecord, ManageError> {
+        rules::name(&self.name)?;
+        rules::scopes(&self.scopes)?;
+        if let Some(kind) = &self.kind {
+            rules::kind(kind)?;
+        }
+        rules::metadata(&self.metadata)?;
+        let expires_at = match self.expiry {
+            Some(Expiry::At(at)) => Some(rules::expires_at(at, now)?),
+            Some(Expiry::In(lifetime)) => Some(rules::expires_in(lifetime, now)?),
+            None => None,
+        };
+        let mut record = TokenRecord::new(id, self.name, hash)
+            .with_scopes(self.scopes)
+            .with_status(self.status)
+            .with_expiry(expires_at)
+            .with_metadata(self.metadata)
+            .with_created_at(now);
+        if let Some(kind) = self.kind {
+            record.kind = kind;
+        }
+        Ok(record)
+    }
+}

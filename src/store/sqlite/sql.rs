@@ -1,0 +1,75 @@
+//! The store's SQL, written once per store for its table prefix.
+
+/// The tables of one store, and every statement that names them.
+pub(super) struct Sql {
+    pub(super) tokens: String,
+    pub(super) secrets: String,
+    pub(super) versions: String,
+    /// One row per token, its current and previous secret joined in: the columns
+    /// [`record_from_row`](super::row::record_from_row) reads. Filters are appended.
+    pub(super) select_record: String,
+    pub(super) get: String,
+    pub(super) find_by_hash: String,
+    pub(super) record_use: String,
+    pub(super) insert_token: String,
+    pub(super) insert_secret: String,
+    pub(super) update: String,
+    pub(super) delete_secrets: String,
+    pub(super) delete_token: String,
+    pub(super) secret_taken: String,
+    pub(super) token_exists: String,
+    pub(super) drop_previous: String,
+    pub(super) demote_current: String,
+    pub(super) drop_current: String,
+}
+
+impl Sql {
+    /// The statements for tables named `<prefix>tokens`, `<prefix>token_secrets` and
+    /// `<prefix>schema_version`. The prefix is checked by the builder: letters, digits and
+    /// underscores, so it needs no quoting.
+    pub(super) fn new(prefix: &str) -> Self {
+        let tokens = format!("{prefix}tokens");
+        let secrets = format!("{prefix}token_secrets");
+        let select_record = format!(
+            "SELECT t.id, t.name, t.kind, t.scopes, t.status, t.created_at, t.expires_at, t.last_used_at, \
+             t.metadata, cur.hash, prev.hash, prev.valid_until \
+             FROM {tokens} AS t \
+             LEFT JOIN {secrets} AS cur ON cur.token_id = t.id AND cur.role = 'current' \
+             LEFT JOIN {secrets} AS prev ON prev.token_id = t.id AND prev.role = 'previous'"
+        );
+        Self {
+            get: format!("{select_record} WHERE t.id = ?1"),
+            find_by_hash: format!(
+                "{select_record} WHERE t.id = (SELECT token_id FROM {secrets} \
+                 WHERE hash = ?1 AND (role = 'current' OR valid_until > ?2))"
+            ),
+            // Reports arrive out of order: never move the time back.
+            record_use: format!(
+                "UPDATE {tokens} SET last_used_at = ?2 \
+                 WHERE id = ?1 AND (last_used_at IS NULL OR last_used_at < ?2)"
+            ),
+            insert_token: format!(
+                "INSERT INTO {tokens} (id, name, kind, scopes, status, created_at, expires_at, last_used_at, metadata) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+            ),
+            insert_secret: format!("INSERT INTO {secrets} (hash, token_id, role, valid_until) VALUES (?1, ?2, ?3, ?4)"),
+            // Every column a patch can change.
+            update: format!(
+                "UPDATE {tokens} SET name = ?2, scopes = ?3, status = ?4, expires_at = ?5, metadata = ?6 WHERE id = ?1"
+            ),
+            delete_secrets: format!("DELETE FROM {secrets} WHERE token_id = ?1"),
+            delete_token: format!("DELETE FROM {tokens} WHERE id = ?1"),
+            secret_taken: format!("SELECT 1 FROM {secrets} WHERE hash = ?1"),
+            token_exists: format!("SELECT 1 FROM {tokens} WHERE id = ?1"),
+            drop_previous: format!("DELETE FROM {secrets} WHERE token_id = ?1 AND role = 'previous'"),
+            demote_current: format!(
+                "UPDATE {secrets} SET role = 'previous', valid_until = ?2 WHERE token_id = ?1 AND role = 'current'"
+            ),
+            drop_current: format!("DELETE FROM {secrets} WHERE token_id = ?1 AND role = 'current'"),
+            versions: format!("{prefix}schema_version"),
+            select_record,
+            tokens,
+            secrets,
+        }
+    }
+}
