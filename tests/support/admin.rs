@@ -11,7 +11,9 @@ use http::header::{ALLOW, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFT
 use http::{Method, Request, StatusCode};
 use http_body_util::BodyExt as _;
 use serde_json::{Value, json};
-use tollgate::{AdminApi, AuthLayer, BasicCredential, MemoryStore, SecretHasher, TokenRecord, TokenStore, Verifier};
+use tollgate::{
+    AdminApi, AuthLayer, BasicCredential, MemoryStore, SecretHasher, TokenManager, TokenRecord, TokenStore, Verifier,
+};
 use tower::ServiceExt as _;
 
 use super::Instrumented;
@@ -59,20 +61,18 @@ impl Harness {
             .layer(auth)
             .nest_service("/admin", admin);
 
-        // Bootstrap an admin token straight into the store, as the example server does.
-        let token = verifier.format().generate().unwrap();
-        let hash = SecretHasher::Sha256.hash(token.secret_segment().as_bytes());
-        store
-            .inner
-            .create(TokenRecord::new(token.id(), "bootstrap admin", hash).with_scopes(["tokens:admin"]))
+        // The first admin token, as the example server makes it.
+        let admin = TokenManager::new(store.clone(), verifier.clone())
+            .bootstrap_admin()
             .await
-            .unwrap();
-        remember(token.token().expose());
+            .unwrap()
+            .expect("a new store is empty");
+        remember(admin.token().expose());
         Self {
             store,
             verifier,
             router,
-            admin_token: token.token().expose().to_owned(),
+            admin_token: admin.token().expose().to_owned(),
         }
     }
 
