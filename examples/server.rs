@@ -232,7 +232,7 @@ async fn log_request(mut req: Request, next: Next) -> Response {
 /// that whatever the handler logs carries it.
 async fn record_token_id(req: Request, next: Next) -> Response {
     if let Some(principal) = req.extensions().get::<Principal>() {
-        tracing::Span::current().record("token_id", principal.id());
+        tracing::Span::current().record("token_id", tracing::field::display(principal.id()));
     }
     next.run(req).await
 }

@@ -2,15 +2,7 @@
 //! `metrics` feature: the app installs the recorder (a Prometheus exporter, say) *before*
 //! it builds its verifier and layers, which register their handles when they are built.
 //!
-//! | name | type | labels | what |
-//! | --- | --- | --- | --- |
-//! | `tollgate_cache_hits_total` | counter | | credentials the cache decided valid |
-//! | `tollgate_cache_misses_total` | counter | | credentials the cache could not decide |
-//! | `tollgate_store_lookups_total` | counter | `result`: `found`, `not_found`, `error`, `timeout` | lookups sent to the store (one per token however many requests wait) |
-//! | `tollgate_store_lookup_seconds` | histogram | | how long each store lookup took |
-//! | `tollgate_rejections_total` | counter | `reason` | requests the layer refused: `missing_credentials`, `invalid_request`, `malformed`, `bad_checksum`, `unknown`, `wrong_secret`, `expired`, `inactive`, `insufficient_scope`, `too_many_failures` (429), `unavailable` (503) |
-//! | `tollgate_cache_entries` | gauge | | tokens in the cache |
-//! | `tollgate_negative_cache_entries` | gauge | | unknown ids and hashes remembered |
+//! The names, types and labels are listed in the README ("Watch it").
 //!
 //! Without the feature every call here is empty and compiles to nothing.
 

@@ -122,6 +122,86 @@ async fn tokens_survive_a_restart_and_the_admin_token_is_made_once() {
     assert!(!second_file.exists(), "nothing written on the second start");
 }
 
+/// With a pepper the stored hashes are HMACs under it: a token made under one pepper fails
+/// under none or another. Each request's log line is in a span that names its token.
+#[tokio::test]
+async fn the_pepper_keys_the_stored_hashes_and_the_log_names_the_token() {
+    let bin = server_binary();
+    let dir = tempfile::tempdir().unwrap();
+    let admin_file = dir.path().join("admin.token");
+    let pepper = "a pepper of at least 16 bytes";
+    let server = Server::start_env(
+        &bin,
+        dir.path(),
+        &["--admin-token-out", admin_file.to_str().unwrap()],
+        &[("TOLLGATE_PEPPER", pepper)],
+    );
+    let admin = format!("Bearer {}", std::fs::read_to_string(&admin_file).unwrap().trim());
+    assert_eq!(
+        send(server.addr, Method::GET, "/me", Some(&admin), None).await.0,
+        StatusCode::OK
+    );
+    let (_, _, log) = server.stop();
+    assert!(!log.contains("no pepper"), "{log}");
+    let span_line = log
+        .lines()
+        .find(|line| line.contains("status=200"))
+        .unwrap_or_else(|| panic!("no request line in:\n{log}"));
+    assert!(
+        span_line.contains("request{method=GET path=/me token_id=bootstrap}:"),
+        "the request's span names its token: {span_line}"
+    );
+
+    let pepper_file = dir.path().join("pepper");
+    for (env, file_contents, expected) in [
+        (None, None, StatusCode::UNAUTHORIZED),
+        (None, Some("another pepper, 16+ bytes"), StatusCode::UNAUTHORIZED),
+        (None, Some(pepper), StatusCode::OK),
+    ] {
+        let mut extra = Vec::new();
+        if let Some(contents) = file_contents {
+            std::fs::write(&pepper_file, format!("{contents}\n")).unwrap();
+            extra = vec!["--pepper-file", pepper_file.to_str().unwrap()];
+        }
+        let env: Vec<(&str, &str)> = env.into_iter().collect();
+        let server = Server::start_env(&bin, dir.path(), &extra, &env);
+        let status = send(server.addr, Method::GET, "/me", Some(&admin), None).await.0;
+        let (_, _, log) = server.stop();
+        assert_eq!(status, expected, "pepper file {file_contents:?}");
+        assert_eq!(log.contains("no pepper"), file_contents.is_none(), "{log}");
+    }
+
+    let short = Command::new(&bin)
+        .args(["--addr", "127.0.0.1:0", "--store", "memory"])
+        .env("TOLLGATE_PEPPER", "short")
+        .output()
+        .unwrap();
+    assert!(!short.status.success());
+    assert!(String::from_utf8_lossy(&short.stderr).contains("at least 16 bytes"));
+}
+
+// CONTRACT §4: two servers starting at once on one empty store make one admin token.
+#[tokio::test]
+async fn two_servers_starting_at_once_on_one_empty_store_make_one_admin_token() {
+    let bin = server_binary();
+    let dir = tempfile::tempdir().unwrap();
+    let outs = [dir.path().join("a.token"), dir.path().join("b.token")];
+    let servers: Vec<Server> = outs
+        .iter()
+        .map(|out| Server::spawn(&bin, dir.path(), &["--admin-token-out", out.to_str().unwrap()], &[]))
+        .collect();
+    for server in &servers {
+        wait_for(server.addr);
+    }
+    let printed: Vec<String> = servers.into_iter().map(|server| server.stop().1).collect();
+    let bootstrapped = printed
+        .iter()
+        .filter(|out| out.contains("Bootstrap admin token"))
+        .count();
+    assert_eq!(bootstrapped, 1, "{printed:?}");
+    assert_eq!(outs.iter().filter(|out| out.exists()).count(), 1);
+}
+
 /// The server damps brute force by peer address (axum's `ConnectInfo`): after 20 failed
 /// verifications, 429 with `Retry-After`, while a cached valid token keeps working.
 #[tokio::test]

@@ -65,7 +65,7 @@ pub const OPENAPI_JSON: &str = include_str!("openapi.json");
 pub type AdminService = AuthService<AdminApi>;
 
 /// The admin API's request handling, without authentication. You get it wrapped in an
-/// [`AuthService`] from [`AdminApi::builder`]; see the [module docs](self).
+/// [`AuthService`] from [`AdminApi::builder`]; see the [module docs](crate::admin).
 #[derive(Clone)]
 pub struct AdminApi {
     state: Arc<State>,

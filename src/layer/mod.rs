@@ -1,28 +1,6 @@
 //! [`AuthLayer`]: the tower middleware. It reads the credential, asks the [`Verifier`],
 //! and either hands the request to the inner service with a [`Principal`] in its
 //! extensions, or answers it as CONTRACT §1 says.
-//!
-//! ```
-//! use std::convert::Infallible;
-//! use http::{Request, Response, StatusCode, header::AUTHORIZATION};
-//! use tower::{ServiceBuilder, ServiceExt, service_fn};
-//! use tollgate::{AuthLayer, MemoryStore, Principal, Verifier};
-//!
-//! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() {
-//! let verifier = Verifier::builder(MemoryStore::new()).build();
-//! let service = ServiceBuilder::new()
-//!     .layer(AuthLayer::builder(verifier).realm("example").build())
-//!     .service(service_fn(|req: Request<String>| async move {
-//!         let who = req.extensions().get::<Principal>().unwrap().name().to_owned();
-//!         Ok::<_, Infallible>(Response::new(http_body_util::Full::new(bytes::Bytes::from(who))))
-//!     }));
-//!
-//! let response = service.oneshot(Request::new(String::new())).await.unwrap();
-//! assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
-//! assert_eq!(response.headers()["www-authenticate"], "Bearer realm=\"example\"");
-//! # }
-//! ```
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -65,7 +43,32 @@ pub(crate) struct Config {
     pub(crate) metrics: crate::metrics::LayerMetrics,
 }
 
-/// Authenticates every request with a [`Verifier`]. See the [module docs](self).
+/// Authenticates every request with a [`Verifier`]: reads the credential, asks the
+/// verifier, and either hands the request to the inner service with a
+/// [`Principal`](crate::Principal) in its extensions, or answers it itself (401, 400, 403,
+/// 429 or 503, with the challenges and a JSON error body).
+///
+/// ```
+/// use std::convert::Infallible;
+/// use http::{Request, Response, StatusCode, header::AUTHORIZATION};
+/// use tower::{ServiceBuilder, ServiceExt, service_fn};
+/// use tollgate::{AuthLayer, MemoryStore, Principal, Verifier};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let verifier = Verifier::builder(MemoryStore::new()).build();
+/// let service = ServiceBuilder::new()
+///     .layer(AuthLayer::builder(verifier).realm("example").build())
+///     .service(service_fn(|req: Request<String>| async move {
+///         let who = req.extensions().get::<Principal>().unwrap().name().to_owned();
+///         Ok::<_, Infallible>(Response::new(http_body_util::Full::new(bytes::Bytes::from(who))))
+///     }));
+///
+/// let response = service.oneshot(Request::new(String::new())).await.unwrap();
+/// assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+/// assert_eq!(response.headers()["www-authenticate"], "Bearer realm=\"example\"");
+/// # }
+/// ```
 ///
 /// Build it with [`AuthLayer::new`] for the defaults (Bearer and Basic, realm
 /// `tollgate`, no required scope) or [`AuthLayer::builder`]. Its responses carry an

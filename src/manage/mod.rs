@@ -1,37 +1,5 @@
 //! [`TokenManager`]: creating, changing and removing tokens from Rust code, with the same
 //! rules as the admin API, which is built on it.
-//!
-//! Use it where an HTTP admin API is the wrong tool: to mint the first admin token when a
-//! service starts ([`TokenManager::bootstrap_admin`]), or behind an "API tokens" page of
-//! your own app, where the user is already signed in with a session and no admin token is
-//! involved.
-//!
-//! ```
-//! use std::sync::Arc;
-//! use time::Duration;
-//! use tollgate::{Credential, MemoryStore, NewToken, TokenManager, Verifier};
-//!
-//! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() -> Result<(), tollgate::ManageError> {
-//! let store = Arc::new(MemoryStore::new());
-//! let verifier = Verifier::builder(store.clone()).build();
-//! let tokens = TokenManager::new(store, verifier.clone());
-//!
-//! // The whole token is shown once, here; the store keeps only its hash.
-//! let issued = tokens
-//!     .create(NewToken::new("laptop").scopes(["profile"]).expires_in(Duration::days(30)))
-//!     .await?;
-//! let token = issued.token().expose().to_owned();
-//! assert!(verifier.verify(&Credential::Bearer(&token)).await.is_ok());
-//!
-//! // A rotation keeps the id; the old secret works for the grace period only.
-//! let rotated = tokens.rotate(issued.id(), Duration::ZERO).await?;
-//! assert!(verifier.verify(&Credential::Bearer(&token)).await.is_err());
-//!
-//! tokens.delete(rotated.id()).await?;
-//! # Ok(())
-//! # }
-//! ```
 
 use std::fmt;
 use std::future::Future;
@@ -59,9 +27,41 @@ pub const DEFAULT_ADMIN_SCOPE: &str = "tokens:admin";
 /// exactly one of them succeed.
 pub const BOOTSTRAP_ID: &str = "bootstrap";
 
-/// Creates, changes and removes tokens in a [`TokenStore`], applying the admin API's rules,
-/// and keeps a [`Verifier`]'s cache in step: a change is in force on the next request
-/// through that verifier. See the [module docs](self).
+/// Creates, changes and removes tokens in a [`TokenStore`], applying the admin API's rules
+/// (the admin API is built on it), and keeps a [`Verifier`]'s cache in step: a change is in
+/// force on the next request through that verifier.
+///
+/// Use it where an HTTP admin API is the wrong tool: to mint the first admin token when a
+/// service starts ([`TokenManager::bootstrap_admin`]), or behind an "API tokens" page of
+/// your own app, where the user is already signed in with a session and no admin token is
+/// involved.
+///
+/// ```
+/// use std::sync::Arc;
+/// use time::Duration;
+/// use tollgate::{Credential, MemoryStore, NewToken, TokenManager, Verifier};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), tollgate::ManageError> {
+/// let store = Arc::new(MemoryStore::new());
+/// let verifier = Verifier::builder(store.clone()).build();
+/// let tokens = TokenManager::new(store, verifier.clone());
+///
+/// // The whole token is shown once, here; the store keeps only its hash.
+/// let issued = tokens
+///     .create(NewToken::new("laptop").scopes(["profile"]).expires_in(Duration::days(30)))
+///     .await?;
+/// let token = issued.token().expose().to_owned();
+/// assert!(verifier.verify(&Credential::Bearer(&token)).await.is_ok());
+///
+/// // A rotation keeps the id; the old secret works for the grace period only.
+/// let rotated = tokens.rotate(issued.id(), Duration::ZERO).await?;
+/// assert!(verifier.verify(&Credential::Bearer(&token)).await.is_err());
+///
+/// tokens.delete(rotated.id()).await?;
+/// # Ok(())
+/// # }
+/// ```
 ///
 /// Cheap to clone. Every store call is bounded by [`store_timeout`](Self::store_timeout)
 /// (default 5 s), so a Tokio runtime with its time driver is needed.

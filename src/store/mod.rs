@@ -1,7 +1,7 @@
 //! Where tokens live: the read trait [`TokenSource`], the management trait [`TokenStore`],
 //! and the backends.
 //!
-//! Both traits are async and object-safe (through [`async_trait`]), so a store can be used
+//! Both traits are async and object-safe (through [`async_trait`](async_trait::async_trait)), so a store can be used
 //! generically or as `Arc<dyn TokenStore>`. A backend shared by several replicas can also
 //! offer a stream of [`ChangeEvent`]s so that every replica's cache drops a changed token
 //! at once (see [`Verifier::invalidation_task`](crate::Verifier::invalidation_task)).

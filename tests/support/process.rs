@@ -72,7 +72,21 @@ pub fn start_in(bin: &Path, dir: &Path) -> Server {
 }
 
 impl Server {
+    /// The example server on the SQLite database `dir/t.db`, with `extra` arguments, once it
+    /// listens.
     pub fn start(bin: &Path, dir: &Path, extra: &[&str]) -> Self {
+        Self::start_env(bin, dir, extra, &[])
+    }
+
+    /// [`Server::start`] with these environment variables too.
+    pub fn start_env(bin: &Path, dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Self {
+        let server = Self::spawn(bin, dir, extra, env);
+        wait_for(server.addr);
+        server
+    }
+
+    /// [`Server::start_env`] without waiting for it to listen.
+    pub fn spawn(bin: &Path, dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Self {
         let addr = free_port();
         let child = Command::new(bin)
             .args([
@@ -83,11 +97,12 @@ impl Server {
             ])
             .args(extra)
             .env("RUST_LOG", "info")
+            .env_remove("TOLLGATE_PEPPER")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        wait_for(addr);
         Self { child, addr }
     }
 

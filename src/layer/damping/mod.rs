@@ -1,44 +1,4 @@
-//! [`Damping`]: brute-force damping. Failed verifications are counted per client; a client
-//! over the limit is answered 429 with `Retry-After`, and its credentials are neither
-//! verified nor looked up, until its window ends.
-//!
-//! The client is told by a [`ClientKey`]: the peer address by default ([`PeerAddr`]), or
-//! the address a trusted reverse proxy reports ([`ForwardedFor`]), or any function of the
-//! request's headers and extensions. IPv6 addresses are counted per /64, the block one
-//! host usually holds. Counters live in a bounded cache: memory stays within
-//! [`DampingBuilder::capacity`] clients however many addresses an attacker uses.
-//!
-//! What is counted: credentials that do not authenticate (401 `invalid_token`). Missing
-//! credentials (a client's first try), malformed headers (refused before any lookup),
-//! missing scopes and store failures are not. A blocked client's credential that the cache
-//! proves valid still passes: a neighbour behind the same NAT is not locked out by a
-//! misconfigured client, and no store is touched either way.
-//!
-//! The bound on store lookups holds for concurrent requests too: a lookup in flight counts
-//! against the client's allowance until it is answered, so a client with `max_failures`
-//! left cannot start more than that many lookups at once, however many requests it sends
-//! in parallel. Beyond that it is answered 429 with `Retry-After: 1` until some of them
-//! are answered.
-//!
-//! ```
-//! use std::net::SocketAddr;
-//! use std::time::Duration;
-//! use axum::extract::ConnectInfo;
-//! use tollgate::{AuthLayer, Damping, MemoryStore, Verifier};
-//!
-//! let verifier = Verifier::builder(MemoryStore::new()).build();
-//! // axum puts the peer address in `ConnectInfo` when served with
-//! // `into_make_service_with_connect_info::<SocketAddr>()`.
-//! let damping = Damping::builder()
-//!     .max_failures(20)
-//!     .window(Duration::from_secs(60))
-//!     .client_key(|_: &http::HeaderMap, ext: &http::Extensions| {
-//!         ext.get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip())
-//!     })
-//!     .build();
-//! let layer = AuthLayer::builder(verifier).damping(damping).build();
-//! # drop(layer);
-//! ```
+//! [`Damping`]: brute-force damping per client.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -56,8 +16,44 @@ pub use client::{ClientKey, ForwardedFor, PeerAddr};
 /// How long a client whose allowance is taken up by lookups in flight is told to wait.
 const IN_FLIGHT_RETRY: Duration = Duration::from_secs(1);
 
-/// Counts failed verifications per client and blocks clients over the limit. See the
-/// [module docs](self).
+/// Brute-force damping: failed verifications are counted per client; a client over the
+/// limit is answered 429 with `Retry-After`, and its credentials are neither verified nor
+/// looked up, until its window ends.
+///
+/// The client is told by a [`ClientKey`]: the peer address by default ([`PeerAddr`]: a
+/// `SocketAddr` your hyper accept loop inserts, or with the `axum` feature axum's
+/// `ConnectInfo`), or the address a trusted reverse proxy reports ([`ForwardedFor`]), or
+/// any function of the request's headers and extensions. A request whose client cannot be
+/// told is not damped, and the first one is logged as a warning. IPv6 addresses are counted per /64, the block one
+/// host usually holds. Counters live in a bounded cache: memory stays within
+/// [`DampingBuilder::capacity`] clients however many addresses an attacker uses.
+///
+/// What is counted: credentials that do not authenticate (401 `invalid_token`). Missing
+/// credentials (a client's first try), malformed headers (refused before any lookup),
+/// missing scopes and store failures are not. A blocked client's credential that the cache
+/// proves valid still passes: a neighbour behind the same NAT is not locked out by a
+/// misconfigured client, and no store is touched either way.
+///
+/// The bound on store lookups holds for concurrent requests too: a lookup in flight counts
+/// against the client's allowance until it is answered, so a client with `max_failures`
+/// left cannot start more than that many lookups at once, however many requests it sends
+/// in parallel. Beyond that it is answered 429 with `Retry-After: 1` until some of them
+/// are answered.
+///
+/// ```
+/// use std::time::Duration;
+/// use tollgate::{AuthLayer, Damping, ForwardedFor, MemoryStore, Verifier};
+///
+/// let verifier = Verifier::builder(MemoryStore::new()).build();
+/// // Behind one reverse proxy, which appends the client's address to X-Forwarded-For.
+/// let damping = Damping::builder()
+///     .max_failures(10)
+///     .window(Duration::from_secs(300))
+///     .client_key(ForwardedFor::new(1))
+///     .build();
+/// let layer = AuthLayer::builder(verifier).damping(damping).build();
+/// # drop(layer);
+/// ```
 ///
 /// Cheap to clone; clones share their counters, so one `Damping` given to several layers
 /// (the API and the admin API, say) counts a client's failures on all of them together.
