@@ -3,7 +3,8 @@
 //! | setting (flag or env) | default |
 //! | --- | --- |
 //! | `--addr` / `TOLLGATE_ADDR` | `127.0.0.1:3000` |
-//! | `--store` / `TOLLGATE_STORE` | `sqlite:tollgate.db`; also `memory` |
+//! | `--store` / `TOLLGATE_STORE` | `sqlite:tollgate.db`; also `memory`, `postgres://…` (feature `postgres`) |
+//! | `--schema` / `TOLLGATE_SCHEMA` | `tollgate`: the PostgreSQL schema of the tables |
 //! | `--admin-token-out PATH` | none: where to also write the bootstrap admin token |
 //! | `--pepper-file PATH` / `TOLLGATE_PEPPER` | none: the key of the secret hashes (HMAC-SHA-256) |
 //! | `RUST_LOG` | `info`: which log lines to show (`tracing_subscriber`'s `EnvFilter`) |
@@ -40,7 +41,8 @@ struct Args {
     /// Address to listen on.
     #[arg(long, env = "TOLLGATE_ADDR", default_value = "127.0.0.1:3000")]
     addr: SocketAddr,
-    /// Token store: `sqlite:PATH` or `memory`.
+    /// Token store: `sqlite:PATH`, `memory`, or `postgres://…` (built with the `postgres`
+    /// feature; several servers can share it, and each hears the others' changes at once).
     #[arg(long, env = "TOLLGATE_STORE", default_value = "sqlite:tollgate.db")]
     store: String,
     /// Also write the bootstrap admin token to this file (created with mode 0600).
@@ -52,6 +54,9 @@ struct Args {
     /// makes every stored token unusable.
     #[arg(long)]
     pepper_file: Option<PathBuf>,
+    /// The PostgreSQL schema of the token tables.
+    #[arg(long, env = "TOLLGATE_SCHEMA", default_value = "tollgate")]
+    schema: String,
 }
 
 /// The pepper from `--pepper-file` or `TOLLGATE_PEPPER` (not a flag's value, which `ps`
@@ -94,7 +99,7 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 async fn run(args: Args) -> Result<(), BoxError> {
     let pepper = pepper(&args)?;
-    let store = open_store(&args.store).await?;
+    let store = open_store(&args.store, &args.schema).await?;
     let hasher = match &pepper {
         Some(pepper) => SecretHasher::hmac_sha256(pepper),
         None => {
@@ -151,7 +156,7 @@ async fn run(args: Args) -> Result<(), BoxError> {
         .layer(middleware::from_fn(log_request));
 
     let listener = tokio::net::TcpListener::bind(args.addr).await?;
-    tracing::info!(addr = %listener.local_addr()?, store = %args.store, "listening");
+    tracing::info!(addr = %listener.local_addr()?, store = %without_password(&args.store), "listening");
     axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(common::shutdown_signal())
         .await?;
@@ -159,8 +164,8 @@ async fn run(args: Args) -> Result<(), BoxError> {
     Ok(())
 }
 
-/// Reads `--store`: `sqlite:PATH` or `memory`; other backends are named but not built yet.
-async fn open_store(url: &str) -> Result<Arc<dyn TokenStore>, BoxError> {
+/// Reads `--store`: `sqlite:PATH`, `memory` or `postgres://…`.
+async fn open_store(url: &str, schema: &str) -> Result<Arc<dyn TokenStore>, BoxError> {
     if url == "memory" {
         return Ok(Arc::new(MemoryStore::new()));
     }
@@ -172,16 +177,48 @@ async fn open_store(url: &str) -> Result<Arc<dyn TokenStore>, BoxError> {
         let store = tollgate::SqliteStore::open(path).await?;
         return Ok(Arc::new(store));
     }
-    for (scheme, name) in [
-        ("postgres://", "PostgreSQL"),
-        ("postgresql://", "PostgreSQL"),
-        ("redis://", "Redis"),
-    ] {
-        if url.starts_with(scheme) {
-            return Err(format!("the {name} store is not available in this version; use sqlite:PATH or memory").into());
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        #[cfg(feature = "postgres")]
+        {
+            let store = tollgate::PostgresStore::builder(url).schema(schema).open().await?;
+            return Ok(Arc::new(store));
+        }
+        #[cfg(not(feature = "postgres"))]
+        {
+            let _ = schema;
+            return Err(
+                "this server was built without the PostgreSQL store: build it with `--features postgres`".into(),
+            );
         }
     }
-    Err(format!("unknown --store {url:?}: expected sqlite:PATH or memory").into())
+    if url.starts_with("redis://") {
+        return Err("the Redis store is not available in this version; use sqlite:PATH, memory or postgres://…".into());
+    }
+    Err(format!(
+        "unknown --store {:?}: expected sqlite:PATH, memory or postgres://…",
+        without_password(url)
+    )
+    .into())
+}
+
+/// A store URL fit for a log line: `user:password@` loses its password.
+fn without_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let (authority, path) = rest.split_once('/').map_or((rest, ""), |(a, p)| (a, p));
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split(':').next().unwrap_or("");
+            let path = if path.is_empty() {
+                String::new()
+            } else {
+                format!("/{path}")
+            };
+            format!("{scheme}://{user}:***@{host}{path}")
+        }
+        None => url.to_owned(),
+    }
 }
 
 /// On an empty store, creates an admin token and shows it once.

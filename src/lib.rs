@@ -1,11 +1,15 @@
-// The README is the crate's guide; its quick starts need the `axum` and `sqlite` features,
-// so without them the docs are this summary and the README's examples are not compiled.
-#![cfg_attr(all(feature = "axum", feature = "_sqlite"), doc = include_str!("../README.md"))]
+// The README is the crate's guide; its examples need the `axum`, `sqlite` and `postgres`
+// features, so without them the docs are this summary and the README's examples are not
+// compiled.
 #![cfg_attr(
-    not(all(feature = "axum", feature = "_sqlite")),
+    all(feature = "axum", feature = "_sqlite", feature = "postgres"),
+    doc = include_str!("../README.md")
+)]
+#![cfg_attr(
+    not(all(feature = "axum", feature = "_sqlite", feature = "postgres")),
     doc = "Embeddable authentication middleware for tower: Bearer and Basic tokens, a cached verifier, \
            pluggable token stores, a token manager and an admin API. The guide is the README, shown here \
-           when the docs are built with the `axum` and `sqlite` features (as on docs.rs)."
+           when the docs are built with all features (as on docs.rs)."
 )]
 #![deny(missing_docs)]
 
@@ -52,6 +56,8 @@ pub use secret::Secret;
 pub use store::{
     ChangeEvent, ChangeStream, ListQuery, MemoryStore, Page, Rotation, StoreError, TokenPatch, TokenSource, TokenStore,
 };
+#[cfg(feature = "postgres")]
+pub use store::{PostgresBuilder, PostgresStore};
 #[cfg(feature = "_sqlite")]
 pub use store::{SqliteBuilder, SqliteStore};
 pub use token::{GeneratedToken, ParsedToken, TokenError, TokenFormat};

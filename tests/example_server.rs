@@ -202,6 +202,116 @@ async fn two_servers_starting_at_once_on_one_empty_store_make_one_admin_token() 
     assert_eq!(outs.iter().filter(|out| out.exists()).count(), 1);
 }
 
+/// Two servers on one PostgreSQL schema, started at once: one admin token between them,
+/// and a token revoked through one is refused by the other at once.
+#[cfg(feature = "postgres")]
+#[tokio::test]
+async fn two_servers_on_postgres_bootstrap_once_and_share_revocations() {
+    use std::time::{Duration, Instant};
+    let Some(url) = support::backends::url(support::backends::POSTGRES_ENV, "two_servers_on_postgres") else {
+        return;
+    };
+    let schema = support::pg::Schema::new(&url);
+    let bin = server_binary();
+    let dir = tempfile::tempdir().unwrap();
+    let outs = [dir.path().join("a.token"), dir.path().join("b.token")];
+    let servers: Vec<Server> = outs
+        .iter()
+        .map(|out| {
+            Server::spawn_on(
+                &bin,
+                &url,
+                &["--schema", &schema.name, "--admin-token-out", out.to_str().unwrap()],
+                &[],
+            )
+        })
+        .collect();
+    for server in &servers {
+        wait_for(server.addr);
+    }
+    let made: Vec<&std::path::PathBuf> = outs.iter().filter(|out| out.exists()).collect();
+    assert_eq!(made.len(), 1, "one admin token between the two");
+    let admin = format!("Bearer {}", std::fs::read_to_string(made[0]).unwrap().trim());
+    let (a, b) = (servers[0].addr, servers[1].addr);
+
+    let (status, created) = send(
+        a,
+        Method::POST,
+        "/admin/tokens",
+        Some(&admin),
+        Some(json!({"name": "shared"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let token = format!("Bearer {}", created["token"].as_str().unwrap());
+    let id = created["id"].as_str().unwrap();
+    assert_eq!(
+        send(b, Method::GET, "/me", Some(&token), None).await.0,
+        StatusCode::OK,
+        "B cached it"
+    );
+    let (status, _) = send(a, Method::DELETE, &format!("/admin/tokens/{id}"), Some(&admin), None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let revoked = Instant::now();
+    while send(b, Method::GET, "/me", Some(&token), None).await.0 == StatusCode::OK {
+        assert!(
+            revoked.elapsed() < Duration::from_secs(1),
+            "B still serves the revoked token"
+        );
+    }
+    println!(
+        "revocation through one example server refused by the other after {:?}",
+        revoked.elapsed()
+    );
+    for server in servers {
+        let (code, _, log) = server.stop();
+        assert_eq!(code, 0);
+        assert!(!log.contains("password"), "{log}");
+    }
+}
+
+/// The README's commands for two replicas on PostgreSQL, run as written (`cargo run` becomes
+/// the built example; the schema is the test's own, through `TOLLGATE_SCHEMA`).
+#[cfg(feature = "postgres")]
+#[tokio::test]
+async fn the_readme_replica_commands_work_as_written() {
+    let Some(url) = support::backends::url(support::backends::POSTGRES_ENV, "the_readme_replica_commands") else {
+        return;
+    };
+    assert!(
+        Command::new("curl").arg("--version").output().is_ok(),
+        "the README's commands need curl"
+    );
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let section = readme.split("## Several replicas on PostgreSQL").nth(1).unwrap();
+    let commands = section.split("```sh\n").nth(1).unwrap().split("```").next().unwrap();
+    let schema = support::pg::Schema::new(&url);
+    let bin = server_binary();
+    let dir = tempfile::tempdir().unwrap();
+    let shim = format!(
+        "cargo() {{ while [ \"$1\" != \"--\" ]; do shift; done; shift; exec {} \"$@\"; }}\n",
+        bin.display()
+    );
+    let output = Command::new("sh")
+        .arg("-c")
+        .arg(format!("set -e\n{shim}{commands}"))
+        .current_dir(dir.path())
+        .env("DB", &url)
+        .env("A", free_port().to_string())
+        .env("B", free_port().to_string())
+        .env("TOLLGATE_SCHEMA", &schema.name)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "the commands failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("second server: 200"), "{stdout}");
+    assert!(stdout.contains("second server after revoke: 401"), "{stdout}");
+}
+
 /// The server damps brute force by peer address (axum's `ConnectInfo`): after 20 failed
 /// verifications, 429 with `Retry-After`, while a cached valid token keeps working.
 #[tokio::test]
@@ -242,7 +352,14 @@ async fn brute_force_from_one_address_is_answered_429() {
 async fn unsupported_store_urls_fail_with_a_clear_message() {
     let bin = server_binary();
     for (store, expected) in [
-        ("postgres://localhost/test", "PostgreSQL store is not available"),
+        (
+            "postgres://tollgate:hunter2hunter2@127.0.0.1:1/test",
+            if cfg!(feature = "postgres") {
+                "token store unavailable"
+            } else {
+                "built without the PostgreSQL store"
+            },
+        ),
         ("redis://localhost", "Redis store is not available"),
         ("mysql://x", "unknown --store"),
         ("sqlite:", "needs a path"),
@@ -254,6 +371,7 @@ async fn unsupported_store_urls_fail_with_a_clear_message() {
         assert!(!output.status.success(), "{store}");
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(stderr.contains(expected), "{store}: {stderr}");
+        assert!(!stderr.contains("hunter2"), "a password reached the log: {stderr}");
     }
 }
 
@@ -262,6 +380,10 @@ async fn unsupported_store_urls_fail_with_a_clear_message() {
 #[tokio::test]
 async fn the_readme_walkthrough_works_as_written() {
     if Command::new("curl").arg("--version").output().is_err() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "the README walkthrough needs curl, which CI must install"
+        );
         eprintln!("skipped: the README walkthrough needs curl, which is not installed");
         return;
     }

@@ -299,14 +299,7 @@ impl TokenSource for MemoryStore {
     }
 
     fn changes(&self) -> Option<ChangeStream> {
-        let rx = self.events.subscribe();
-        Some(Box::pin(futures_util::stream::unfold(rx, |mut rx| async move {
-            match rx.recv().await {
-                Ok(event) => Some((event, rx)),
-                Err(broadcast::error::RecvError::Lagged(_)) => Some((ChangeEvent::Reset, rx)),
-                Err(broadcast::error::RecvError::Closed) => None,
-            }
-        })))
+        Some(super::changes_from(self.events.subscribe()))
     }
 
     async fn record_use(&self, uses: &[(String, OffsetDateTime)]) -> Result<(), StoreError> {

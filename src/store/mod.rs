@@ -18,10 +18,14 @@ use time::OffsetDateTime;
 use crate::{SecretHash, TokenRecord, TokenStatus};
 
 mod memory;
+#[cfg(feature = "postgres")]
+mod postgres;
 #[cfg(feature = "_sqlite")]
 mod sqlite;
 
 pub use memory::MemoryStore;
+#[cfg(feature = "postgres")]
+pub use postgres::{DEFAULT_SCHEMA, PostgresBuilder, PostgresStore};
 #[cfg(feature = "_sqlite")]
 pub use sqlite::{DEFAULT_TABLE_PREFIX, SqliteBuilder, SqliteStore};
 
@@ -72,6 +76,20 @@ pub enum ChangeEvent {
 
 /// A stream of change events.
 pub type ChangeStream = Pin<Box<dyn Stream<Item = ChangeEvent> + Send + 'static>>;
+
+/// The events a broadcast channel carries from now on, as a [`ChangeStream`]: a receiver
+/// that fell behind gets [`ChangeEvent::Reset`] for what it missed, and the stream ends
+/// when the channel closes.
+pub(crate) fn changes_from(rx: tokio::sync::broadcast::Receiver<ChangeEvent>) -> ChangeStream {
+    use tokio::sync::broadcast::error::RecvError;
+    Box::pin(futures_util::stream::unfold(rx, |mut rx| async move {
+        match rx.recv().await {
+            Ok(event) => Some((event, rx)),
+            Err(RecvError::Lagged(_)) => Some((ChangeEvent::Reset, rx)),
+            Err(RecvError::Closed) => None,
+        }
+    }))
+}
 
 /// Read access to tokens: all the verifier needs.
 ///

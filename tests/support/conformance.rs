@@ -2,7 +2,6 @@
 //!
 //! It needs an empty store, and leaves it empty.
 
-use std::collections::HashSet;
 use std::time::Duration;
 
 use futures_util::StreamExt as _;
@@ -343,18 +342,18 @@ async fn changes_are_published<S: TokenStore>(store: &S) {
     };
     store.create(record("evt", "s-evt")).await.unwrap();
     store.delete("evt").await.unwrap();
-    let mut ids = HashSet::new();
-    for _ in 0..2 {
+    // A store whose events travel (PostgreSQL's NOTIFY, say) may still deliver ones from the
+    // steps before, for other ids: those are not this step's concern.
+    let mut seen = 0;
+    while seen < 2 {
         let event = tokio::time::timeout(Duration::from_secs(5), changes.next())
             .await
             .expect("a change event arrives")
             .expect("the stream stays open");
         match event {
-            ChangeEvent::Changed { id } => {
-                ids.insert(id);
-            }
+            ChangeEvent::Changed { id } if id == "evt" => seen += 1,
+            ChangeEvent::Changed { .. } => {}
             other => panic!("unexpected event {other:?}"),
         }
     }
-    assert_eq!(ids, HashSet::from(["evt".to_owned()]));
 }

@@ -2,10 +2,14 @@
 #![allow(dead_code, unreachable_pub, unused_imports)]
 
 pub mod admin;
+pub mod backends;
 pub mod checksum;
 pub mod conformance;
+#[cfg(feature = "postgres")]
+pub mod pg;
 #[cfg(unix)]
 pub mod process;
+pub mod proxy;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};

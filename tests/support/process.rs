@@ -23,6 +23,7 @@ pub fn example_binary(name: &str) -> PathBuf {
         (cfg!(feature = "sqlite-unbundled"), "sqlite-unbundled"),
         (cfg!(feature = "axum"), "axum"),
         (cfg!(feature = "metrics"), "metrics"),
+        (cfg!(feature = "postgres"), "postgres"),
     ]
     .into_iter()
     .filter_map(|(on, feature)| on.then_some(feature))
@@ -87,14 +88,14 @@ impl Server {
 
     /// [`Server::start_env`] without waiting for it to listen.
     pub fn spawn(bin: &Path, dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Self {
+        Self::spawn_on(bin, &format!("sqlite:{}", dir.join("t.db").display()), extra, env)
+    }
+
+    /// The example server on the store `store` (`--store`), not waited for.
+    pub fn spawn_on(bin: &Path, store: &str, extra: &[&str], env: &[(&str, &str)]) -> Self {
         let addr = free_port();
         let child = Command::new(bin)
-            .args([
-                "--addr",
-                &addr.to_string(),
-                "--store",
-                &format!("sqlite:{}", dir.join("t.db").display()),
-            ])
+            .args(["--addr", &addr.to_string(), "--store", store])
             .args(extra)
             .env("RUST_LOG", "info")
             .env_remove("TOLLGATE_PEPPER")

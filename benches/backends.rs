@@ -1,0 +1,168 @@
+//! The shared stores: what a cache miss costs when the token lives in PostgreSQL (or Redis),
+//! that a hit costs the same whatever the store, and how long a revocation made through one
+//! replica takes to be refused by another.
+//!
+//! Run with `TOLLGATE_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test cargo bench
+//! --bench backends --features postgres`. Each backend works in a schema of its own, dropped
+//! at the end. Without the URL or the feature, the backend is skipped (and it says so).
+//!
+//! - **Miss**: 2,000 tokens, each verified once from an empty cache (the entry dropped before
+//!   every request): the time of the whole verification, store round trip included, as
+//!   p50 / p99, beside the same against a `MemoryStore` in this process.
+//! - **Hit**: 10,000 cached tokens in rotation, one verifier over the backend and one over a
+//!   `MemoryStore` holding the same tokens, interleaved in 31 rounds: median ns per hit and
+//!   the ratio of the two.
+//! - **Revocation**: two replicas (two stores, each with its own pool, listener, verifier and
+//!   invalidation task); 300 tokens cached on B are deleted through A one by one, and B
+//!   is asked again and again until it refuses: p50 / p99 / max of the time from A's delete
+//!   returning to B's first refusal.
+#![allow(missing_docs)]
+// Without a shared backend compiled in, only the MemoryStore row runs.
+#![cfg_attr(not(feature = "postgres"), allow(dead_code))]
+
+mod support;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::FutureExt as _;
+use tollgate::{CredentialParser, MemoryStore, TokenStore, Verifier, VerifyError};
+
+const TOKENS: u64 = 10_000;
+const MISSES: u64 = 2_000;
+const ROUNDS: usize = 31;
+const REVOCATIONS: u64 = 300;
+
+fn quantile(samples: &mut [f64], q: f64) -> f64 {
+    samples.sort_by(f64::total_cmp);
+    samples[((samples.len() - 1) as f64 * q).round() as usize]
+}
+
+/// p50 and p99 of `MISSES` verifications, each of a token just dropped from the cache, in µs.
+async fn misses(verifier: &Verifier) -> (f64, f64) {
+    let parser = CredentialParser::default();
+    let mut samples = Vec::with_capacity(MISSES as usize);
+    for i in 0..MISSES {
+        let header = support::bearer(i);
+        let credential = parser.parse_value(&header).unwrap().unwrap();
+        verifier.invalidate(&support::token(i).0);
+        let started = Instant::now();
+        verifier.verify(&credential).await.expect("a stored token");
+        samples.push(started.elapsed().as_secs_f64() * 1e6);
+    }
+    (quantile(&mut samples, 0.5), quantile(&mut samples, 0.99))
+}
+
+/// Median ns per hit over the first `TOKENS` tokens, cached, for each verifier in turn,
+/// interleaved round by round.
+async fn hits(verifiers: &[&Verifier]) -> Vec<f64> {
+    let parser = CredentialParser::default();
+    let headers: Vec<_> = (0..TOKENS).map(support::bearer).collect();
+    for verifier in verifiers {
+        for header in &headers {
+            let credential = parser.parse_value(header).unwrap().unwrap();
+            verifier.verify(&credential).await.expect("warm");
+        }
+    }
+    let mut rounds = vec![Vec::new(); verifiers.len()];
+    for _ in 0..ROUNDS {
+        for (verifier, samples) in verifiers.iter().zip(&mut rounds) {
+            let started = Instant::now();
+            for header in &headers {
+                let credential = parser.parse_value(header).unwrap().unwrap();
+                // A hit decides without waiting: the future is ready on its first poll.
+                let principal = verifier.verify(&credential).now_or_never().unwrap().unwrap();
+                std::hint::black_box(principal);
+            }
+            samples.push(started.elapsed().as_nanos() as f64 / TOKENS as f64);
+        }
+    }
+    rounds.into_iter().map(support::median).collect()
+}
+
+/// Revocations through `a`, timed until `b_verifier` refuses: p50, p99, max in ms.
+async fn revocations(a: Arc<dyn TokenStore>, b_verifier: &Verifier) -> (f64, f64, f64) {
+    let parser = CredentialParser::default();
+    let mut samples = Vec::new();
+    for i in 0..REVOCATIONS {
+        let header = support::bearer(i);
+        let credential = parser.parse_value(&header).unwrap().unwrap();
+        b_verifier.verify(&credential).await.expect("cached on B");
+        a.delete(&support::token(i).0).await.unwrap();
+        let deleted = Instant::now();
+        loop {
+            match b_verifier.verify(&credential).await {
+                Ok(_) => tokio::time::sleep(Duration::from_micros(100)).await,
+                Err(VerifyError::Invalid(_)) => break,
+                Err(err) => panic!("{err}"),
+            }
+            assert!(deleted.elapsed() < Duration::from_secs(10), "never refused");
+        }
+        samples.push(deleted.elapsed().as_secs_f64() * 1000.0);
+    }
+    let max = samples.iter().copied().fold(0.0, f64::max);
+    (quantile(&mut samples, 0.5), quantile(&mut samples, 0.99), max)
+}
+
+/// Prints one backend's rows, given a fresh store of it twice (replica A and B), already
+/// filled with the tokens.
+async fn report(name: &str, a: Arc<dyn TokenStore>, b: Arc<dyn TokenStore>, memory: &Verifier) {
+    let verifier = Verifier::builder_shared(b.clone()).cache_capacity(2 * TOKENS).build();
+    let (p50, p99) = misses(&verifier).await;
+    println!("| miss, {name} | {p50:.1} µs | {p99:.1} µs |");
+    let medians = hits(&[&verifier, memory]).await;
+    println!(
+        "| hit, {name} / MemoryStore | {:.1} ns / {:.1} ns | ratio {:.3} |",
+        medians[0],
+        medians[1],
+        medians[0] / medians[1]
+    );
+    tokio::spawn(verifier.invalidation_task().expect("a change stream"));
+    let (p50, p99, max) = revocations(a, &verifier).await;
+    println!(
+        "| revocation seen by the other replica, {name} ({REVOCATIONS}) | p50 {p50:.2} ms | p99 {p99:.2} ms, max {max:.2} ms |"
+    );
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    if std::env::args().any(|arg| arg == "--list" || arg == "--test") {
+        return;
+    }
+    let memory_store = Arc::new(MemoryStore::new());
+    support::fill(&*memory_store, TOKENS).await;
+    let memory = Verifier::builder(memory_store).cache_capacity(2 * TOKENS).build();
+    println!("| what | p50 (or median) | p99 (or ratio) |\n| --- | ---: | ---: |");
+    let (p50, p99) = misses(&memory).await;
+    println!("| miss, MemoryStore | {p50:.1} µs | {p99:.1} µs |");
+    postgres(&memory).await;
+}
+
+#[cfg(feature = "postgres")]
+async fn postgres(memory: &Verifier) {
+    let Ok(url) = std::env::var("TOLLGATE_TEST_POSTGRES_URL") else {
+        println!("PostgreSQL: skipped (set TOLLGATE_TEST_POSTGRES_URL)");
+        return;
+    };
+    let schema = format!("tgbench_{}", std::process::id());
+    let open = || {
+        tollgate::PostgresStore::builder(url.clone())
+            .schema(schema.clone())
+            .open()
+    };
+    let a: Arc<dyn TokenStore> = Arc::new(open().await.expect("PostgreSQL"));
+    let b: Arc<dyn TokenStore> = Arc::new(open().await.expect("PostgreSQL"));
+    support::fill(&*a, TOKENS).await;
+    report("PostgreSQL", a, b, memory).await;
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    client
+        .batch_execute(&format!("DROP SCHEMA \"{schema}\" CASCADE"))
+        .await
+        .unwrap();
+}
+
+#[cfg(not(feature = "postgres"))]
+async fn postgres(_: &Verifier) {
+    println!("PostgreSQL: skipped (build with --features postgres)");
+}

@@ -1,0 +1,106 @@
+//! Records as rows, and the driver's errors as [`StoreError`]s.
+//!
+//! Reading never trusts the database: another program may have written it, so a value this
+//! code could not have stored is a [`StoreError::Corrupt`] naming the token and column.
+
+use std::fmt;
+
+use deadpool_postgres::PoolError;
+use serde_json::{Map, Value};
+use time::OffsetDateTime;
+use tokio_postgres::Row;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::FromSql;
+
+use crate::{PreviousSecret, SecretHash, StoreError, TokenRecord, TokenStatus};
+
+/// Reads a row selected by [`Sql::select_record`](super::sql::Sql::select_record).
+pub(super) fn record_from_row(row: &Row) -> Result<TokenRecord, StoreError> {
+    let id: String = row.try_get(0).map_err(|err| corrupt("?", "id", err))?;
+    let read = Reader { row, id: &id };
+    let status: String = read.column(4, "status")?;
+    let status = TokenStatus::from_name(&status)
+        .ok_or_else(|| read.corrupt("status", format_args!("unknown status {status:?}")))?;
+    let scopes: Vec<String> = read.column(3, "scopes")?;
+    let metadata: String = read.column(8, "metadata")?;
+    let metadata: Map<String, Value> = serde_json::from_str(&metadata)
+        .map_err(|err| read.corrupt("metadata", format_args!("not a JSON object: {err}")))?;
+    let secret_hash = read
+        .hash(9, "current secret hash")?
+        .ok_or_else(|| read.corrupt("token_secrets", "the token has no current secret"))?;
+    let previous_secret = match read.hash(10, "previous secret hash")? {
+        Some(hash) => Some(PreviousSecret {
+            hash,
+            valid_until: read
+                .column::<Option<OffsetDateTime>>(11, "valid_until")?
+                .ok_or_else(|| read.corrupt("valid_until", "a previous secret has no end to its grace period"))?,
+        }),
+        None => None,
+    };
+    Ok(
+        TokenRecord::new(id.clone(), read.column::<String>(1, "name")?, secret_hash)
+            .with_kind(read.column::<String>(2, "kind")?)
+            .with_scopes(scopes)
+            .with_status(status)
+            .with_created_at(read.column(5, "created_at")?)
+            .with_expiry(read.column(6, "expires_at")?)
+            .with_last_used_at(read.column(7, "last_used_at")?)
+            .with_metadata(metadata)
+            .with_previous_secret(previous_secret),
+    )
+}
+
+/// The columns of one row, read for the token `id`.
+struct Reader<'a> {
+    row: &'a Row,
+    id: &'a str,
+}
+
+impl Reader<'_> {
+    fn column<'r, T: FromSql<'r>>(&'r self, index: usize, name: &str) -> Result<T, StoreError> {
+        self.row.try_get(index).map_err(|err| corrupt(self.id, name, err))
+    }
+
+    fn hash(&self, index: usize, name: &str) -> Result<Option<SecretHash>, StoreError> {
+        let Some(bytes) = self.column::<Option<&[u8]>>(index, name)? else {
+            return Ok(None);
+        };
+        let bytes: [u8; 32] = bytes
+            .try_into()
+            .map_err(|_| self.corrupt(name, format_args!("{} bytes instead of 32", bytes.len())))?;
+        Ok(Some(SecretHash::from_bytes(bytes)))
+    }
+
+    fn corrupt(&self, column: &str, why: impl fmt::Display) -> StoreError {
+        corrupt(self.id, column, why)
+    }
+}
+
+fn corrupt(id: &str, column: &str, why: impl fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("token {id:?}, column {column}: {why}"))
+}
+
+/// A failure of PostgreSQL or of the connection to it. A unique violation is the conflict
+/// its constraint names (never "unavailable": retrying would not help); anything else the
+/// database or the network did is [`StoreError::Unavailable`].
+pub(super) fn pg_error(err: tokio_postgres::Error) -> StoreError {
+    if let Some(db) = err.as_db_error() {
+        if *db.code() == SqlState::UNIQUE_VIOLATION {
+            match db.constraint() {
+                Some("tokens_pkey") => return StoreError::DuplicateId,
+                Some("token_secrets_pkey") => return StoreError::DuplicateSecret,
+                _ => {}
+            }
+        }
+    }
+    StoreError::unavailable(err)
+}
+
+/// A connection the pool could not give: none free in time, or none could be made.
+pub(super) fn pool_error(err: PoolError) -> StoreError {
+    match err {
+        PoolError::Backend(err) => pg_error(err),
+        PoolError::Timeout(kind) => StoreError::unavailable(format!("no database connection in time ({kind:?})")),
+        err => StoreError::unavailable(err),
+    }
+}

@@ -1,0 +1,107 @@
+//! The store's SQL, written once per store for its schema.
+
+/// Every statement of one store, with its schema's name in them.
+pub(super) struct Sql {
+    /// The schema, quoted.
+    pub(super) schema: String,
+    /// The NOTIFY channel of the schema's changes.
+    pub(super) channel: String,
+    /// One row per token with its current and previous secret: the columns
+    /// [`record_from_row`](super::row::record_from_row) reads. Filters are appended.
+    pub(super) select_record: String,
+    pub(super) get: String,
+    pub(super) get_for_update: String,
+    pub(super) find_by_hash: String,
+    pub(super) record_use: String,
+    pub(super) insert_token: String,
+    pub(super) insert_secret: String,
+    pub(super) update: String,
+    pub(super) delete_token: String,
+    pub(super) secret_taken: String,
+    pub(super) lock_token: String,
+    pub(super) drop_previous: String,
+    pub(super) demote_current: String,
+    pub(super) drop_current: String,
+    pub(super) notify: &'static str,
+}
+
+impl Sql {
+    /// The statements for tables in `schema`, which the builder has checked to be
+    /// lower-case letters, digits and underscores.
+    pub(super) fn new(schema: &str) -> Self {
+        let q = format!("\"{schema}\"");
+        let select_record = format!(
+            "SELECT t.id, t.name, t.kind, t.scopes, t.status, t.created_at, t.expires_at, t.last_used_at, \
+             t.metadata::text, cur.hash, prev.hash, prev.valid_until \
+             FROM {q}.tokens AS t \
+             LEFT JOIN {q}.token_secrets AS cur ON cur.token_id = t.id AND cur.role = 'current' \
+             LEFT JOIN {q}.token_secrets AS prev ON prev.token_id = t.id AND prev.role = 'previous'"
+        );
+        Self {
+            channel: format!("tollgate_{schema}"),
+            get: format!("{select_record} WHERE t.id = $1"),
+            get_for_update: format!("{select_record} WHERE t.id = $1 FOR UPDATE OF t"),
+            find_by_hash: format!(
+                "{select_record} WHERE t.id = (SELECT token_id FROM {q}.token_secrets \
+                 WHERE hash = $1 AND (role = 'current' OR valid_until > $2))"
+            ),
+            // One statement for the whole batch; an id reported twice counts once, at its
+            // latest; a time never moves back.
+            record_use: format!(
+                "UPDATE {q}.tokens AS t SET last_used_at = u.at \
+                 FROM (SELECT id, max(at) AS at FROM unnest($1::text[], $2::timestamptz[]) AS u(id, at) GROUP BY id) AS u \
+                 WHERE t.id = u.id AND (t.last_used_at IS NULL OR t.last_used_at < u.at)"
+            ),
+            insert_token: format!(
+                "INSERT INTO {q}.tokens (id, name, kind, scopes, status, created_at, expires_at, last_used_at, metadata) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::text::json)"
+            ),
+            insert_secret: format!(
+                "INSERT INTO {q}.token_secrets (hash, token_id, role, valid_until) VALUES ($1, $2, $3, $4)"
+            ),
+            update: format!(
+                "UPDATE {q}.tokens SET name = $2, scopes = $3, status = $4, expires_at = $5, \
+                 metadata = $6::text::json WHERE id = $1"
+            ),
+            delete_token: format!("DELETE FROM {q}.tokens WHERE id = $1"),
+            secret_taken: format!("SELECT 1 FROM {q}.token_secrets WHERE hash = $1"),
+            lock_token: format!("SELECT 1 FROM {q}.tokens WHERE id = $1 FOR UPDATE"),
+            drop_previous: format!("DELETE FROM {q}.token_secrets WHERE token_id = $1 AND role = 'previous'"),
+            demote_current: format!(
+                "UPDATE {q}.token_secrets SET role = 'previous', valid_until = $2 WHERE token_id = $1 AND role = 'current'"
+            ),
+            drop_current: format!("DELETE FROM {q}.token_secrets WHERE token_id = $1 AND role = 'current'"),
+            notify: "SELECT pg_notify($1, $2)",
+            select_record,
+            schema: q,
+        }
+    }
+
+    /// A page of records: the filters given, in id order, one more than `limit` to tell
+    /// whether another page follows. Parameters in order: after, status, scope, limit, for
+    /// the filters present.
+    pub(super) fn list(&self, after: bool, status: bool, scope: bool) -> String {
+        let mut filters = Vec::new();
+        let mut n = 0;
+        let mut param = || {
+            n += 1;
+            n
+        };
+        if after {
+            filters.push(format!("t.id > ${}", param()));
+        }
+        if status {
+            filters.push(format!("t.status = ${}", param()));
+        }
+        if scope {
+            filters.push(format!("${} = ANY (t.scopes)", param()));
+        }
+        let mut sql = self.select_record.clone();
+        if !filters.is_empty() {
+            sql.push_str(" WHERE ");
+            sql.push_str(&filters.join(" AND "));
+        }
+        sql.push_str(&format!(" ORDER BY t.id LIMIT ${}", param()));
+        sql
+    }
+}

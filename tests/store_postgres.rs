@@ -1,0 +1,321 @@
+//! `PostgresStore` against the machine's real PostgreSQL (`TOLLGATE_TEST_POSTGRES_URL`):
+//! the conformance suite, revocation pushed between replicas, a listener that reconnects,
+//! concurrent writers, concurrent migrations, and outages played with a proxy of the test's
+//! own. Each test works in a schema of its own and drops it.
+#![cfg(feature = "postgres")]
+
+mod support;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt as _;
+use support::backends::{POSTGRES_ENV, addr_of, url, via};
+use support::pg::Schema;
+use support::proxy::Proxy;
+use tollgate::{
+    ChangeEvent, Credential, ListQuery, NewToken, PostgresStore, StoreError, TokenManager, TokenSource, TokenStore,
+    Verifier, VerifyError,
+};
+
+/// The server's URL, or return from the test (it says it skipped).
+macro_rules! server {
+    ($test:literal) => {
+        match url(POSTGRES_ENV, $test) {
+            Some(url) => url,
+            None => return,
+        }
+    };
+}
+
+async fn passes(verifier: &Verifier, token: &str) -> Result<bool, VerifyError> {
+    match verifier.verify(&Credential::Bearer(token)).await {
+        Ok(_) => Ok(true),
+        Err(VerifyError::Invalid(_)) => Ok(false),
+        Err(err) => Err(err),
+    }
+}
+
+/// p50, p99 and max of some durations, in milliseconds.
+fn percentiles(mut samples: Vec<Duration>) -> (f64, f64, f64) {
+    samples.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let at = |q: f64| ms(samples[((samples.len() - 1) as f64 * q).round() as usize]);
+    (at(0.5), at(0.99), ms(*samples.last().unwrap()))
+}
+
+#[tokio::test]
+async fn postgres_store_passes_the_conformance_suite() {
+    let url = server!("postgres_store_passes_the_conformance_suite");
+    let schema = Schema::new(&url);
+    let store = schema.open().await;
+    support::conformance::run(&store).await;
+}
+
+/// Two replicas, each with its own pool, listener and verifier: a revocation made through
+/// one is refused by the other, timed from the moment the delete returned.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revocation_through_one_replica_is_refused_by_the_other_at_once() {
+    let url = server!("a_revocation_through_one_replica_is_refused_by_the_other_at_once");
+    let schema = Schema::new(&url);
+    let (a, b) = (Arc::new(schema.open().await), Arc::new(schema.open().await));
+    let (verifier_a, verifier_b) = (
+        Verifier::builder(a.clone()).build(),
+        Verifier::builder(b.clone()).build(),
+    );
+    tokio::spawn(verifier_a.invalidation_task().unwrap());
+    tokio::spawn(verifier_b.invalidation_task().unwrap());
+    let tokens = TokenManager::new(a.clone(), verifier_a.clone());
+
+    let mut issued = Vec::new();
+    for i in 0..100 {
+        let token = tokens.create(NewToken::new(format!("replica test {i}"))).await.unwrap();
+        assert!(
+            passes(&verifier_b, token.token().expose()).await.unwrap(),
+            "B's cache is warm"
+        );
+        issued.push(token);
+    }
+    let mut latencies = Vec::new();
+    for token in &issued {
+        tokens.delete(token.id()).await.unwrap();
+        let revoked = Instant::now();
+        while passes(&verifier_b, token.token().expose()).await.unwrap() {
+            assert!(revoked.elapsed() < Duration::from_secs(5), "B never refused the token");
+            tokio::time::sleep(Duration::from_micros(200)).await;
+        }
+        latencies.push(revoked.elapsed());
+    }
+    let (p50, p99, max) = percentiles(latencies);
+    println!(
+        "revocation seen by the other replica (PostgreSQL, 100 tokens): p50 {p50:.2} ms, p99 {p99:.2} ms, max {max:.2} ms"
+    );
+    assert!(max < 1000.0, "the worst of 100 took {max:.1} ms");
+}
+
+/// The listener's connection is killed: the stream says `Reset`, the listener comes back,
+/// and later changes are heard again.
+#[tokio::test]
+async fn a_killed_listener_reconnects_says_reset_and_hears_later_changes() {
+    let url = server!("a_killed_listener_reconnects_says_reset_and_hears_later_changes");
+    let schema = Schema::new(&url);
+    let store = schema.open().await;
+    let mut changes = store.changes().expect("a change stream");
+    let raw = schema.raw().await;
+    let killed: i64 = raw
+        .query_one(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1",
+            &[&format!("tollgate listener {}", schema.name)],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(killed, 1, "one listening connection");
+    let event = tokio::time::timeout(Duration::from_secs(10), changes.next())
+        .await
+        .unwrap();
+    assert_eq!(event, Some(ChangeEvent::Reset));
+
+    let tokens = TokenManager::new(store, Verifier::builder(tollgate::MemoryStore::new()).build());
+    let issued = tokens.create(NewToken::new("after the reconnect")).await.unwrap();
+    let event = tokio::time::timeout(Duration::from_secs(5), changes.next())
+        .await
+        .unwrap();
+    assert_eq!(
+        event,
+        Some(ChangeEvent::Changed {
+            id: issued.id().to_owned()
+        })
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_concurrent_creates_on_two_replicas_are_each_listed_once() {
+    let url = server!("a_thousand_concurrent_creates_on_two_replicas_are_each_listed_once");
+    let schema = Schema::new(&url);
+    let replicas = [Arc::new(schema.open().await), Arc::new(schema.open().await)];
+    let mut creates = Vec::new();
+    for i in 0..1000 {
+        let store = replicas[i % 2].clone();
+        creates.push(tokio::spawn(async move {
+            let tokens = TokenManager::new(store.clone(), Verifier::builder(store).build());
+            tokens
+                .create(NewToken::new(format!("t{i}")))
+                .await
+                .map(|issued| issued.id().to_owned())
+        }));
+    }
+    let mut created = Vec::new();
+    for create in creates {
+        created.push(create.await.unwrap().unwrap());
+    }
+    let mut listed = Vec::new();
+    let mut query = ListQuery::new(97);
+    loop {
+        let page = replicas[1].list(&query).await.unwrap();
+        listed.extend(page.records.into_iter().map(|r| r.id));
+        match page.next_after {
+            Some(after) => query = ListQuery::new(97).after(after),
+            None => break,
+        }
+    }
+    created.sort();
+    assert_eq!(listed, created, "every token, once, in id order");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stores_opening_a_new_schema_at_once_migrate_it_once() {
+    let url = server!("stores_opening_a_new_schema_at_once_migrate_it_once");
+    let schema = Schema::new(&url);
+    let opened = futures_util::future::join_all(
+        (0..4).map(|_| PostgresStore::builder(url.clone()).schema(schema.name.clone()).open()),
+    )
+    .await;
+    for store in &opened {
+        assert!(store.is_ok(), "{store:?}");
+    }
+    let versions: i64 = schema
+        .raw()
+        .await
+        .query_one(&format!("SELECT count(*) FROM \"{}\".schema_version", schema.name), &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(versions, 1, "the one migration, applied once");
+}
+
+/// The database goes away: a lookup is answered 503 within the source timeout, never a
+/// hang and never a pass; when it is back, service resumes by itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_database_is_unavailable_within_the_timeout_then_recovers() {
+    let url = server!("an_unreachable_database_is_unavailable_within_the_timeout_then_recovers");
+    let schema = Schema::new(&url);
+    let direct = Arc::new(schema.open().await);
+    let tokens = TokenManager::new(direct.clone(), Verifier::builder(direct).build());
+    let token = tokens.create(NewToken::new("outage")).await.unwrap();
+
+    let proxy = Proxy::start(addr_of(&url)).await;
+    let store = PostgresStore::builder(via(&url, proxy.addr))
+        .schema(&schema.name)
+        .connect_timeout(Duration::from_millis(500))
+        .open()
+        .await
+        .unwrap();
+    let verifier = Verifier::builder(store).source_timeout(Duration::from_secs(1)).build();
+
+    proxy.stop();
+    let asked = Instant::now();
+    let err = passes(&verifier, token.token().expose()).await.unwrap_err();
+    assert!(
+        asked.elapsed() < Duration::from_millis(1500),
+        "took {:?}",
+        asked.elapsed()
+    );
+    assert!(
+        matches!(err, VerifyError::Unavailable(_) | VerifyError::Timeout(_)),
+        "{err:?}"
+    );
+
+    // Slow, not gone: every byte late. Still an answer within the timeout.
+    proxy.resume().await;
+    proxy.set_delay(Duration::from_secs(3));
+    let asked = Instant::now();
+    let err = passes(&verifier, token.token().expose()).await.unwrap_err();
+    assert!(
+        matches!(err, VerifyError::Unavailable(_) | VerifyError::Timeout(_)),
+        "{err:?}"
+    );
+    assert!(
+        asked.elapsed() < Duration::from_millis(1500),
+        "took {:?}",
+        asked.elapsed()
+    );
+
+    proxy.set_delay(Duration::ZERO);
+    let back = Instant::now();
+    loop {
+        match passes(&verifier, token.token().expose()).await {
+            Ok(true) => break,
+            Ok(false) => panic!("a valid token was refused"),
+            Err(_) => {
+                assert!(back.elapsed() < Duration::from_secs(15), "no recovery");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+/// All the pool's connections are busy (one, held by a lookup through a stalled network):
+/// the next lookup waits at most the connect timeout, and is refused, not passed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exhausted_pool_is_unavailable_not_a_hang() {
+    let url = server!("an_exhausted_pool_is_unavailable_not_a_hang");
+    let schema = Schema::new(&url);
+    drop(schema.open().await);
+    let proxy = Proxy::start(addr_of(&url)).await;
+    let store = Arc::new(
+        PostgresStore::builder(via(&url, proxy.addr))
+            .schema(&schema.name)
+            .max_connections(1)
+            .connect_timeout(Duration::from_millis(300))
+            .listen(false)
+            .open()
+            .await
+            .unwrap(),
+    );
+    assert!(store.changes().is_none());
+    proxy.set_delay(Duration::from_millis(500));
+    let held = tokio::spawn({
+        let store = store.clone();
+        async move { store.get("held").await }
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let asked = Instant::now();
+    let err = store.get("another").await.unwrap_err();
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+    assert!(asked.elapsed() < Duration::from_secs(1), "took {:?}", asked.elapsed());
+    assert!(held.await.unwrap().unwrap().is_none(), "the slow lookup still answers");
+}
+
+#[tokio::test]
+async fn bad_settings_and_bad_rows_are_told_apart_from_outages() {
+    let url = server!("bad_settings_and_bad_rows_are_told_apart_from_outages");
+    for schema in ["", "Upper", "1abc", "semi;colon", &"a".repeat(49)] {
+        let err = PostgresStore::builder(url.clone())
+            .schema(schema)
+            .open()
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Config(_)), "{schema:?}: {err:?}");
+    }
+    let err = PostgresStore::open("postgres://[nonsense").await.unwrap_err();
+    assert!(matches!(err, StoreError::Config(_)), "{err:?}");
+
+    let schema = Schema::new(&url);
+    let store = schema.open().await;
+    let tokens = TokenManager::new(store, Verifier::builder(tollgate::MemoryStore::new()).build());
+    let issued = tokens.create(NewToken::new("to be damaged")).await.unwrap();
+    let raw = schema.raw().await;
+    raw.batch_execute(&format!(
+        "ALTER TABLE \"{0}\".tokens DROP CONSTRAINT tokens_status; UPDATE \"{0}\".tokens SET status = 'frozen'",
+        schema.name
+    ))
+    .await
+    .unwrap();
+    let err = tokens.get(issued.id()).await.unwrap_err();
+    assert!(err.to_string().contains("column status"), "{err}");
+
+    raw.batch_execute(&format!(
+        "INSERT INTO \"{}\".schema_version (version) VALUES (99)",
+        schema.name
+    ))
+    .await
+    .unwrap();
+    let err = PostgresStore::builder(url.clone())
+        .schema(&schema.name)
+        .open()
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt(_)), "{err:?}");
+    assert!(err.to_string().contains("version 99"), "{err}");
+}
