@@ -17,6 +17,8 @@ use time::OffsetDateTime;
 
 use crate::{SecretHash, TokenRecord, TokenStatus};
 
+#[cfg(feature = "postgres")]
+mod listen;
 mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;

@@ -15,10 +15,10 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use time::OffsetDateTime;
 use tokio_postgres::NoTls;
 
-use self::listen::Listener;
 use self::row::{pg_error, pool_error, record_from_row};
 use self::sql::Sql;
 use super::{ChangeStream, ListQuery, Page, Rotation, StoreError, TokenPatch, TokenSource, TokenStore};
+use crate::store::listen::Listener;
 use crate::{SecretHash, TokenRecord};
 
 /// The schema a [`PostgresStore`] keeps its tables in unless told otherwise.
@@ -199,7 +199,7 @@ impl PostgresBuilder {
         let listener = if self.listen {
             let mut listen_config = config;
             listen_config.application_name(format!("tollgate listener {schema}"));
-            Some(Listener::start(listen_config, sql.channel.clone(), self.connect_timeout).await?)
+            Some(listen::start(listen_config, sql.channel.clone(), self.connect_timeout).await?)
         } else {
             None
         };
