@@ -2,8 +2,9 @@
 //! that a hit costs the same whatever the store, and how long a revocation made through one
 //! replica takes to be refused by another.
 //!
-//! Run with `TOLLGATE_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test cargo bench
-//! --bench backends --features postgres`. Each backend works in a schema of its own, dropped
+//! Run with `TOLLGATE_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/test
+//! TOLLGATE_TEST_REDIS_URL=redis://127.0.0.1:6379 cargo bench --bench backends --features
+//! postgres,redis`. Each backend works in a schema or under a key prefix of its own, removed
 //! at the end. Without the URL or the feature, the backend is skipped (and it says so).
 //!
 //! - **Miss**: 2,000 tokens, each verified once from an empty cache (the entry dropped before
@@ -18,7 +19,7 @@
 //!   returning to B's first refusal.
 #![allow(missing_docs)]
 // Without a shared backend compiled in, only the MemoryStore row runs.
-#![cfg_attr(not(feature = "postgres"), allow(dead_code))]
+#![cfg_attr(not(any(feature = "postgres", feature = "redis")), allow(dead_code))]
 
 mod support;
 
@@ -136,6 +137,7 @@ async fn main() {
     let (p50, p99) = misses(&memory).await;
     println!("| miss, MemoryStore | {p50:.1} µs | {p99:.1} µs |");
     postgres(&memory).await;
+    redis(&memory).await;
 }
 
 #[cfg(feature = "postgres")]
@@ -165,4 +167,36 @@ async fn postgres(memory: &Verifier) {
 #[cfg(not(feature = "postgres"))]
 async fn postgres(_: &Verifier) {
     println!("PostgreSQL: skipped (build with --features postgres)");
+}
+
+#[cfg(feature = "redis")]
+async fn redis(memory: &Verifier) {
+    let Ok(url) = std::env::var("TOLLGATE_TEST_REDIS_URL") else {
+        println!("Redis: skipped (set TOLLGATE_TEST_REDIS_URL)");
+        return;
+    };
+    let prefix = format!("tgbench:{}:", std::process::id());
+    let open = || tollgate::RedisStore::builder(url.clone()).prefix(prefix.clone()).open();
+    let a: Arc<dyn TokenStore> = Arc::new(open().await.expect("Redis"));
+    let b: Arc<dyn TokenStore> = Arc::new(open().await.expect("Redis"));
+    support::fill(&*a, TOKENS).await;
+    report("Redis", a, b, memory).await;
+    let mut conn = redis::Client::open(url.as_str())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}*"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    for chunk in keys.chunks(1000) {
+        redis::cmd("DEL").arg(chunk).exec_async(&mut conn).await.unwrap();
+    }
+}
+
+#[cfg(not(feature = "redis"))]
+async fn redis(_: &Verifier) {
+    println!("Redis: skipped (build with --features redis)");
 }

@@ -3,8 +3,9 @@
 //! | setting (flag or env) | default |
 //! | --- | --- |
 //! | `--addr` / `TOLLGATE_ADDR` | `127.0.0.1:3000` |
-//! | `--store` / `TOLLGATE_STORE` | `sqlite:tollgate.db`; also `memory`, `postgres://…` (feature `postgres`) |
+//! | `--store` / `TOLLGATE_STORE` | `sqlite:tollgate.db`; also `memory`, `postgres://…` (feature `postgres`), `redis://…` (feature `redis`) |
 //! | `--schema` / `TOLLGATE_SCHEMA` | `tollgate`: the PostgreSQL schema of the tables |
+//! | `--prefix` / `TOLLGATE_REDIS_PREFIX` | `tollgate:`: the prefix of the Redis keys |
 //! | `--admin-token-out PATH` | none: where to also write the bootstrap admin token |
 //! | `--pepper-file PATH` / `TOLLGATE_PEPPER` | none: the key of the secret hashes (HMAC-SHA-256) |
 //! | `RUST_LOG` | `info`: which log lines to show (`tracing_subscriber`'s `EnvFilter`) |
@@ -41,8 +42,9 @@ struct Args {
     /// Address to listen on.
     #[arg(long, env = "TOLLGATE_ADDR", default_value = "127.0.0.1:3000")]
     addr: SocketAddr,
-    /// Token store: `sqlite:PATH`, `memory`, or `postgres://…` (built with the `postgres`
-    /// feature; several servers can share it, and each hears the others' changes at once).
+    /// Token store: `sqlite:PATH`, `memory`, `postgres://…` or `redis://…` (built with the
+    /// `postgres` or `redis` feature: several servers can share it, and each hears the
+    /// others' changes at once).
     #[arg(long, env = "TOLLGATE_STORE", default_value = "sqlite:tollgate.db")]
     store: String,
     /// Also write the bootstrap admin token to this file (created with mode 0600).
@@ -57,6 +59,9 @@ struct Args {
     /// The PostgreSQL schema of the token tables.
     #[arg(long, env = "TOLLGATE_SCHEMA", default_value = "tollgate")]
     schema: String,
+    /// The prefix of the Redis keys.
+    #[arg(long, env = "TOLLGATE_REDIS_PREFIX", default_value = "tollgate:")]
+    prefix: String,
 }
 
 /// The pepper from `--pepper-file` or `TOLLGATE_PEPPER` (not a flag's value, which `ps`
@@ -99,7 +104,7 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 async fn run(args: Args) -> Result<(), BoxError> {
     let pepper = pepper(&args)?;
-    let store = open_store(&args.store, &args.schema).await?;
+    let store = open_store(&args).await?;
     let hasher = match &pepper {
         Some(pepper) => SecretHasher::hmac_sha256(pepper),
         None => {
@@ -164,8 +169,9 @@ async fn run(args: Args) -> Result<(), BoxError> {
     Ok(())
 }
 
-/// Reads `--store`: `sqlite:PATH`, `memory` or `postgres://…`.
-async fn open_store(url: &str, schema: &str) -> Result<Arc<dyn TokenStore>, BoxError> {
+/// Reads `--store`: `sqlite:PATH`, `memory`, `postgres://…` or `redis://…`.
+async fn open_store(args: &Args) -> Result<Arc<dyn TokenStore>, BoxError> {
+    let url = args.store.as_str();
     if url == "memory" {
         return Ok(Arc::new(MemoryStore::new()));
     }
@@ -180,22 +186,26 @@ async fn open_store(url: &str, schema: &str) -> Result<Arc<dyn TokenStore>, BoxE
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         #[cfg(feature = "postgres")]
         {
-            let store = tollgate::PostgresStore::builder(url).schema(schema).open().await?;
+            let store = tollgate::PostgresStore::builder(url)
+                .schema(&args.schema)
+                .open()
+                .await?;
             return Ok(Arc::new(store));
         }
         #[cfg(not(feature = "postgres"))]
-        {
-            let _ = schema;
-            return Err(
-                "this server was built without the PostgreSQL store: build it with `--features postgres`".into(),
-            );
-        }
+        return Err("this server was built without the PostgreSQL store: build it with `--features postgres`".into());
     }
-    if url.starts_with("redis://") {
-        return Err("the Redis store is not available in this version; use sqlite:PATH, memory or postgres://…".into());
+    if url.starts_with("redis://") || url.starts_with("rediss://") {
+        #[cfg(feature = "redis")]
+        {
+            let store = tollgate::RedisStore::builder(url).prefix(&args.prefix).open().await?;
+            return Ok(Arc::new(store));
+        }
+        #[cfg(not(feature = "redis"))]
+        return Err("this server was built without the Redis store: build it with `--features redis`".into());
     }
     Err(format!(
-        "unknown --store {:?}: expected sqlite:PATH, memory or postgres://…",
+        "unknown --store {:?}: expected sqlite:PATH, memory, postgres://… or redis://…",
         without_password(url)
     )
     .into())

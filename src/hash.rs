@@ -59,12 +59,7 @@ impl fmt::Debug for SecretHash {
 impl serde::Serialize for SecretHash {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         if serializer.is_human_readable() {
-            let mut hex = [0u8; 64];
-            for (pair, byte) in hex.chunks_exact_mut(2).zip(self.0) {
-                pair[0] = HEX[usize::from(byte >> 4)];
-                pair[1] = HEX[usize::from(byte & 0xf)];
-            }
-            serializer.serialize_str(std::str::from_utf8(&hex).map_err(serde::ser::Error::custom)?)
+            serializer.serialize_str(&self.to_hex())
         } else {
             serializer.serialize_bytes(&self.0)
         }
@@ -76,7 +71,7 @@ impl<'de> serde::Deserialize<'de> for SecretHash {
         use serde::de::Error as _;
         if de.is_human_readable() {
             let text = <std::borrow::Cow<'de, str>>::deserialize(de)?;
-            from_hex(&text).ok_or_else(|| D::Error::custom("a secret hash is 64 hex digits"))
+            Self::from_hex(&text).ok_or_else(|| D::Error::custom("a secret hash is 64 hex digits"))
         } else {
             let bytes = <std::borrow::Cow<'de, [u8]>>::deserialize(de)?;
             <[u8; 32]>::try_from(&*bytes)
@@ -86,20 +81,30 @@ impl<'de> serde::Deserialize<'de> for SecretHash {
     }
 }
 
-const HEX: &[u8; 16] = b"0123456789abcdef";
+impl SecretHash {
+    /// The 64 lowercase hex digits of the hash.
+    pub(crate) fn to_hex(self) -> String {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        self.0
+            .iter()
+            .flat_map(|byte| [HEX[usize::from(byte >> 4)], HEX[usize::from(byte & 0xf)]])
+            .map(char::from)
+            .collect()
+    }
 
-/// Reads 64 hex digits, either case.
-fn from_hex(text: &str) -> Option<SecretHash> {
-    let digits = text.as_bytes();
-    if digits.len() != 64 {
-        return None;
+    /// Reads 64 hex digits, either case.
+    pub(crate) fn from_hex(text: &str) -> Option<Self> {
+        let digits = text.as_bytes();
+        if digits.len() != 64 {
+            return None;
+        }
+        let nibble = |d: u8| char::from(d).to_digit(16).and_then(|n| u8::try_from(n).ok());
+        let mut out = [0u8; 32];
+        for (byte, pair) in out.iter_mut().zip(digits.chunks_exact(2)) {
+            *byte = nibble(pair[0])? << 4 | nibble(pair[1])?;
+        }
+        Some(Self(out))
     }
-    let nibble = |d: u8| char::from(d).to_digit(16).and_then(|n| u8::try_from(n).ok());
-    let mut out = [0u8; 32];
-    for (byte, pair) in out.iter_mut().zip(digits.chunks_exact(2)) {
-        *byte = nibble(pair[0])? << 4 | nibble(pair[1])?;
-    }
-    Some(SecretHash(out))
 }
 
 /// How secrets are turned into [`SecretHash`]es.

@@ -58,6 +58,8 @@ pub use store::{
 };
 #[cfg(feature = "postgres")]
 pub use store::{PostgresBuilder, PostgresStore};
+#[cfg(feature = "redis")]
+pub use store::{RedisBuilder, RedisStore};
 #[cfg(feature = "_sqlite")]
 pub use store::{SqliteBuilder, SqliteStore};
 pub use token::{GeneratedToken, ParsedToken, TokenError, TokenFormat};

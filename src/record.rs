@@ -239,6 +239,21 @@ pub(crate) fn now() -> OffsetDateTime {
     truncate_to_micros(OffsetDateTime::now_utc())
 }
 
+/// A timestamp as unix microseconds, how stores without a timestamp type keep it: records
+/// are truncated to the microsecond (see [`now`]), so this round-trips them exactly.
+#[cfg(any(feature = "_sqlite", feature = "redis"))]
+pub(crate) fn to_micros(at: OffsetDateTime) -> i64 {
+    let micros = at.unix_timestamp_nanos().div_euclid(1000);
+    // Only dates beyond the year 290,000 (time's `large-dates`) do not fit; they saturate.
+    i64::try_from(micros).unwrap_or(if micros < 0 { i64::MIN } else { i64::MAX })
+}
+
+/// The instant of a [`to_micros`] value, if it is one `time` can hold.
+#[cfg(any(feature = "_sqlite", feature = "redis"))]
+pub(crate) fn from_micros(micros: i64) -> Option<OffsetDateTime> {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1000).ok()
+}
+
 /// Drops sub-microsecond precision, which not every store keeps.
 #[must_use]
 pub(crate) fn truncate_to_micros(at: OffsetDateTime) -> OffsetDateTime {

@@ -270,22 +270,18 @@ async fn two_servers_on_postgres_bootstrap_once_and_share_revocations() {
     }
 }
 
-/// The README's commands for two replicas on PostgreSQL, run as written (`cargo run` becomes
-/// the built example; the schema is the test's own, through `TOLLGATE_SCHEMA`).
-#[cfg(feature = "postgres")]
-#[tokio::test]
-async fn the_readme_replica_commands_work_as_written() {
-    let Some(url) = support::backends::url(support::backends::POSTGRES_ENV, "the_readme_replica_commands") else {
-        return;
-    };
+/// The README's commands for two replicas on a shared store, run as written (`cargo run`
+/// becomes the built example; the schema or key prefix is the test's own, through
+/// `TOLLGATE_SCHEMA` or `TOLLGATE_REDIS_PREFIX`).
+#[cfg(all(feature = "postgres", feature = "redis"))]
+fn run_the_readme_replica_commands(db: &str, env: (&str, &str)) {
     assert!(
         Command::new("curl").arg("--version").output().is_ok(),
         "the README's commands need curl"
     );
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
-    let section = readme.split("## Several replicas on PostgreSQL").nth(1).unwrap();
+    let section = readme.split("## Several replicas: PostgreSQL or Redis").nth(1).unwrap();
     let commands = section.split("```sh\n").nth(1).unwrap().split("```").next().unwrap();
-    let schema = support::pg::Schema::new(&url);
     let bin = server_binary();
     let dir = tempfile::tempdir().unwrap();
     let shim = format!(
@@ -296,10 +292,10 @@ async fn the_readme_replica_commands_work_as_written() {
         .arg("-c")
         .arg(format!("set -e\n{shim}{commands}"))
         .current_dir(dir.path())
-        .env("DB", &url)
+        .env("DB", db)
         .env("A", free_port().to_string())
         .env("B", free_port().to_string())
-        .env("TOLLGATE_SCHEMA", &schema.name)
+        .env(env.0, env.1)
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -310,6 +306,26 @@ async fn the_readme_replica_commands_work_as_written() {
     );
     assert!(stdout.contains("second server: 200"), "{stdout}");
     assert!(stdout.contains("second server after revoke: 401"), "{stdout}");
+}
+
+#[cfg(all(feature = "postgres", feature = "redis"))]
+#[tokio::test]
+async fn the_readme_replica_commands_work_as_written_on_postgres() {
+    let Some(url) = support::backends::url(support::backends::POSTGRES_ENV, "the_readme_replica_commands") else {
+        return;
+    };
+    let schema = support::pg::Schema::new(&url);
+    run_the_readme_replica_commands(&url, ("TOLLGATE_SCHEMA", &schema.name));
+}
+
+#[cfg(all(feature = "postgres", feature = "redis"))]
+#[tokio::test]
+async fn the_readme_replica_commands_work_as_written_on_redis() {
+    let Some(url) = support::backends::url(support::backends::REDIS_ENV, "the_readme_replica_commands") else {
+        return;
+    };
+    let prefix = support::redis::Prefix::new(&url);
+    run_the_readme_replica_commands(&url, ("TOLLGATE_REDIS_PREFIX", &prefix.name));
 }
 
 /// The server damps brute force by peer address (axum's `ConnectInfo`): after 20 failed
@@ -360,7 +376,14 @@ async fn unsupported_store_urls_fail_with_a_clear_message() {
                 "built without the PostgreSQL store"
             },
         ),
-        ("redis://localhost", "Redis store is not available"),
+        (
+            "redis://:hunter2hunter2@127.0.0.1:1",
+            if cfg!(feature = "redis") {
+                "token store unavailable"
+            } else {
+                "built without the Redis store"
+            },
+        ),
         ("mysql://x", "unknown --store"),
         ("sqlite:", "needs a path"),
     ] {

@@ -17,17 +17,21 @@ use time::OffsetDateTime;
 
 use crate::{SecretHash, TokenRecord, TokenStatus};
 
-#[cfg(feature = "postgres")]
+#[cfg(any(feature = "postgres", feature = "redis"))]
 mod listen;
 mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;
+#[cfg(feature = "redis")]
+mod redis;
 #[cfg(feature = "_sqlite")]
 mod sqlite;
 
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
 pub use postgres::{DEFAULT_SCHEMA, PostgresBuilder, PostgresStore};
+#[cfg(feature = "redis")]
+pub use redis::{DEFAULT_PREFIX, RedisBuilder, RedisStore};
 #[cfg(feature = "_sqlite")]
 pub use sqlite::{DEFAULT_TABLE_PREFIX, SqliteBuilder, SqliteStore};
 

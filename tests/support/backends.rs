@@ -6,6 +6,9 @@ use std::net::SocketAddr;
 /// The environment variable naming the PostgreSQL server the tests may use.
 pub const POSTGRES_ENV: &str = "TOLLGATE_TEST_POSTGRES_URL";
 
+/// The environment variable naming the Redis server the tests may use.
+pub const REDIS_ENV: &str = "TOLLGATE_TEST_REDIS_URL";
+
 /// The server's URL from `var`; `None` (the test is skipped, and says so) when it is not set,
 /// unless CI is the caller (`CI` is set), where a backend test that does not run is a failure.
 pub fn url(var: &str, test: &str) -> Option<String> {
@@ -37,6 +40,8 @@ pub fn addr_of(url: &str) -> SocketAddr {
     let host_port = authority.rsplit_once('@').map_or(authority, |(_, hp)| hp);
     let host_port = if host_port.contains(':') {
         host_port.to_owned()
+    } else if url.starts_with("redis") {
+        format!("{host_port}:6379")
     } else {
         format!("{host_port}:5432")
     };

@@ -10,6 +10,8 @@ pub mod pg;
 #[cfg(unix)]
 pub mod process;
 pub mod proxy;
+#[cfg(feature = "redis")]
+pub mod redis;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};

@@ -24,6 +24,7 @@ pub fn example_binary(name: &str) -> PathBuf {
         (cfg!(feature = "axum"), "axum"),
         (cfg!(feature = "metrics"), "metrics"),
         (cfg!(feature = "postgres"), "postgres"),
+        (cfg!(feature = "redis"), "redis"),
     ]
     .into_iter()
     .filter_map(|(on, feature)| on.then_some(feature))

@@ -15,6 +15,7 @@ pub struct Proxy {
     target: SocketAddr,
     delay_ms: Arc<AtomicU64>,
     tasks: Arc<Mutex<Vec<JoinHandle<()>>>>,
+    upstream: Arc<Mutex<Vec<SocketAddr>>>,
 }
 
 impl Proxy {
@@ -26,6 +27,7 @@ impl Proxy {
             target,
             delay_ms: Arc::new(AtomicU64::new(0)),
             tasks: Arc::default(),
+            upstream: Arc::default(),
         };
         proxy.serve(listener);
         proxy
@@ -33,16 +35,19 @@ impl Proxy {
 
     fn serve(&self, listener: TcpListener) {
         let (target, delay, tasks) = (self.target, Arc::clone(&self.delay_ms), Arc::clone(&self.tasks));
+        let upstream = Arc::clone(&self.upstream);
         let accept = tokio::spawn(async move {
             loop {
                 let Ok((client, _)) = listener.accept().await else {
                     return;
                 };
                 let delay = Arc::clone(&delay);
+                let upstream = Arc::clone(&upstream);
                 let forward = tokio::spawn(async move {
                     let Ok(server) = TcpStream::connect(target).await else {
                         return;
                     };
+                    upstream.lock().unwrap().extend(server.local_addr());
                     let (client_read, client_write) = client.into_split();
                     let (server_read, server_write) = server.into_split();
                     let up = pipe(client_read, server_write, Arc::clone(&delay));
@@ -53,6 +58,11 @@ impl Proxy {
             }
         });
         self.tasks.lock().unwrap().push(accept);
+    }
+
+    /// The addresses of the proxy's own connections to the server, as the server sees them.
+    pub fn upstream_addrs(&self) -> Vec<SocketAddr> {
+        self.upstream.lock().unwrap().clone()
     }
 
     /// Every byte waits this long before it is forwarded (a slow network or server).

@@ -109,17 +109,7 @@ fn corrupt_column(id: &str, column: &str, err: rusqlite::Error) -> StoreError {
     }
 }
 
-/// A timestamp as unix microseconds: records are truncated to the microsecond (see
-/// `crate::record::now`), so this round-trips them exactly.
-pub(super) fn to_micros(at: OffsetDateTime) -> i64 {
-    let micros = at.unix_timestamp_nanos().div_euclid(1000);
-    // Only dates beyond the year 290,000 (time's `large-dates`) do not fit; they saturate.
-    i64::try_from(micros).unwrap_or(if micros < 0 { i64::MIN } else { i64::MAX })
-}
-
-fn from_micros(micros: i64) -> Option<OffsetDateTime> {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1000).ok()
-}
+pub(super) use crate::record::{from_micros, to_micros};
 
 /// JSON text of a value that always serializes (strings, a JSON map).
 pub(super) fn json_text<T: serde::Serialize + ?Sized>(value: &T) -> Result<String, StoreError> {

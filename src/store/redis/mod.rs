@@ -1,0 +1,406 @@
+//! [`RedisStore`]: tokens in Redis, shared by every replica of a service, with revocation
+//! pushed to each of them by pub/sub.
+
+mod record;
+mod scripts;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures_util::StreamExt as _;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use time::OffsetDateTime;
+
+use self::scripts::{CREATE, DELETE, FIND_BY_HASH, PAGE, RECORD_USE, ROTATE, UPDATE};
+use super::{ChangeStream, ListQuery, Page, Rotation, StoreError, TokenPatch, TokenSource, TokenStore};
+use crate::store::listen::Listener;
+use crate::{SecretHash, TokenRecord};
+
+/// The key prefix a [`RedisStore`] uses unless told otherwise.
+pub const DEFAULT_PREFIX: &str = "tollgate:";
+
+/// Tokens in Redis: shared by any number of replicas, each of which hears every other's
+/// changes at once.
+///
+/// Under its key prefix (`tollgate:` by default) the store keeps one hash per token
+/// (`<prefix>t:<id>`), a sorted set of the ids for listing (`<prefix>ids`, read by
+/// `ZRANGE … BYLEX`, so Redis 6.2 or newer), and one key per secret hash naming its token
+/// (`<prefix>s:<hex>`, for the current secret and a previous one in its grace period). Every
+/// write is one Lua script, so the three always agree, duplicates are refused as
+/// [`StoreError::DuplicateId`] and [`StoreError::DuplicateSecret`], and the write publishes
+/// the token's id on `<prefix>changes` once it is made.
+///
+/// Commands go over one multiplexed connection (the `redis` crate's `ConnectionManager`,
+/// which reconnects by itself); one more connection subscribes to the changes, and
+/// [`changes`](TokenSource::changes) turns them into [`ChangeEvent`](crate::ChangeEvent)s.
+/// When it drops it reconnects with backoff and sends
+/// [`ChangeEvent::Reset`](crate::ChangeEvent::Reset), and logs a warning. A Redis that is
+/// down or slow makes calls fail with [`StoreError::Unavailable`] within the store's
+/// timeout; service resumes by itself when Redis is back.
+///
+/// Expired tokens are kept (the verifier refuses them; list and delete them as any other):
+/// keys never expire on their own. Redis should persist its data (RDB or AOF) like any
+/// store of credentials, or a restart empties it.
+///
+/// ```no_run
+/// use std::sync::Arc;
+/// use tollgate::{RedisStore, Verifier};
+///
+/// # #[tokio::main]
+/// # async fn main() -> Result<(), tollgate::StoreError> {
+/// let store = Arc::new(RedisStore::open("redis://cache.internal:6379").await?);
+/// let verifier = Verifier::builder(store).build();
+/// tokio::spawn(verifier.invalidation_task().expect("RedisStore has a change stream"));
+/// # Ok(())
+/// # }
+/// ```
+pub struct RedisStore {
+    conn: ConnectionManager,
+    keys: Keys,
+    listener: Option<Listener>,
+}
+
+impl fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("prefix", &self.keys.prefix)
+            .field("listening", &self.listener.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The key names under one prefix.
+struct Keys {
+    prefix: String,
+    ids: String,
+    channel: String,
+    records: String,
+    secrets: String,
+}
+
+impl Keys {
+    fn new(prefix: &str) -> Self {
+        Self {
+            prefix: prefix.to_owned(),
+            ids: format!("{prefix}ids"),
+            channel: format!("{prefix}changes"),
+            records: format!("{prefix}t:"),
+            secrets: format!("{prefix}s:"),
+        }
+    }
+
+    fn record(&self, id: &str) -> String {
+        format!("{}{id}", self.records)
+    }
+
+    fn secret(&self, hash: &SecretHash) -> String {
+        format!("{}{}", self.secrets, hash.to_hex())
+    }
+}
+
+/// Configures a [`RedisStore`]. Start with [`RedisStore::builder`].
+///
+/// | setting | default |
+/// | --- | --- |
+/// | [`prefix`](Self::prefix) | `tollgate:` |
+/// | [`timeout`](Self::timeout) | 5 s |
+/// | [`listen`](Self::listen) | on |
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use tollgate::RedisStore;
+///
+/// # #[tokio::main]
+/// # async fn main() -> Result<(), tollgate::StoreError> {
+/// let store = RedisStore::builder("redis://cache.internal:6379/2")
+///     .prefix("myapp:tokens:")
+///     .timeout(Duration::from_secs(1))
+///     .open()
+///     .await?;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+#[must_use = "a builder does nothing until `open` is called"]
+pub struct RedisBuilder {
+    url: String,
+    prefix: String,
+    timeout: Duration,
+    listen: bool,
+}
+
+impl RedisBuilder {
+    /// The prefix of every key and of the channel (default `tollgate:`): 1 to 64 visible
+    /// ASCII characters. Stores with different prefixes in one Redis are independent of each
+    /// other. On Redis Cluster, put a hash tag in it (`{tollgate}:`), so that all of a
+    /// store's keys live in one slot, as its scripts need.
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// How long to wait to connect, and for each answer (default 5 s). A call that waits
+    /// longer fails with [`StoreError::Unavailable`].
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Whether to subscribe to changes (default on): [`changes`](TokenSource::changes) is
+    /// `None` without it, and caches rely on their time-to-live.
+    pub fn listen(mut self, listen: bool) -> Self {
+        self.listen = listen;
+        self
+    }
+
+    /// Connects, and starts listening.
+    ///
+    /// # Errors
+    /// [`StoreError::Config`] for a URL or prefix that cannot be used;
+    /// [`StoreError::Unavailable`] when Redis cannot be reached.
+    pub async fn open(self) -> Result<RedisStore, StoreError> {
+        let prefix = self.prefix;
+        if !(1..=64).contains(&prefix.len()) || !prefix.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(StoreError::Config(format!(
+                "key prefix {prefix:?}: use 1 to 64 visible ASCII characters"
+            )));
+        }
+        let client = redis::Client::open(self.url.as_str())
+            .map_err(|err| StoreError::Config(format!("invalid Redis URL: {err}")))?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(self.timeout))
+            .set_response_timeout(Some(self.timeout))
+            // Fail fast while Redis is down: the next call tries again anyway.
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_millis(500));
+        let conn = tokio::time::timeout(self.timeout, ConnectionManager::new_with_config(client.clone(), config))
+            .await
+            .map_err(|_| StoreError::unavailable(format!("could not connect to Redis within {:?}", self.timeout)))?
+            .map_err(redis_error)?;
+        let keys = Keys::new(&prefix);
+        let listener = if self.listen {
+            let (channel, timeout) = (keys.channel.clone(), self.timeout);
+            Some(Listener::start("redis", move || subscribe(client.clone(), channel.clone(), timeout)).await?)
+        } else {
+            None
+        };
+        Ok(RedisStore { conn, keys, listener })
+    }
+}
+
+/// A connection of its own subscribed to `channel`: the ids published on it. The stream
+/// ends when the connection drops.
+async fn subscribe(
+    client: redis::Client,
+    channel: String,
+    timeout: Duration,
+) -> Result<impl futures_core::Stream<Item = Result<String, String>> + Send + Unpin + 'static, StoreError> {
+    let subscribed = async {
+        let mut pubsub = client.get_async_pubsub().await?;
+        pubsub.subscribe(&channel).await?;
+        Ok::<_, redis::RedisError>(pubsub)
+    };
+    let pubsub = tokio::time::timeout(timeout, subscribed)
+        .await
+        .map_err(|_| StoreError::unavailable(format!("could not subscribe within {timeout:?}")))?
+        .map_err(redis_error)?;
+    Ok(pubsub
+        .into_on_message()
+        .map(|message| message.get_payload::<String>().map_err(|err| err.to_string())))
+}
+
+impl RedisStore {
+    /// Opens the store at `url` (`redis://[user:password@]host[:port][/db]`, or
+    /// `rediss://` with the `redis` crate's TLS features) with the default settings (see
+    /// [`RedisStore::builder`]).
+    ///
+    /// # Errors
+    /// As [`RedisBuilder::open`].
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        Self::builder(url).open().await
+    }
+
+    /// Starts configuring a store on the Redis at `url`.
+    pub fn builder(url: impl Into<String>) -> RedisBuilder {
+        RedisBuilder {
+            url: url.into(),
+            prefix: DEFAULT_PREFIX.to_owned(),
+            timeout: Duration::from_secs(5),
+            listen: true,
+        }
+    }
+}
+
+/// A failure of Redis or of the connection to it. The scripts' duplicate errors are the
+/// conflicts they name (never "unavailable": retrying would not help); a key of the wrong
+/// type is data this store did not write; anything else is [`StoreError::Unavailable`].
+fn redis_error(err: redis::RedisError) -> StoreError {
+    match err.code() {
+        Some("TOLLGATE_DUPLICATE_ID") => StoreError::DuplicateId,
+        Some("TOLLGATE_DUPLICATE_SECRET") => StoreError::DuplicateSecret,
+        Some("WRONGTYPE") => StoreError::Corrupt(err.to_string()),
+        _ if err.kind() == redis::ErrorKind::Parse => StoreError::Corrupt(err.to_string()),
+        _ => StoreError::unavailable(err),
+    }
+}
+
+type Fields = HashMap<String, String>;
+
+#[async_trait]
+impl TokenSource for RedisStore {
+    async fn get(&self, id: &str) -> Result<Option<TokenRecord>, StoreError> {
+        let fields: Fields = redis::cmd("HGETALL")
+            .arg(self.keys.record(id))
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(redis_error)?;
+        record::record(id.to_owned(), fields)
+    }
+
+    async fn find_by_hash(&self, hash: &SecretHash) -> Result<Option<TokenRecord>, StoreError> {
+        let found: Option<(String, Fields)> = FIND_BY_HASH
+            .key(self.keys.secret(hash))
+            .arg(&self.keys.records)
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(redis_error)?;
+        let Some((id, fields)) = found else {
+            return Ok(None);
+        };
+        // The index names the token; the record says whether the secret still works.
+        Ok(record::record(id, fields)?.filter(|record| record.secret_matches(hash, crate::record::now())))
+    }
+
+    async fn record_use(&self, uses: &[(String, OffsetDateTime)]) -> Result<(), StoreError> {
+        if uses.is_empty() {
+            return Ok(());
+        }
+        let mut invocation = RECORD_USE.arg(&self.keys.records);
+        for (id, at) in uses {
+            invocation.arg(id).arg(crate::record::to_micros(*at));
+        }
+        invocation
+            .invoke_async::<()>(&mut self.conn.clone())
+            .await
+            .map_err(redis_error)
+    }
+
+    fn changes(&self) -> Option<ChangeStream> {
+        self.listener.as_ref().map(Listener::subscribe)
+    }
+}
+
+#[async_trait]
+impl TokenStore for RedisStore {
+    async fn create(&self, record: TokenRecord) -> Result<(), StoreError> {
+        let previous = record
+            .previous_secret
+            .as_ref()
+            .map_or_else(String::new, |previous| self.keys.secret(&previous.hash));
+        let mut invocation = CREATE.key(self.keys.record(&record.id));
+        invocation
+            .key(&self.keys.ids)
+            .key(self.keys.secret(&record.secret_hash))
+            .key(previous)
+            .arg(&record.id)
+            .arg(&self.keys.channel);
+        for (field, value) in record::fields(&record)? {
+            invocation.arg(field).arg(value);
+        }
+        invocation
+            .invoke_async::<()>(&mut self.conn.clone())
+            .await
+            .map_err(redis_error)
+    }
+
+    async fn list(&self, query: &ListQuery) -> Result<Page, StoreError> {
+        // Keyset paging on the id index; filters are applied here, so a page may take more
+        // than one batch. The cursor is the last id returned, never one only looked at.
+        let batch = query.limit.saturating_add(1).clamp(64, 1024);
+        let mut records = Vec::new();
+        let mut scanned = query.after.clone().unwrap_or_default();
+        loop {
+            let page: Vec<(String, Fields)> = PAGE
+                .key(&self.keys.ids)
+                .arg(&self.keys.records)
+                .arg(&scanned)
+                .arg(batch)
+                .invoke_async(&mut self.conn.clone())
+                .await
+                .map_err(redis_error)?;
+            let exhausted = page.len() < batch;
+            for (id, fields) in page {
+                scanned.clone_from(&id);
+                // Gone since the index was read: not listed.
+                if let Some(record) = record::record(id, fields)? {
+                    if query.matches(&record) {
+                        records.push(record);
+                    }
+                }
+                if records.len() > query.limit {
+                    break;
+                }
+            }
+            if exhausted || records.len() > query.limit {
+                break;
+            }
+        }
+        let more = records.len() > query.limit;
+        records.truncate(query.limit);
+        let next_after = if more {
+            records.last().map(|r| r.id.clone())
+        } else {
+            None
+        };
+        Ok(Page { records, next_after })
+    }
+
+    async fn update(&self, id: &str, patch: &TokenPatch) -> Result<Option<TokenRecord>, StoreError> {
+        let (removed, set) = record::patch_fields(patch)?;
+        let mut invocation = UPDATE.key(self.keys.record(id));
+        invocation.arg(id).arg(&self.keys.channel).arg(removed.len());
+        for field in removed {
+            invocation.arg(field);
+        }
+        for (field, value) in set {
+            invocation.arg(field).arg(value);
+        }
+        let fields: Option<Fields> = invocation
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(redis_error)?;
+        fields.map_or(Ok(None), |fields| record::record(id.to_owned(), fields))
+    }
+
+    async fn delete(&self, id: &str) -> Result<bool, StoreError> {
+        let deleted: i64 = DELETE
+            .key(self.keys.record(id))
+            .key(&self.keys.ids)
+            .arg(id)
+            .arg(&self.keys.channel)
+            .arg(&self.keys.secrets)
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(redis_error)?;
+        Ok(deleted == 1)
+    }
+
+    async fn rotate(&self, id: &str, rotation: &Rotation) -> Result<Option<TokenRecord>, StoreError> {
+        let until = rotation
+            .old_valid_until
+            .map_or_else(String::new, |until| crate::record::to_micros(until).to_string());
+        let fields: Option<Fields> = ROTATE
+            .key(self.keys.record(id))
+            .arg(id)
+            .arg(&self.keys.channel)
+            .arg(&self.keys.secrets)
+            .arg(rotation.new_hash.to_hex())
+            .arg(until)
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(redis_error)?;
+        fields.map_or(Ok(None), |fields| record::record(id.to_owned(), fields))
+    }
+}

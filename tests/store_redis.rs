@@ -1,0 +1,288 @@
+//! `RedisStore` against the machine's real Redis (`TOLLGATE_TEST_REDIS_URL`): the
+//! conformance suite, revocation pushed between replicas, a subscriber that reconnects,
+//! concurrent writers, and an outage played with a proxy of the test's own. Each test uses
+//! a key prefix of its own and deletes its keys.
+#![cfg(feature = "redis")]
+
+mod support;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt as _;
+use support::backends::{REDIS_ENV, addr_of, url, via};
+use support::proxy::Proxy;
+use support::redis::Prefix;
+use tollgate::{
+    ChangeEvent, Credential, ListQuery, NewToken, RedisStore, StoreError, TokenManager, TokenSource, TokenStore,
+    Verifier, VerifyError,
+};
+
+/// The server's URL, or return from the test (it says it skipped).
+macro_rules! server {
+    ($test:literal) => {
+        match url(REDIS_ENV, $test) {
+            Some(url) => url,
+            None => return,
+        }
+    };
+}
+
+async fn passes(verifier: &Verifier, token: &str) -> Result<bool, VerifyError> {
+    match verifier.verify(&Credential::Bearer(token)).await {
+        Ok(_) => Ok(true),
+        Err(VerifyError::Invalid(_)) => Ok(false),
+        Err(err) => Err(err),
+    }
+}
+
+/// p50, p99 and max of some durations, in milliseconds.
+fn percentiles(mut samples: Vec<Duration>) -> (f64, f64, f64) {
+    samples.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let at = |q: f64| ms(samples[((samples.len() - 1) as f64 * q).round() as usize]);
+    (at(0.5), at(0.99), ms(*samples.last().unwrap()))
+}
+
+#[tokio::test]
+async fn redis_store_passes_the_conformance_suite() {
+    let url = server!("redis_store_passes_the_conformance_suite");
+    let prefix = Prefix::new(&url);
+    let store = prefix.open().await;
+    support::conformance::run(&store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revocation_through_one_replica_is_refused_by_the_other_at_once() {
+    let url = server!("a_revocation_through_one_replica_is_refused_by_the_other_at_once");
+    let prefix = Prefix::new(&url);
+    let (a, b) = (Arc::new(prefix.open().await), Arc::new(prefix.open().await));
+    let (verifier_a, verifier_b) = (
+        Verifier::builder(a.clone()).build(),
+        Verifier::builder(b.clone()).build(),
+    );
+    tokio::spawn(verifier_a.invalidation_task().unwrap());
+    tokio::spawn(verifier_b.invalidation_task().unwrap());
+    let tokens = TokenManager::new(a.clone(), verifier_a.clone());
+
+    let mut issued = Vec::new();
+    for i in 0..100 {
+        let token = tokens.create(NewToken::new(format!("replica test {i}"))).await.unwrap();
+        assert!(
+            passes(&verifier_b, token.token().expose()).await.unwrap(),
+            "B's cache is warm"
+        );
+        issued.push(token);
+    }
+    let mut latencies = Vec::new();
+    for token in &issued {
+        tokens.delete(token.id()).await.unwrap();
+        let revoked = Instant::now();
+        while passes(&verifier_b, token.token().expose()).await.unwrap() {
+            assert!(revoked.elapsed() < Duration::from_secs(5), "B never refused the token");
+            tokio::time::sleep(Duration::from_micros(200)).await;
+        }
+        latencies.push(revoked.elapsed());
+    }
+    let (p50, p99, max) = percentiles(latencies);
+    println!(
+        "revocation seen by the other replica (Redis, 100 tokens): p50 {p50:.2} ms, p99 {p99:.2} ms, max {max:.2} ms"
+    );
+    assert!(max < 1000.0, "the worst of 100 took {max:.1} ms");
+}
+
+/// `CLIENT KILL` of the subscriber's connection: the stream says `Reset`, the subscriber
+/// comes back, and later changes are heard again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_subscriber_reconnects_says_reset_and_hears_later_changes() {
+    let url = server!("a_killed_subscriber_reconnects_says_reset_and_hears_later_changes");
+    let prefix = Prefix::new(&url);
+    // Through a proxy of the test's own, so that the test can tell its connections from
+    // every other test's on the shared server.
+    let proxy = Proxy::start(addr_of(&url)).await;
+    let store = prefix.open_at(&via(&url, proxy.addr)).await;
+    let mut changes = store.changes().expect("a change stream");
+    let mut raw = prefix.raw().await;
+    let clients: String = redis::cmd("CLIENT")
+        .arg("LIST")
+        .arg("TYPE")
+        .arg("pubsub")
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    let ours: Vec<String> = proxy.upstream_addrs().iter().map(ToString::to_string).collect();
+    let subscriber: Vec<&str> = clients
+        .lines()
+        .filter(|line| ours.iter().any(|addr| line.contains(&format!(" addr={addr} "))))
+        .filter_map(|line| line.split(' ').find_map(|field| field.strip_prefix("id=")))
+        .collect();
+    assert_eq!(subscriber.len(), 1, "one subscriber of ours ({ours:?}) in:\n{clients}");
+    let killed: i64 = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("ID")
+        .arg(subscriber[0])
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    assert_eq!(killed, 1);
+    let event = tokio::time::timeout(Duration::from_secs(10), changes.next())
+        .await
+        .unwrap();
+    assert_eq!(event, Some(ChangeEvent::Reset));
+
+    let tokens = TokenManager::new(store, Verifier::builder(tollgate::MemoryStore::new()).build());
+    let issued = tokens.create(NewToken::new("after the reconnect")).await.unwrap();
+    let event = tokio::time::timeout(Duration::from_secs(5), changes.next())
+        .await
+        .unwrap();
+    assert_eq!(
+        event,
+        Some(ChangeEvent::Changed {
+            id: issued.id().to_owned()
+        })
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_concurrent_creates_on_two_replicas_are_each_listed_once() {
+    let url = server!("a_thousand_concurrent_creates_on_two_replicas_are_each_listed_once");
+    let prefix = Prefix::new(&url);
+    let replicas = [Arc::new(prefix.open().await), Arc::new(prefix.open().await)];
+    let mut creates = Vec::new();
+    for i in 0..1000 {
+        let store = replicas[i % 2].clone();
+        creates.push(tokio::spawn(async move {
+            let tokens = TokenManager::new(store.clone(), Verifier::builder(store).build());
+            tokens
+                .create(NewToken::new(format!("t{i}")))
+                .await
+                .map(|issued| issued.id().to_owned())
+        }));
+    }
+    let mut created = Vec::new();
+    for create in creates {
+        created.push(create.await.unwrap().unwrap());
+    }
+    let mut listed = Vec::new();
+    let mut query = ListQuery::new(97);
+    loop {
+        let page = replicas[1].list(&query).await.unwrap();
+        listed.extend(page.records.into_iter().map(|r| r.id));
+        match page.next_after {
+            Some(after) => query = ListQuery::new(97).after(after),
+            None => break,
+        }
+    }
+    created.sort();
+    assert_eq!(listed, created, "every token, once, in id order");
+}
+
+/// Redis goes away: a lookup is answered 503 within the source timeout, never a hang and
+/// never a pass; when it is back, service resumes by itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_redis_is_unavailable_within_the_timeout_then_recovers() {
+    let url = server!("an_unreachable_redis_is_unavailable_within_the_timeout_then_recovers");
+    let prefix = Prefix::new(&url);
+    let direct = Arc::new(prefix.open().await);
+    let tokens = TokenManager::new(direct.clone(), Verifier::builder(direct).build());
+    let token = tokens.create(NewToken::new("outage")).await.unwrap();
+
+    let proxy = Proxy::start(addr_of(&url)).await;
+    let store = RedisStore::builder(via(&url, proxy.addr))
+        .prefix(&prefix.name)
+        .timeout(Duration::from_millis(500))
+        .open()
+        .await
+        .unwrap();
+    let verifier = Verifier::builder(store).source_timeout(Duration::from_secs(1)).build();
+
+    proxy.stop();
+    let asked = Instant::now();
+    let err = passes(&verifier, token.token().expose()).await.unwrap_err();
+    assert!(
+        asked.elapsed() < Duration::from_millis(1500),
+        "took {:?}",
+        asked.elapsed()
+    );
+    assert!(
+        matches!(err, VerifyError::Unavailable(_) | VerifyError::Timeout(_)),
+        "{err:?}"
+    );
+
+    // Slow, not gone: every byte late. Still an answer within the timeout.
+    proxy.resume().await;
+    proxy.set_delay(Duration::from_secs(3));
+    let asked = Instant::now();
+    let err = passes(&verifier, token.token().expose()).await.unwrap_err();
+    assert!(
+        matches!(err, VerifyError::Unavailable(_) | VerifyError::Timeout(_)),
+        "{err:?}"
+    );
+    assert!(
+        asked.elapsed() < Duration::from_millis(1500),
+        "took {:?}",
+        asked.elapsed()
+    );
+
+    proxy.set_delay(Duration::ZERO);
+    let back = Instant::now();
+    loop {
+        match passes(&verifier, token.token().expose()).await {
+            Ok(true) => break,
+            Ok(false) => panic!("a valid token was refused"),
+            Err(_) => {
+                assert!(back.elapsed() < Duration::from_secs(15), "no recovery");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn bad_settings_and_bad_data_are_told_apart_from_outages() {
+    let url = server!("bad_settings_and_bad_data_are_told_apart_from_outages");
+    for prefix in ["", "has space:", "tab\t", &"a".repeat(65)] {
+        let err = RedisStore::builder(url.clone())
+            .prefix(prefix)
+            .open()
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Config(_)), "{prefix:?}: {err:?}");
+    }
+    let err = RedisStore::open("not a url").await.unwrap_err();
+    assert!(matches!(err, StoreError::Config(_)), "{err:?}");
+    let err = RedisStore::builder("redis://127.0.0.1:1")
+        .timeout(Duration::from_millis(300))
+        .open()
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+
+    let prefix = Prefix::new(&url);
+    let store = prefix.open().await;
+    let tokens = TokenManager::new(store, Verifier::builder(tollgate::MemoryStore::new()).build());
+    let issued = tokens.create(NewToken::new("to be damaged")).await.unwrap();
+    let mut raw = prefix.raw().await;
+    let key = format!("{}t:{}", prefix.name, issued.id());
+    redis::cmd("HSET")
+        .arg(&key)
+        .arg("status")
+        .arg("frozen")
+        .exec_async(&mut raw)
+        .await
+        .unwrap();
+    let err = tokens.get(issued.id()).await.unwrap_err();
+    assert!(err.to_string().contains("field status"), "{err}");
+    redis::cmd("DEL").arg(&key).exec_async(&mut raw).await.unwrap();
+    redis::cmd("SET")
+        .arg(&key)
+        .arg("a string")
+        .exec_async(&mut raw)
+        .await
+        .unwrap();
+    let err = tokens.get(issued.id()).await.unwrap_err();
+    assert!(
+        matches!(err, tollgate::ManageError::Store(StoreError::Corrupt(_))),
+        "{err:?}"
+    );
+}
