@@ -79,6 +79,13 @@ pub enum RejectionKind {
 #[must_use]
 pub struct Rejection {
     kind: RejectionKind,
+    /// Boxed, and absent for most refusals: a rejection is built and moved on every refused
+    /// request, and returned (as `Err`) from functions the layer calls on every request.
+    detail: Option<Box<Detail>>,
+}
+
+#[derive(Clone, Default)]
+struct Detail {
     token_id: Option<Arc<str>>,
     /// The scopes a handler-made `insufficient_scope` rejection names.
     scopes: Vec<String>,
@@ -87,9 +94,10 @@ pub struct Rejection {
     style: Style,
 }
 
-#[derive(Clone)]
+#[derive(Clone, Default)]
 enum Style {
     /// The default realm, Bearer and Basic.
+    #[default]
     Default,
     /// Another realm, Bearer and Basic.
     Realm(Arc<str>),
@@ -101,8 +109,8 @@ impl fmt::Debug for Rejection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Rejection")
             .field("kind", &self.kind)
-            .field("token_id", &self.token_id)
-            .field("scopes", &self.scopes)
+            .field("token_id", &self.token_id())
+            .field("scopes", &self.required_scopes())
             .finish_non_exhaustive()
     }
 }
@@ -111,7 +119,9 @@ impl fmt::Debug for Rejection {
 /// scopes, however they would be rendered.
 impl PartialEq for Rejection {
     fn eq(&self, other: &Self) -> bool {
-        self.kind == other.kind && self.token_id == other.token_id && self.scopes == other.scopes
+        self.kind == other.kind
+            && self.token_id() == other.token_id()
+            && self.required_scopes() == other.required_scopes()
     }
 }
 
@@ -120,12 +130,11 @@ impl Eq for Rejection {}
 impl Rejection {
     /// A rejection of this kind.
     pub fn new(kind: RejectionKind) -> Self {
-        Self {
-            kind,
-            token_id: None,
-            scopes: Vec::new(),
-            style: Style::Default,
-        }
+        Self { kind, detail: None }
+    }
+
+    fn detail_mut(&mut self) -> &mut Detail {
+        self.detail.get_or_insert_with(Box::default)
     }
 
     /// 401 with the challenges: the request has no credentials.
@@ -140,7 +149,7 @@ impl Rejection {
         S: Into<String>,
     {
         let mut rejection = Self::new(RejectionKind::InsufficientScope);
-        rejection.scopes = scopes.into_iter().map(Into::into).collect();
+        rejection.detail_mut().scopes = scopes.into_iter().map(Into::into).collect();
         rejection
     }
 
@@ -148,19 +157,19 @@ impl Rejection {
     /// [`Rejection::to_response`] (default `tollgate`): give the one your layer uses, if
     /// you set one.
     pub fn realm(mut self, realm: impl Into<Arc<str>>) -> Self {
-        self.style = Style::Realm(realm.into());
+        self.detail_mut().style = Style::Realm(realm.into());
         self
     }
 
     /// Renders with a layer's challenges.
     pub(crate) fn rendered_by(mut self, challenges: &Arc<Challenges>) -> Self {
-        self.style = Style::Layer(Arc::clone(challenges));
+        self.detail_mut().style = Style::Layer(Arc::clone(challenges));
         self
     }
 
     /// Notes which token was refused.
     pub fn with_token_id(mut self, id: impl Into<Arc<str>>) -> Self {
-        self.token_id = Some(id.into());
+        self.detail_mut().token_id = Some(id.into());
         self
     }
 
@@ -175,13 +184,13 @@ impl Rejection {
     /// unknown token: a client that put a secret where the id goes must not see it logged.
     #[must_use]
     pub fn token_id(&self) -> Option<&str> {
-        self.token_id.as_deref()
+        self.detail.as_ref()?.token_id.as_deref()
     }
 
     /// The scopes a handler-made [`Rejection::insufficient_scope`] names.
     #[must_use]
     pub fn required_scopes(&self) -> &[String] {
-        &self.scopes
+        self.detail.as_ref().map_or(&[], |detail| &detail.scopes)
     }
 
     /// The HTTP status it is answered with.
@@ -229,12 +238,12 @@ impl Rejection {
     /// [`Bytes`] (axum's `Body`, `http_body_util::Full<Bytes>`…).
     #[must_use]
     pub fn to_response<B: From<Bytes>>(&self) -> Response<B> {
-        let realm = match &self.style {
-            Style::Layer(challenges) => return challenges.respond(self, B::from),
-            Style::Realm(realm) => realm,
-            Style::Default => DEFAULT_REALM,
+        let realm = match self.detail.as_ref().map(|detail| &detail.style) {
+            Some(Style::Layer(challenges)) => return challenges.respond(self, B::from),
+            Some(Style::Realm(realm)) => realm,
+            Some(Style::Default) | None => DEFAULT_REALM,
         };
-        Challenges::new(realm, true, true, &self.scopes, 1).respond(self, B::from)
+        Challenges::new(realm, true, true, self.required_scopes(), 1).respond(self, B::from)
     }
 }
 
@@ -414,6 +423,13 @@ mod tests {
             challenges.headers[3][WWW_AUTHENTICATE],
             "Bearer realm=\"my \\\"api\\\"\", error=\"insufficient_scope\", scope=\"a b c\""
         );
+    }
+
+    #[test]
+    fn a_rejection_is_as_small_as_its_kind_and_a_pointer() {
+        // It is moved and returned on every refused request, and on every request as the
+        // error type of what the layer calls: its details are boxed.
+        assert!(std::mem::size_of::<Rejection>() <= std::mem::size_of::<RejectionKind>() + 8);
     }
 
     #[test]
