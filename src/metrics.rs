@@ -102,7 +102,7 @@ pub(crate) struct LayerMetrics {
 
 /// Every reason label, in [`reason_slot`] order.
 #[cfg(feature = "metrics")]
-const REASONS: [&str; 11] = [
+const REASONS: [&str; 12] = [
     "missing_credentials",
     "invalid_request",
     "malformed",
@@ -114,6 +114,7 @@ const REASONS: [&str; 11] = [
     "insufficient_scope",
     "too_many_failures",
     "unavailable",
+    "internal",
 ];
 
 #[cfg(feature = "metrics")]
@@ -132,6 +133,7 @@ fn reason_slot(kind: &RejectionKind) -> usize {
         RejectionKind::InsufficientScope => 8,
         RejectionKind::TooManyFailures { .. } => 9,
         RejectionKind::Unavailable => 10,
+        RejectionKind::Internal => 11,
     }
 }
 

@@ -38,6 +38,82 @@ enum Auth {
     Raw(Vec<u8>),
 }
 
+/// A date-time for `expires_at`: any string, one of the instants at the edges of what RFC
+/// 3339 can write or `time` can hold with an offset that may carry it over, or any
+/// well-formed date-time.
+#[derive(Arbitrary, Debug)]
+enum Date {
+    Raw(String),
+    Edge {
+        instant: u8,
+        offset: u8,
+    },
+    Any {
+        year: u16,
+        month: u8,
+        day: u8,
+        hour: u8,
+        minute: u8,
+        second: u8,
+        fraction: Option<u32>,
+        offset_minutes: i16,
+    },
+}
+
+const EDGE_INSTANTS: [&str; 7] = [
+    "0000-01-01T00:00:00",
+    "0000-01-01T00:00:00.000000001",
+    "1970-01-01T00:00:00",
+    "9999-12-31T00:00:00",
+    "9999-12-31T23:59:59",
+    "9999-12-31T23:59:59.999999999",
+    "9999-12-31T23:59:60",
+];
+const EDGE_OFFSETS: [&str; 8] = [
+    "Z", "+00:00", "-00:01", "+00:01", "-01:00", "-23:59", "+23:59", "+14:00",
+];
+
+impl Date {
+    fn text(self) -> String {
+        match self {
+            Self::Raw(raw) => raw,
+            Self::Edge { instant, offset } => format!(
+                "{}{}",
+                EDGE_INSTANTS[usize::from(instant) % EDGE_INSTANTS.len()],
+                EDGE_OFFSETS[usize::from(offset) % EDGE_OFFSETS.len()]
+            ),
+            Self::Any {
+                year,
+                month,
+                day,
+                hour,
+                minute,
+                second,
+                fraction,
+                offset_minutes,
+            } => {
+                let offset = i32::from(offset_minutes) % (24 * 60);
+                let zone = if offset == 0 {
+                    "Z".to_owned()
+                } else {
+                    let sign = if offset < 0 { '-' } else { '+' };
+                    format!("{sign}{:02}:{:02}", offset.abs() / 60, offset.abs() % 60)
+                };
+                let fraction = fraction.map_or_else(String::new, |f| format!(".{f:09}"));
+                format!(
+                    "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}{fraction}{zone}",
+                    year % 10_000,
+                    month % 13,
+                    day % 32,
+                    hour % 25,
+                    minute % 61,
+                    second % 62
+                )
+            }
+        }
+    }
+}
+
 #[derive(Arbitrary, Debug)]
 enum Body {
     Raw(Vec<u8>),
@@ -45,7 +121,7 @@ enum Body {
         name: Option<String>,
         scopes: Option<Vec<String>>,
         expires_in: Option<i64>,
-        expires_at: Option<String>,
+        expires_at: Option<Date>,
         status: Option<String>,
         kind: Option<String>,
         secret: Option<String>,
@@ -58,6 +134,12 @@ enum Body {
     },
     Rotate {
         grace_seconds: Option<i64>,
+    },
+    Patch {
+        name: Option<String>,
+        /// `Some(None)` sends `null`.
+        expires_at: Option<Option<Date>>,
+        status: Option<String>,
     },
 }
 
@@ -93,7 +175,7 @@ fn body_bytes(body: Body) -> Vec<u8> {
             put("name", name.map(Into::into));
             put("scopes", scopes.map(Into::into));
             put("expires_in", expires_in.map(Into::into));
-            put("expires_at", expires_at.map(Into::into));
+            put("expires_at", expires_at.map(|date| date.text().into()));
             put("status", status.map(Into::into));
             put("kind", kind.map(Into::into));
             put("secret", secret.map(Into::into));
@@ -109,6 +191,18 @@ fn body_bytes(body: Body) -> Vec<u8> {
             put("secret", secret.map(Into::into));
         }
         Body::Rotate { grace_seconds } => put("grace_seconds", grace_seconds.map(Into::into)),
+        Body::Patch {
+            name,
+            expires_at,
+            status,
+        } => {
+            put("name", name.map(Into::into));
+            put(
+                "expires_at",
+                expires_at.map(|date| date.map_or(serde_json::Value::Null, |date| date.text().into())),
+            );
+            put("status", status.map(Into::into));
+        }
     }
     serde_json::Value::Object(object).to_string().into_bytes()
 }

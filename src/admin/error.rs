@@ -26,6 +26,8 @@ pub(crate) enum ApiError {
     UnsupportedMediaType,
     /// 503: the store failed or timed out.
     Unavailable,
+    /// 500: the handler panicked.
+    Internal,
 }
 
 impl ApiError {
@@ -58,6 +60,11 @@ impl ApiError {
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
                 "token store unavailable, retry later".to_owned(),
+            ),
+            Self::Internal => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal_error",
+                "the request failed; it may succeed if sent again".to_owned(),
             ),
         };
         let mut response = Response::new(Full::new(error_body(code, &message)));

@@ -206,8 +206,24 @@ where
     }
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
+        use futures_util::FutureExt as _;
         let state = Arc::clone(&self.state);
-        Box::pin(async move { Ok(state.handle(req).await.unwrap_or_else(ApiError::into_response)) })
+        Box::pin(async move {
+            // A panic in a handler (or in a store it calls) is this request's 500, not the
+            // connection's end; the state it shares is the store's and the cache's, which
+            // stay consistent (their writes are atomic).
+            let handled = std::panic::AssertUnwindSafe(async move { state.handle(req).await })
+                .catch_unwind()
+                .await;
+            let response = match handled {
+                Ok(result) => result.unwrap_or_else(ApiError::into_response),
+                Err(_) => {
+                    tracing::error!(target: "tollgate::admin", "an admin request's handler panicked: answered 500");
+                    ApiError::Internal.into_response()
+                }
+            };
+            Ok(response)
+        })
     }
 }
 

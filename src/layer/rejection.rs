@@ -5,7 +5,7 @@ use std::fmt;
 
 use bytes::Bytes;
 use http::header::{CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
-use http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
+use http::{HeaderMap, HeaderValue, Response, StatusCode};
 
 use std::sync::Arc;
 
@@ -32,6 +32,102 @@ pub enum RejectionKind {
         /// Seconds until the client's window ends.
         retry_after_secs: u64,
     },
+    /// The layer's own code, or code it calls (a [`ClientKey`](crate::ClientKey), say),
+    /// panicked while deciding: 500 for this request, and the next is decided afresh.
+    Internal,
+}
+
+/// What a kind of refusal is answered with: its status, its body's `code` and `message`,
+/// and the headers it carries. Every kind is declared once, in [`KINDS`].
+struct Spec {
+    status: StatusCode,
+    code: &'static str,
+    message: &'static str,
+    headers: Headers,
+}
+
+/// The headers of a refusal besides `Content-Type`.
+#[derive(Clone, Copy)]
+enum Headers {
+    /// One challenge per enabled scheme.
+    Challenges,
+    /// The Bearer challenge with this `error`, and the Basic one too when `and_basic`.
+    Error { error: &'static str, and_basic: bool },
+    /// The Bearer challenge naming the required scopes.
+    InsufficientScope,
+    /// The layer's `Retry-After`.
+    RetryAfter,
+    /// A `Retry-After` of the client's own, added when responding.
+    ClientRetryAfter,
+    /// Nothing more.
+    None,
+}
+
+/// Every kind of refusal, in [`slot`] order.
+const KINDS: [Spec; 7] = [
+    Spec {
+        status: StatusCode::UNAUTHORIZED,
+        code: "unauthorized",
+        message: "authentication required",
+        headers: Headers::Challenges,
+    },
+    Spec {
+        status: StatusCode::BAD_REQUEST,
+        code: "invalid_request",
+        // Followed by what is wrong with the header.
+        message: "malformed authorization header",
+        headers: Headers::Error {
+            error: "invalid_request",
+            and_basic: false,
+        },
+    },
+    Spec {
+        status: StatusCode::UNAUTHORIZED,
+        code: "invalid_token",
+        // The same for every reason: an attacker must not learn which check failed.
+        message: "invalid, expired or revoked credentials",
+        headers: Headers::Error {
+            error: "invalid_token",
+            and_basic: true,
+        },
+    },
+    Spec {
+        status: StatusCode::FORBIDDEN,
+        code: "insufficient_scope",
+        message: "the token lacks a required scope",
+        headers: Headers::InsufficientScope,
+    },
+    Spec {
+        status: StatusCode::SERVICE_UNAVAILABLE,
+        code: "unavailable",
+        message: "token store unavailable, retry later",
+        headers: Headers::RetryAfter,
+    },
+    Spec {
+        status: StatusCode::TOO_MANY_REQUESTS,
+        code: "too_many_requests",
+        message: "too many failed authentication attempts, retry later",
+        headers: Headers::ClientRetryAfter,
+    },
+    Spec {
+        status: StatusCode::INTERNAL_SERVER_ERROR,
+        code: "internal_error",
+        message: "the request could not be authenticated",
+        headers: Headers::None,
+    },
+];
+
+/// Where a kind is declared in [`KINDS`].
+fn slot(kind: &RejectionKind) -> usize {
+    match kind {
+        RejectionKind::MissingCredentials => 0,
+        RejectionKind::Malformed(_) => 1,
+        RejectionKind::InvalidToken(_) => 2,
+        RejectionKind::InsufficientScope => 3,
+        RejectionKind::Unavailable => 4,
+        RejectionKind::TooManyFailures { .. } => 5,
+        RejectionKind::Internal => 6,
+    }
 }
 
 /// A refused request: why, and which token when that is known.
@@ -196,39 +292,23 @@ impl Rejection {
     /// The HTTP status it is answered with.
     #[must_use]
     pub fn status(&self) -> StatusCode {
-        match self.kind {
-            RejectionKind::MissingCredentials | RejectionKind::InvalidToken(_) => StatusCode::UNAUTHORIZED,
-            RejectionKind::Malformed(_) => StatusCode::BAD_REQUEST,
-            RejectionKind::InsufficientScope => StatusCode::FORBIDDEN,
-            RejectionKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-            RejectionKind::TooManyFailures { .. } => StatusCode::TOO_MANY_REQUESTS,
-        }
+        KINDS[slot(&self.kind)].status
     }
 
     /// The `code` of the JSON error body.
     #[must_use]
     pub fn code(&self) -> &'static str {
-        match self.kind {
-            RejectionKind::MissingCredentials => "unauthorized",
-            RejectionKind::Malformed(_) => "invalid_request",
-            RejectionKind::InvalidToken(_) => "invalid_token",
-            RejectionKind::InsufficientScope => "insufficient_scope",
-            RejectionKind::Unavailable => "unavailable",
-            RejectionKind::TooManyFailures { .. } => "too_many_requests",
-        }
+        KINDS[slot(&self.kind)].code
     }
 
     /// The `message` of the JSON error body. Every invalid token gets the same message:
     /// an attacker must not learn which check failed.
     #[must_use]
     pub fn message(&self) -> String {
+        let message = KINDS[slot(&self.kind)].message;
         match &self.kind {
-            RejectionKind::MissingCredentials => "authentication required".to_owned(),
-            RejectionKind::Malformed(err) => format!("malformed authorization header: {err}"),
-            RejectionKind::InvalidToken(_) => "invalid, expired or revoked credentials".to_owned(),
-            RejectionKind::InsufficientScope => "the token lacks a required scope".to_owned(),
-            RejectionKind::Unavailable => "token store unavailable, retry later".to_owned(),
-            RejectionKind::TooManyFailures { .. } => "too many failed authentication attempts, retry later".to_owned(),
+            RejectionKind::Malformed(err) => format!("{message}: {err}"),
+            _ => message.to_owned(),
         }
     }
 
@@ -276,26 +356,17 @@ pub fn error_body(code: &str, message: &str) -> Bytes {
 /// rejection clones a ready header map instead of building one.
 #[derive(Clone)]
 pub(crate) struct Challenges {
-    /// Headers per kind, in [`Challenges::slot`] order.
-    headers: [HeaderMap; 6],
+    /// Headers per kind, in [`KINDS`] order.
+    headers: [HeaderMap; KINDS.len()],
 }
 
-/// The bodies of the rejections whose message never varies, in [`Challenges::slot`] order:
-/// they depend on no setting, so they are rendered once per process and shared without
-/// reference counting.
-static BODIES: std::sync::LazyLock<[String; 6]> = std::sync::LazyLock::new(|| {
-    [
-        RejectionKind::MissingCredentials,
-        RejectionKind::Malformed(CredentialError::Duplicate),
-        RejectionKind::InvalidToken(InvalidReason::Unknown),
-        RejectionKind::InsufficientScope,
-        RejectionKind::Unavailable,
-        RejectionKind::TooManyFailures { retry_after_secs: 1 },
-    ]
-    .map(|kind| {
-        let rejection = Rejection::new(kind);
-        String::from_utf8(error_body(rejection.code(), &rejection.message()).to_vec()).expect("JSON is UTF-8")
-    })
+/// The bodies of the rejections, in [`KINDS`] order: they depend on no setting, so they are
+/// rendered once per process and shared without reference counting. (A malformed header's
+/// body names its error, and is rendered each time.)
+static BODIES: std::sync::LazyLock<[String; KINDS.len()]> = std::sync::LazyLock::new(|| {
+    KINDS
+        .each_ref()
+        .map(|spec| String::from_utf8(error_body(spec.code, spec.message).to_vec()).expect("JSON is UTF-8"))
 });
 
 impl Challenges {
@@ -303,77 +374,58 @@ impl Challenges {
         let realm = quote(realm);
         let bearer_challenge = format!("Bearer realm={realm}");
         let basic_challenge = header(&format!("Basic realm={realm}, charset=\"UTF-8\""));
-        let with = |pairs: Vec<(HeaderName, HeaderValue)>| {
-            let mut map = HeaderMap::with_capacity(pairs.len() + 1);
+        let headers = KINDS.each_ref().map(|spec| {
+            let mut map = HeaderMap::with_capacity(3);
             map.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-            for (name, value) in pairs {
-                map.append(name, value);
+            match spec.headers {
+                Headers::Challenges => {
+                    if bearer || !basic {
+                        map.append(WWW_AUTHENTICATE, header(&bearer_challenge));
+                    }
+                    if basic {
+                        map.append(WWW_AUTHENTICATE, basic_challenge.clone());
+                    }
+                }
+                Headers::Error { error, and_basic } => {
+                    map.append(
+                        WWW_AUTHENTICATE,
+                        header(&format!("{bearer_challenge}, error=\"{error}\"")),
+                    );
+                    if and_basic && basic {
+                        map.append(WWW_AUTHENTICATE, basic_challenge.clone());
+                    }
+                }
+                Headers::InsufficientScope => {
+                    map.append(
+                        WWW_AUTHENTICATE,
+                        header(&format!(
+                            "{bearer_challenge}, error=\"insufficient_scope\", scope={}",
+                            quote(&scopes.join(" "))
+                        )),
+                    );
+                }
+                Headers::RetryAfter => {
+                    map.insert(RETRY_AFTER, header(&retry_after_secs.to_string()));
+                }
+                Headers::ClientRetryAfter | Headers::None => {}
             }
             map
-        };
-        let mut missing = Vec::new();
-        if bearer || !basic {
-            missing.push((WWW_AUTHENTICATE, header(&bearer_challenge)));
-        }
-        if basic {
-            missing.push((WWW_AUTHENTICATE, basic_challenge.clone()));
-        }
-        let mut invalid = vec![(
-            WWW_AUTHENTICATE,
-            header(&format!("{bearer_challenge}, error=\"invalid_token\"")),
-        )];
-        if basic {
-            invalid.push((WWW_AUTHENTICATE, basic_challenge));
-        }
-        let malformed = vec![(
-            WWW_AUTHENTICATE,
-            header(&format!("{bearer_challenge}, error=\"invalid_request\"")),
-        )];
-        let insufficient = vec![(
-            WWW_AUTHENTICATE,
-            header(&format!(
-                "{bearer_challenge}, error=\"insufficient_scope\", scope={}",
-                quote(&scopes.join(" "))
-            )),
-        )];
-        let unavailable = vec![(RETRY_AFTER, header(&retry_after_secs.to_string()))];
-        Self {
-            headers: [
-                with(missing),
-                with(malformed),
-                with(invalid),
-                with(insufficient),
-                with(unavailable),
-                // `Retry-After` varies per client: added when responding.
-                with(Vec::new()),
-            ],
-        }
-    }
-
-    fn slot(kind: &RejectionKind) -> usize {
-        match kind {
-            RejectionKind::MissingCredentials => 0,
-            RejectionKind::Malformed(_) => 1,
-            RejectionKind::InvalidToken(_) => 2,
-            RejectionKind::InsufficientScope => 3,
-            RejectionKind::Unavailable => 4,
-            RejectionKind::TooManyFailures { .. } => 5,
-        }
+        });
+        Self { headers }
     }
 
     /// The full response for a rejection, which it carries in its extensions.
     pub(crate) fn respond<B>(&self, rejection: &Rejection, wrap: impl FnOnce(Bytes) -> B) -> Response<B> {
-        let slot = Self::slot(&rejection.kind);
+        let slot = slot(&rejection.kind);
         let body = match rejection.kind {
-            // The message names the error, so it is rendered each time.
             RejectionKind::Malformed(_) => error_body(rejection.code(), &rejection.message()),
             _ => {
-                let bodies: &'static [String; 6] = &BODIES;
+                let bodies: &'static [String; KINDS.len()] = &BODIES;
                 Bytes::from_static(bodies[slot].as_bytes())
             }
         };
         let mut response = Response::new(wrap(body));
-        *response.status_mut() = rejection.status();
+        *response.status_mut() = KINDS[slot].status;
         *response.headers_mut() = self.headers[slot].clone();
         if let RejectionKind::TooManyFailures { retry_after_secs } = rejection.kind {
             response

@@ -203,36 +203,65 @@ where
     #[inline]
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
         let config = &*self.config;
-        let principal = match config.decide(&req) {
+        // A panic while deciding (in code of ours, or in a `ClientKey` of the app's) is this
+        // request's 500, not the connection's end: nothing it touched outlives the request.
+        let decided = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| config.decide(&req)));
+        let decision = decided.unwrap_or_else(|_| {
+            tracing::error!("the authentication layer panicked while deciding a request: answered 500");
+            Decision::Reject(Rejection::new(RejectionKind::Internal))
+        });
+        let principal = match decision {
             Decision::Pass(principal) => principal,
             Decision::Reject(rejection) => return ResponseFuture::ready(config.reject::<_, M>(&rejection)),
-            Decision::Lookup(pending, attempt) => {
-                // The ready service goes with the request; a clone takes its place here.
-                let clone = self.inner.clone();
-                let mut inner = std::mem::replace(&mut self.inner, clone);
-                let config = Arc::clone(&self.config);
-                let id = pending.id();
-                let verify = config.verifier.resolve(pending);
-                return ResponseFuture::lookup(Box::pin(async move {
-                    let verified = verify.await;
-                    // Admitted already: a lookup that fails is counted, and answered 401.
-                    if let (Some(attempt), Err(VerifyError::Invalid(_))) = (attempt, &verified) {
-                        attempt.failed();
-                    }
-                    let admitted = match verified {
-                        Ok(principal) => config.admit(Some(principal), &mut req),
-                        Err(err) => Err(refused(err, id.as_deref())),
-                    };
-                    match admitted {
-                        Ok(()) => Ok(inner.call(req).await?.map(M::inner)),
-                        Err(rejection) => Ok(config.reject::<_, M>(&rejection)),
-                    }
-                }));
-            }
+            Decision::Lookup(pending, attempt) => return self.lookup(req, pending, attempt),
         };
         match config.admit(principal, &mut req) {
             Ok(()) => ResponseFuture::inner(self.inner.call(req)),
             Err(rejection) => ResponseFuture::ready(config.reject::<_, M>(&rejection)),
         }
+    }
+}
+
+impl<S, M> AuthService<S, M> {
+    /// The request's answer once the store is asked: its verification and the inner call,
+    /// boxed together. Not inlined into `call`: kept apart, the hit path stays small enough
+    /// for the compiler to keep its values in registers instead of copying them.
+    #[inline(never)]
+    fn lookup<ReqBody, ResBody>(
+        &mut self,
+        mut req: Request<ReqBody>,
+        pending: crate::verify::Pending,
+        attempt: Option<Attempt>,
+    ) -> ResponseFuture<S::Future, ResBody, S::Error, M>
+    where
+        S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+        S::Future: Send + 'static,
+        S::Error: Send + 'static,
+        ReqBody: Send + 'static,
+        ResBody: Send + 'static,
+        M: BodyMode<ResBody>,
+        M::Body: Send + 'static,
+    {
+        // The ready service goes with the request; a clone takes its place here.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let config = Arc::clone(&self.config);
+        let id = pending.id();
+        let verify = config.verifier.resolve(pending);
+        ResponseFuture::lookup(Box::pin(async move {
+            let verified = verify.await;
+            // Admitted already: a lookup that fails is counted, and answered 401.
+            if let (Some(attempt), Err(VerifyError::Invalid(_))) = (attempt, &verified) {
+                attempt.failed();
+            }
+            let admitted = match verified {
+                Ok(principal) => config.admit(Some(principal), &mut req),
+                Err(err) => Err(refused(err, id.as_deref())),
+            };
+            match admitted {
+                Ok(()) => Ok(inner.call(req).await?.map(M::inner)),
+                Err(rejection) => Ok(config.reject::<_, M>(&rejection)),
+            }
+        }))
     }
 }

@@ -83,6 +83,9 @@ impl From<InvalidReason> for VerifyError {
 pub(crate) struct Pending {
     key: MissKey,
     presented: SecretHash,
+    /// An opaque token, kept to tell whether the token found by its hash is one whose
+    /// secret it may not be on its own (see [`Inner::opaque`]).
+    opaque: Option<Box<crate::Secret>>,
 }
 
 impl Pending {
@@ -265,6 +268,14 @@ impl Verifier {
                 },
             };
             match entry {
+                Some(entry)
+                    if pending
+                        .opaque
+                        .as_ref()
+                        .is_some_and(|token| inner.format.is_segment_of(&entry.id, token.expose())) =>
+                {
+                    Err(InvalidReason::Unknown.into())
+                }
                 Some(entry) => Ok(entry.check(&pending.presented, clock::coarse_ms())?),
                 None => Err(InvalidReason::Unknown.into()),
             }
@@ -434,12 +445,19 @@ impl Inner {
         Err(Pending {
             key: MissKey::Id(Arc::from(id)),
             presented,
+            opaque: None,
         })
     }
 
+    /// An opaque Bearer token: looked up by its hash, for imported tokens. A generated
+    /// token's last segment on its own (a leaked Basic password, say) finds its token by
+    /// hash too, and is refused: a generated token works only whole, or with its id.
     fn opaque(&self, token: &str) -> Result<Result<Principal, VerifyError>, Pending> {
         let presented = self.hasher.hash(token.as_bytes());
         if let Some(id) = self.by_hash.get(&presented) {
+            if self.format.is_segment_of(&id, token) {
+                return Ok(Err(InvalidReason::Unknown.into()));
+            }
             return self.by_id(&id, presented);
         }
         if self.negative.get(&NegativeKey::Hash(presented)).is_some() {
@@ -449,6 +467,7 @@ impl Inner {
         Err(Pending {
             key: MissKey::Hash(presented),
             presented,
+            opaque: Some(Box::new(crate::Secret::new(token))),
         })
     }
 
