@@ -28,6 +28,20 @@ pub enum Credential<'a> {
 }
 
 impl Credential<'_> {
+    /// Whether the credential's secret could be guessed: an imported secret, as an opaque
+    /// Bearer token or a Basic password that is not a generated token of `format` (whole,
+    /// or the last segment of the one with its id). Generated secrets carry 256 bits.
+    pub(crate) fn guessable(&self, format: &crate::TokenFormat) -> bool {
+        match self {
+            Self::Bearer(token) => !format.claims(token),
+            Self::Token(_) => false,
+            Self::Basic(basic) => {
+                let secret = basic.secret();
+                !format.claims(secret) && !format.is_segment_of(basic.id(), secret)
+            }
+        }
+    }
+
     /// The token id the credential names, if it names one in the shape of an id: a
     /// structured token's, or a Basic user-id that is base62.
     pub(crate) fn claimed_id(&self) -> Option<&str> {

@@ -295,3 +295,79 @@ async fn concurrent_guesses_from_one_client_make_at_most_max_failures_lookups() 
     let retry: u64 = response.headers()[RETRY_AFTER].to_str().unwrap().parse().unwrap();
     assert!(retry > 50, "blocked for the window, not the in-flight retry: {retry}");
 }
+
+/// A client guessing an imported secret of a known id, over Basic and as an opaque Bearer
+/// token, from one address: once blocked it gets 429 for every guess, the right one
+/// included, so it learns nothing until its window ends; a NAT neighbour's generated token
+/// keeps working meanwhile. (Before this rule, the right guess was answered 200 to a
+/// blocked client as soon as the cache held the token.)
+#[tokio::test]
+async fn a_blocked_client_learns_nothing_about_an_imported_secret_it_guesses() {
+    use tollgate::{NewToken, Secret, TokenManager};
+    let app = app(|d| d.window(Duration::from_millis(600)));
+    let tokens = TokenManager::new(app.store.clone(), Verifier::builder(app.store.clone()).build());
+    let secret = Secret::new("Legacy-Key-9f3Q-7xZr-2mWb");
+    let known = tokens.import(NewToken::new("legacy"), &secret).await.unwrap();
+    let (neighbour, _) = issue(&app.store.inner, "neighbour", |r| r).await;
+    let basic = |password: &str| {
+        (
+            "authorization",
+            tollgate::BasicCredential::new(&known.id, password)
+                .to_header_value()
+                .to_str()
+                .unwrap()
+                .to_owned(),
+        )
+    };
+    // The right secret is in the cache (the attacker's wrong guesses would fill it too), and
+    // so is the neighbour's own token.
+    assert_eq!(
+        send(&app, NEIGHBOUR, &[basic(secret.expose())]).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        status(&app, NEIGHBOUR, neighbour.token().expose()).await,
+        StatusCode::OK
+    );
+    let mut statuses = Vec::new();
+    for guess in 0..5 {
+        statuses.push(
+            send(&app, ATTACKER, &[basic(&format!("wrong-guess-{guess:04}-abcdef"))])
+                .await
+                .status(),
+        );
+    }
+    assert!(statuses.iter().all(|s| *s == StatusCode::UNAUTHORIZED), "{statuses:?}");
+    for credential in [basic(secret.expose()), bearer(secret.expose())] {
+        let refused = send(&app, ATTACKER, &[credential]).await;
+        assert_eq!(
+            refused.status(),
+            StatusCode::TOO_MANY_REQUESTS,
+            "the right guess, while blocked"
+        );
+        assert!(refused.headers().contains_key(RETRY_AFTER));
+    }
+    assert_eq!(
+        status(&app, ATTACKER, neighbour.token().expose()).await,
+        StatusCode::OK,
+        "a cached generated token still passes from the blocked address"
+    );
+    let segment = tollgate::BasicCredential::new(neighbour.id(), neighbour.secret_segment());
+    let segment = ("authorization", segment.to_header_value().to_str().unwrap().to_owned());
+    assert_eq!(
+        send(&app, ATTACKER, &[segment]).await.status(),
+        StatusCode::OK,
+        "and its Basic form"
+    );
+    assert_eq!(
+        send(&app, NEIGHBOUR, &[basic(secret.expose())]).await.status(),
+        StatusCode::OK
+    );
+
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(
+        send(&app, ATTACKER, &[basic(secret.expose())]).await.status(),
+        StatusCode::OK,
+        "once the window ends, a guess is answered again"
+    );
+}

@@ -129,6 +129,15 @@ impl Config {
             Ok(None) => return Decision::Reject(Rejection::new(RejectionKind::MissingCredentials)),
             Err(err) => return Decision::Reject(Rejection::new(RejectionKind::Malformed(err))),
         };
+        // A blocked client learns nothing about a secret it could be guessing, not even
+        // that it is right (see `Damping`).
+        if let Some(damping) = self.damping.as_ref().filter(|damping| damping.any_blocked()) {
+            if credential.guessable(self.verifier.format()) {
+                if let Some(remaining) = damping.blocked(req.headers(), req.extensions()) {
+                    return Decision::Reject(too_many_failures(remaining));
+                }
+            }
+        }
         match self.verifier.verify_cached(&credential) {
             Ok(Ok(principal)) => Decision::Pass(Some(principal)),
             Ok(Err(err)) => Decision::Reject(self.failed(req, err, credential.claimed_id())),

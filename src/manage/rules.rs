@@ -18,6 +18,10 @@ pub(crate) const MAX_EXPIRES_IN: Duration = Duration::seconds(100 * 366 * 24 * 3
 pub(crate) const MAX_GRACE: Duration = Duration::seconds(366 * 24 * 3600);
 pub(crate) const MIN_SECRET_LEN: usize = 16;
 pub(crate) const MAX_SECRET_LEN: usize = 512;
+/// The fewest distinct characters an imported secret may have.
+pub(crate) const MIN_SECRET_DISTINCT: usize = 16;
+/// The least estimated strength of an imported secret, in bits (see [`strength_bits`]).
+pub(crate) const MIN_SECRET_BITS: f64 = 80.0;
 
 pub(crate) fn name(name: &str) -> Result<(), ManageError> {
     let chars = name.chars().count();
@@ -131,7 +135,46 @@ pub(crate) fn imported_secret(secret: &str, format: &TokenFormat) -> Result<(), 
             format!("must not start with the token prefix `{}_`", format.prefix()),
         ));
     }
+    let mut distinct: Vec<u8> = secret.bytes().collect();
+    distinct.sort_unstable();
+    distinct.dedup();
+    if distinct.len() < MIN_SECRET_DISTINCT {
+        return Err(ManageError::invalid(
+            "secret",
+            format!("is too weak: it must have at least {MIN_SECRET_DISTINCT} distinct characters"),
+        ));
+    }
+    if strength_bits(secret) < MIN_SECRET_BITS {
+        return Err(ManageError::invalid(
+            "secret",
+            format!(
+                "is too weak: it must be worth at least {MIN_SECRET_BITS} bits (its length times log2 of the \
+                 alphabet its kinds of characters span: 26 lower-case, 26 upper-case, 10 digits, 7 symbols)"
+            ),
+        ));
+    }
     Ok(())
+}
+
+/// A rough strength of a secret, in bits: its length times log2 of the alphabet its
+/// character classes span (lower-case letters 26, upper-case 26, digits 10, the symbols
+/// token68 allows 7). It overrates words and patterns; it is a floor against the obviously
+/// weak, not a measure of a good secret.
+fn strength_bits(secret: &str) -> f64 {
+    let has = |class: fn(&u8) -> bool| secret.as_bytes().iter().any(class);
+    let alphabet = [
+        (has(u8::is_ascii_lowercase), 26.0),
+        (has(u8::is_ascii_uppercase), 26.0),
+        (has(u8::is_ascii_digit), 10.0),
+        (has(|b| !b.is_ascii_alphanumeric()), 7.0),
+    ]
+    .iter()
+    .filter(|(present, _)| *present)
+    .map(|(_, size)| size)
+    .sum::<f64>();
+    #[allow(clippy::cast_precision_loss)]
+    let length = secret.len() as f64;
+    length * alphabet.log2()
 }
 
 #[cfg(test)]
@@ -154,6 +197,29 @@ mod tests {
         assert!(imported_secret(&"a".repeat(513), &format).is_err());
         assert!(imported_secret("has spaces in it, sadly", &format).is_err());
         assert!(imported_secret("tg_looks_like_one_of_ours", &format).is_err());
+    }
+
+    #[test]
+    fn obviously_weak_imported_secrets_are_refused_naming_the_rule() {
+        let format = TokenFormat::default();
+        for weak in [
+            "aaaaaaaaaaaaaaaaaaaaaaaa",
+            "abababababababab0101",
+            "passwordpassword1234",
+        ] {
+            let err = imported_secret(weak, &format).unwrap_err();
+            assert!(err.to_string().contains("distinct characters"), "{weak}: {err}");
+        }
+        // 16 distinct lower-case letters: 16 x log2(26) = 75 bits.
+        let err = imported_secret("abcdefghijklmnop", &format).unwrap_err();
+        assert!(err.to_string().contains("80 bits"), "{err}");
+        for fine in [
+            "abcdefghijklmnopqr",
+            "sk_live_4eC39HqLyjWDarjtT1zdp7dc",
+            "Legacy-Key-9f3Q-7xZr-2mWb",
+        ] {
+            assert!(imported_secret(fine, &format).is_ok(), "{fine}");
+        }
     }
 
     #[test]

@@ -26,6 +26,7 @@ mod key;
 mod positive;
 
 pub use builder::VerifierBuilder;
+pub(crate) use clock::coarse_ms;
 pub(crate) use entry::Entry;
 use flight::{Flights, MissKey};
 use generation::Generations;

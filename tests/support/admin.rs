@@ -284,7 +284,7 @@ pub async fn imported_secret_works_as_bearer_and_basic_and_conflicts_twice() {
 
 pub async fn a_secret_tried_before_it_was_imported_works_at_once() {
     let h = Harness::new().await;
-    let secret = "imported-after-a-failed-try-0001";
+    let secret = "imported-after-a-failed-try-0001-XYZ";
     remember(secret);
     assert_eq!(h.bearer("/me", secret).await, StatusCode::UNAUTHORIZED);
     h.create(json!({"name": "late", "secret": secret})).await;

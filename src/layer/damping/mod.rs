@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -10,6 +11,8 @@ use moka::policy::EvictionPolicy;
 use moka::sync::Cache;
 
 mod client;
+
+use crate::verify::coarse_ms;
 
 pub use client::{ClientKey, ForwardedFor, PeerAddr};
 
@@ -30,9 +33,19 @@ const IN_FLIGHT_RETRY: Duration = Duration::from_secs(1);
 ///
 /// What is counted: credentials that do not authenticate (401 `invalid_token`). Missing
 /// credentials (a client's first try), malformed headers (refused before any lookup),
-/// missing scopes and store failures are not. A blocked client's credential that the cache
-/// proves valid still passes: a neighbour behind the same NAT is not locked out by a
-/// misconfigured client, and no store is touched either way.
+/// missing scopes and store failures are not.
+///
+/// What a blocked client gets, until its window ends: 429 for every credential that could
+/// be guessed, valid or not, before the cache or the store is asked. That is an imported
+/// secret (an opaque Bearer token, or a Basic password that is not a generated token's
+/// secret), which may be as short as 16 characters: a client guessing one learns nothing
+/// more, not even that a guess was right, until damping lets it try again. A generated
+/// token (whole, or its id and last segment in Basic) carries a 256-bit secret nobody can
+/// guess, so it is still decided from the cache: a neighbour behind the same NAT, using its
+/// own token, is not locked out by a misconfigured client. Only a lookup (a credential the
+/// cache cannot decide) is refused to it as to anyone blocked. Checking whether a client is
+/// blocked costs a request nothing unless some client has been blocked within the last
+/// window.
 ///
 /// The bound on store lookups holds for concurrent requests too: a lookup in flight counts
 /// against the client's allowance until it is answered, so a client with `max_failures`
@@ -72,6 +85,17 @@ struct Shared {
     counters: Cache<IpAddr, Arc<Window>>,
     /// Whether a request without a client key was warned about.
     warned: std::sync::atomic::AtomicBool,
+    /// Until when (coarse clock, ms) some client may be blocked: before it, no request
+    /// needs to look its client up to know it is not.
+    blocked_until_ms: AtomicU64,
+}
+
+impl Shared {
+    /// Notes that a client is blocked for `remaining`.
+    fn note_block(&self, remaining: Duration) {
+        let until = coarse_ms().saturating_add(u64::try_from(remaining.as_millis()).unwrap_or(u64::MAX));
+        self.blocked_until_ms.fetch_max(until, Ordering::Relaxed);
+    }
 }
 
 /// One client's failures in its current window, and its lookups in flight. A mutex, not
@@ -106,9 +130,13 @@ impl State {
         (self.failures >= shared.max_failures).then(|| shared.window.saturating_sub(now.duration_since(started)))
     }
 
-    fn count_failure(&mut self, now: Instant) {
+    /// Counts a failure, noting a client that it blocks.
+    fn count_failure(&mut self, now: Instant, shared: &Shared) {
         self.started.get_or_insert(now);
         self.failures = self.failures.saturating_add(1);
+        if let Some(remaining) = self.blocked(now, shared) {
+            shared.note_block(remaining);
+        }
     }
 }
 
@@ -125,8 +153,7 @@ impl Window {
 #[must_use = "dropping an attempt ends it as not failed"]
 pub(crate) struct Attempt {
     window: Arc<Window>,
-    /// How long a window lasts.
-    length: Duration,
+    shared: Arc<Shared>,
 }
 
 impl Attempt {
@@ -135,8 +162,8 @@ impl Attempt {
     pub(crate) fn failed(self) {
         let now = Instant::now();
         let mut state = self.window.lock();
-        state.roll(now, self.length);
-        state.count_failure(now);
+        state.roll(now, self.shared.window);
+        state.count_failure(now, &self.shared);
     }
 }
 
@@ -203,7 +230,7 @@ impl Damping {
         admitted?;
         Ok(Some(Attempt {
             window,
-            length: shared.window,
+            shared: Arc::clone(&self.shared),
         }))
     }
 
@@ -215,11 +242,29 @@ impl Damping {
         let (_, blocked) = self.open(headers, extensions, |state, now| {
             let blocked = state.blocked(now, shared);
             if blocked.is_none() {
-                state.count_failure(now);
+                state.count_failure(now, shared);
             }
             blocked
         })?;
         blocked
+    }
+
+    /// Whether some client may be blocked now: when not, no request needs [`Damping::blocked`].
+    #[inline]
+    pub(crate) fn any_blocked(&self) -> bool {
+        coarse_ms() < self.shared.blocked_until_ms.load(Ordering::Relaxed)
+    }
+
+    /// How long this request's client is still blocked, if it is; never opens a window for
+    /// a client.
+    pub(crate) fn blocked(&self, headers: &HeaderMap, extensions: &Extensions) -> Option<Duration> {
+        let shared = &*self.shared;
+        let client = shared.key.client_key(headers, extensions).map(client::normalize)?;
+        let window = shared.counters.get(&client)?;
+        let now = Instant::now();
+        let mut state = window.lock();
+        state.roll(now, shared.window);
+        state.blocked(now, shared)
     }
 
     /// Warns, once per `Damping`, that a request came whose client could not be told: with
@@ -328,6 +373,7 @@ impl DampingBuilder {
                     .time_to_idle(self.window)
                     .build(),
                 warned: std::sync::atomic::AtomicBool::new(false),
+                blocked_until_ms: AtomicU64::new(0),
             }),
         }
     }
