@@ -328,6 +328,57 @@ async fn the_readme_replica_commands_work_as_written_on_redis() {
     run_the_readme_replica_commands(&url, ("TOLLGATE_REDIS_PREFIX", &prefix.name));
 }
 
+/// Two servers on one SQLite file: a token revoked through one is refused by the other
+/// within half a second (each polls the file's change log).
+#[tokio::test]
+async fn two_servers_on_one_sqlite_file_share_revocations() {
+    use std::time::{Duration, Instant};
+    let bin = server_binary();
+    let dir = tempfile::tempdir().unwrap();
+    let admin_file = dir.path().join("admin.token");
+    let a = Server::start(&bin, dir.path(), &["--admin-token-out", admin_file.to_str().unwrap()]);
+    let b = Server::start(&bin, dir.path(), &[]);
+    let admin = format!("Bearer {}", std::fs::read_to_string(&admin_file).unwrap().trim());
+    let (status, created) = send(
+        a.addr,
+        Method::POST,
+        "/admin/tokens",
+        Some(&admin),
+        Some(json!({"name": "shared"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let token = format!("Bearer {}", created["token"].as_str().unwrap());
+    let id = created["id"].as_str().unwrap();
+    assert_eq!(
+        send(b.addr, Method::GET, "/me", Some(&token), None).await.0,
+        StatusCode::OK
+    );
+    let (status, _) = send(
+        a.addr,
+        Method::DELETE,
+        &format!("/admin/tokens/{id}"),
+        Some(&admin),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let revoked = Instant::now();
+    while send(b.addr, Method::GET, "/me", Some(&token), None).await.0 == StatusCode::OK {
+        assert!(
+            revoked.elapsed() < Duration::from_millis(500),
+            "B still serves the revoked token"
+        );
+    }
+    println!(
+        "revocation through one server on a SQLite file refused by the other after {:?}",
+        revoked.elapsed()
+    );
+    for server in [a, b] {
+        assert_eq!(server.stop().0, 0);
+    }
+}
+
 /// The server damps brute force by peer address (axum's `ConnectInfo`): after 20 failed
 /// verifications, 429 with `Retry-After`, while a cached valid token keeps working.
 #[tokio::test]

@@ -399,11 +399,14 @@ async fn stores_with_different_table_prefixes_share_a_file_apart() {
     assert_eq!(
         tables,
         [
+            "auth_changes",
             "auth_schema_version",
             "auth_token_secrets",
             "auth_tokens",
             "schema_version",
+            "sqlite_sequence",
             "tokens",
+            "tollgate_changes",
             "tollgate_schema_version",
             "tollgate_token_secrets",
             "tollgate_tokens"
@@ -486,6 +489,87 @@ async fn a_database_from_before_table_prefixes_keeps_its_tokens() {
         )
         .unwrap();
     assert_eq!(orphans, 0);
+}
+
+/// p50, p99 and max of some durations, in milliseconds.
+fn percentiles(mut samples: Vec<Duration>) -> (f64, f64, f64) {
+    samples.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let at = |q: f64| ms(samples[((samples.len() - 1) as f64 * q).round() as usize]);
+    (at(0.5), at(0.99), ms(*samples.last().unwrap()))
+}
+
+/// Two stores on one file, each with its own verifier and change poller, as two processes
+/// would have: a token deleted through one is refused by the other within a poll or two.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revocation_through_one_store_is_refused_through_another_on_the_same_file() {
+    use tollgate::{Credential, NewToken, TokenManager, Verifier};
+    let (_dir, path) = temp_db();
+    let (a, b) = (
+        Arc::new(SqliteStore::open(&path).await.unwrap()),
+        Arc::new(SqliteStore::open(&path).await.unwrap()),
+    );
+    let (verifier_a, verifier_b) = (
+        Verifier::builder(a.clone()).build(),
+        Verifier::builder(b.clone()).build(),
+    );
+    tokio::spawn(verifier_b.invalidation_task().expect("SQLite polls its change log"));
+    let tokens = TokenManager::new(a.clone(), verifier_a);
+    let mut latencies = Vec::new();
+    for i in 0..20 {
+        let issued = tokens.create(NewToken::new(format!("t{i}"))).await.unwrap();
+        let token = issued.token().expose().to_owned();
+        assert!(
+            verifier_b.verify(&Credential::Bearer(&token)).await.is_ok(),
+            "cached on B"
+        );
+        tokens.delete(issued.id()).await.unwrap();
+        let deleted = std::time::Instant::now();
+        while verifier_b.verify(&Credential::Bearer(&token)).await.is_ok() {
+            assert!(
+                deleted.elapsed() < Duration::from_millis(500),
+                "B still accepts the token"
+            );
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        latencies.push(deleted.elapsed());
+    }
+    let (p50, p99, max) = percentiles(latencies);
+    println!(
+        "revocation seen through another store on the same SQLite file (20): p50 {p50:.1} ms, p99 {p99:.1} ms, max {max:.1} ms"
+    );
+}
+
+/// A poller that fell behind more than the log keeps hears `Reset`; without a poll
+/// interval there is no stream.
+#[tokio::test]
+async fn a_poller_behind_the_trimmed_log_hears_reset() {
+    use futures_util::StreamExt as _;
+    let (_dir, path) = temp_db();
+    let store = SqliteStore::builder(&path)
+        .poll_changes(Some(Duration::from_millis(20)))
+        .open()
+        .await
+        .unwrap();
+    let mut changes = store.changes().expect("a change stream");
+    // Behind its back: more changes than the log keeps, as if this poller had slept.
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    raw.execute_batch(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 10005)
+         INSERT INTO tollgate_changes (token_id) SELECT 'old' || i FROM n;
+         DELETE FROM tollgate_changes WHERE seq <= (SELECT max(seq) FROM tollgate_changes) - 10000;",
+    )
+    .unwrap();
+    drop(raw);
+    let first = tokio::time::timeout(Duration::from_secs(5), changes.next())
+        .await
+        .unwrap();
+    assert_eq!(first, Some(tollgate::ChangeEvent::Reset));
+    store.close().await.unwrap();
+
+    let quiet = SqliteStore::builder(&path).poll_changes(None).open().await.unwrap();
+    assert!(quiet.changes().is_none());
+    quiet.close().await.unwrap();
 }
 
 #[tokio::test]

@@ -1,6 +1,6 @@
 //! A change stream fed by a connection of its own to a shared store (PostgreSQL's
-//! `LISTEN`, Redis's `SUBSCRIBE`): every id it hears becomes a [`ChangeEvent::Changed`] for
-//! every subscriber.
+//! `LISTEN`, Redis's `SUBSCRIBE`, a poll of SQLite's change log): every event it hears goes
+//! to every subscriber.
 //!
 //! When the connection drops (a server restart, a killed connection, the network), the
 //! task reconnects with backoff, logs a warning, and once it hears again sends
@@ -31,14 +31,14 @@ pub(crate) struct Listener {
 
 impl Listener {
     /// Connects with `connect` before returning, so that every change made after it is
-    /// heard; then listens in a task of its own. `connect` gives a stream of the ids it
+    /// heard; then listens in a task of its own. `connect` gives a stream of the events it
     /// hears, which ends, or yields an error, when the connection is lost. `store` names the
     /// store in log lines.
     pub(crate) async fn start<C, F, S>(store: &'static str, connect: C) -> Result<Self, StoreError>
     where
         C: Fn() -> F + Send + Sync + 'static,
         F: Future<Output = Result<S, StoreError>> + Send + 'static,
-        S: Stream<Item = Result<String, String>> + Send + Unpin + 'static,
+        S: Stream<Item = Result<ChangeEvent, String>> + Send + Unpin + 'static,
     {
         let first = connect().await?;
         let (events, _) = broadcast::channel(1024);
@@ -52,6 +52,15 @@ impl Listener {
     }
 }
 
+impl Listener {
+    /// Stops the task and waits until it has stopped, so that its connection is closed.
+    pub(crate) async fn stop(mut self) {
+        let task = std::mem::replace(&mut self.task, tokio::spawn(async {}));
+        task.abort();
+        let _ = task.await;
+    }
+}
+
 impl Drop for Listener {
     fn drop(&mut self) {
         self.task.abort();
@@ -62,15 +71,15 @@ async fn run<C, F, S>(store: &'static str, connect: C, events: broadcast::Sender
 where
     C: Fn() -> F,
     F: Future<Output = Result<S, StoreError>>,
-    S: Stream<Item = Result<String, String>> + Unpin,
+    S: Stream<Item = Result<ChangeEvent, String>> + Unpin,
 {
     let mut heard = Some(first);
     let mut delay = MIN_DELAY;
     loop {
-        let mut ids = match heard.take() {
-            Some(ids) => ids,
+        let mut heard_events = match heard.take() {
+            Some(heard_events) => heard_events,
             None => match connect().await {
-                Ok(ids) => {
+                Ok(heard_events) => {
                     tracing::warn!(
                         target: "tollgate::store",
                         store,
@@ -78,7 +87,7 @@ where
                     );
                     let _ = events.send(ChangeEvent::Reset);
                     delay = MIN_DELAY;
-                    ids
+                    heard_events
                 }
                 Err(err) => {
                     tracing::warn!(target: "tollgate::store", store, error = %err, retry_in = ?delay, "cannot listen for token changes");
@@ -89,9 +98,9 @@ where
             },
         };
         let lost = loop {
-            match ids.next().await {
+            match heard_events.next().await {
                 // No subscriber is no error: the events are for whoever listens.
-                Some(Ok(id)) => drop(events.send(ChangeEvent::Changed { id })),
+                Some(Ok(event)) => drop(events.send(event)),
                 Some(Err(err)) => break err,
                 None => break "the connection closed".to_owned(),
             }

@@ -17,7 +17,7 @@ use time::OffsetDateTime;
 
 use crate::{SecretHash, TokenRecord, TokenStatus};
 
-#[cfg(any(feature = "postgres", feature = "redis"))]
+#[cfg(any(feature = "postgres", feature = "redis", feature = "_sqlite"))]
 mod listen;
 mod memory;
 #[cfg(feature = "postgres")]

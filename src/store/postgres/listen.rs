@@ -11,10 +11,10 @@ use futures_util::future::Either;
 use tokio_postgres::{AsyncMessage, NoTls};
 
 use super::row::pg_error;
-use crate::StoreError;
 use crate::store::listen::Listener;
+use crate::{ChangeEvent, StoreError};
 
-type Ids = Pin<Box<dyn Stream<Item = Result<String, String>> + Send>>;
+type Events = Pin<Box<dyn Stream<Item = Result<ChangeEvent, String>> + Send>>;
 
 /// Listens on `channel` through connections made from `config`.
 pub(super) async fn start(
@@ -26,7 +26,7 @@ pub(super) async fn start(
 }
 
 /// Connects and `LISTEN`s, within `timeout`: the ids of the notifications from then on.
-async fn listen(config: tokio_postgres::Config, channel: String, timeout: Duration) -> Result<Ids, StoreError> {
+async fn listen(config: tokio_postgres::Config, channel: String, timeout: Duration) -> Result<Events, StoreError> {
     let connect = async {
         let (client, mut connection) = config.connect(NoTls).await.map_err(pg_error)?;
         let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx)).boxed();
@@ -48,12 +48,14 @@ async fn listen(config: tokio_postgres::Config, channel: String, timeout: Durati
         let ids = messages.filter_map(move |message| {
             let _client = &client;
             std::future::ready(match message {
-                Ok(AsyncMessage::Notification(note)) => Some(Ok(note.payload().to_owned())),
+                Ok(AsyncMessage::Notification(note)) => Some(Ok(ChangeEvent::Changed {
+                    id: note.payload().to_owned(),
+                })),
                 Ok(_) => None,
                 Err(err) => Some(Err(err.to_string())),
             })
         });
-        Ok(Box::pin(ids) as Ids)
+        Ok(Box::pin(ids) as Events)
     };
     tokio::time::timeout(timeout, connect)
         .await

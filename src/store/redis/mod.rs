@@ -196,7 +196,7 @@ async fn subscribe(
     client: redis::Client,
     channel: String,
     timeout: Duration,
-) -> Result<impl futures_core::Stream<Item = Result<String, String>> + Send + Unpin + 'static, StoreError> {
+) -> Result<impl futures_core::Stream<Item = Result<crate::ChangeEvent, String>> + Send + Unpin + 'static, StoreError> {
     let subscribed = async {
         let mut pubsub = client.get_async_pubsub().await?;
         pubsub.subscribe(&channel).await?;
@@ -206,9 +206,12 @@ async fn subscribe(
         .await
         .map_err(|_| StoreError::unavailable(format!("could not subscribe within {timeout:?}")))?
         .map_err(redis_error)?;
-    Ok(pubsub
-        .into_on_message()
-        .map(|message| message.get_payload::<String>().map_err(|err| err.to_string())))
+    Ok(pubsub.into_on_message().map(|message| {
+        message
+            .get_payload::<String>()
+            .map(|id| crate::ChangeEvent::Changed { id })
+            .map_err(|err| err.to_string())
+    }))
 }
 
 impl RedisStore {

@@ -1,6 +1,7 @@
 //! [`SqliteStore`]: tokens in a SQLite database file, which every process that opens it
 //! shares.
 
+mod changes;
 mod pool;
 mod row;
 mod schema;
@@ -9,6 +10,7 @@ mod sql;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use rusqlite::types::Value;
@@ -18,7 +20,8 @@ use time::OffsetDateTime;
 use self::pool::Pool;
 use self::row::{json_text, record_from_row, to_micros};
 use self::sql::Sql;
-use super::{ListQuery, Page, Rotation, StoreError, TokenPatch, TokenSource, TokenStore};
+use super::listen::Listener;
+use super::{ChangeStream, ListQuery, Page, Rotation, StoreError, TokenPatch, TokenSource, TokenStore};
 use crate::{SecretHash, TokenRecord};
 
 /// Tokens in a SQLite database file: persistent, with no server to run, and safe to share
@@ -26,8 +29,9 @@ use crate::{SecretHash, TokenRecord};
 ///
 /// [`open`](Self::open) creates the file if there is none and brings its schema up to date
 /// (a version table and forward migrations). The tables are named `tollgate_tokens`,
-/// `tollgate_token_secrets` and `tollgate_schema_version`, so the store can share a file
-/// with your application's own tables; [`builder`](Self::builder) sets another prefix. Every call into SQLite runs on Tokio's
+/// `tollgate_token_secrets`, `tollgate_changes` and `tollgate_schema_version`, so the store
+/// can share a file with your application's own tables; [`builder`](Self::builder) sets
+/// another prefix. Every call into SQLite runs on Tokio's
 /// blocking thread pool, never on the executor's threads, so a Tokio runtime is needed.
 /// The store keeps one writer connection, whose writes take turns, and up to four reader
 /// connections; the database is in WAL mode, so reads do not wait for writes.
@@ -37,9 +41,12 @@ use crate::{SecretHash, TokenRecord};
 /// transaction, which waits up to 5 seconds for another process's write to finish, and
 /// the uniqueness of ids and of secret hashes is enforced by the database itself.
 ///
-/// There is no [`changes`](TokenSource::changes) stream: SQLite cannot tell one process
-/// about another's writes, so a cache in front of this store relies on its time-to-live
-/// and on explicit invalidation.
+/// Processes that share the file hear each other's writes: every write appends the token's
+/// id to a change log in its own transaction, and each store polls the log (every 100 ms by
+/// default, [`SqliteBuilder::poll_changes`]), so [`changes`](TokenSource::changes) gives
+/// every write of every process; with
+/// [`Verifier::invalidation_task`](crate::Verifier::invalidation_task) running, a token
+/// revoked by one process is refused by the others within about one poll.
 ///
 /// Committed writes survive a crash of the process; the last ones may be lost on a power
 /// failure (`synchronous = NORMAL`).
@@ -68,6 +75,7 @@ use crate::{SecretHash, TokenRecord};
 pub struct SqliteStore {
     pool: Arc<Pool>,
     sql: Arc<Sql>,
+    listener: Option<Listener>,
 }
 
 /// The table prefix a [`SqliteStore`] uses unless told otherwise.
@@ -78,6 +86,7 @@ pub const DEFAULT_TABLE_PREFIX: &str = "tollgate_";
 /// | setting | default |
 /// | --- | --- |
 /// | [`table_prefix`](Self::table_prefix) | `tollgate_` |
+/// | [`poll_changes`](Self::poll_changes) | every 100 ms |
 ///
 /// ```
 /// use tollgate::SqliteStore;
@@ -97,6 +106,7 @@ pub const DEFAULT_TABLE_PREFIX: &str = "tollgate_";
 pub struct SqliteBuilder {
     path: PathBuf,
     prefix: String,
+    poll: Option<Duration>,
 }
 
 impl SqliteBuilder {
@@ -105,6 +115,14 @@ impl SqliteBuilder {
     /// with different prefixes in one file are independent of each other.
     pub fn table_prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = prefix.into();
+        self
+    }
+
+    /// How often the store reads the change log for other processes' writes (default every
+    /// 100 ms, at least 1 ms); `None` turns it off, and [`changes`](TokenSource::changes)
+    /// is `None`. An idle poll is one query on a connection of the poller's own.
+    pub fn poll_changes(mut self, every: Option<Duration>) -> Self {
+        self.poll = every.map(|every| every.max(Duration::from_millis(1)));
         self
     }
 
@@ -125,14 +143,22 @@ impl SqliteBuilder {
         }
         let sql = Arc::new(Sql::new(&prefix));
         let legacy = prefix == DEFAULT_TABLE_PREFIX;
-        let path = self.path;
         let pool = {
-            let sql = Arc::clone(&sql);
+            let (path, sql) = (self.path.clone(), Arc::clone(&sql));
             pool::blocking(move || Pool::open(path, &sql, legacy)).await?
+        };
+        let listener = match self.poll {
+            Some(every) => {
+                let (path, sql) = (self.path, Arc::clone(&sql));
+                let follow = move || changes::follow(path.clone(), Arc::clone(&sql), every);
+                Some(Listener::start("sqlite", follow).await?)
+            }
+            None => None,
         };
         Ok(SqliteStore {
             pool: Arc::new(pool),
             sql,
+            listener,
         })
     }
 }
@@ -163,6 +189,7 @@ impl SqliteStore {
         SqliteBuilder {
             path: path.as_ref().to_owned(),
             prefix: DEFAULT_TABLE_PREFIX.to_owned(),
+            poll: Some(Duration::from_millis(100)),
         }
     }
 
@@ -179,6 +206,9 @@ impl SqliteStore {
     /// # Errors
     /// [`StoreError::Unavailable`] when SQLite fails to close a connection.
     pub async fn close(self) -> Result<(), StoreError> {
+        if let Some(listener) = self.listener {
+            listener.stop().await;
+        }
         match Arc::try_unwrap(self.pool) {
             Ok(pool) => pool::blocking(move || pool.close()).await,
             // An operation whose caller stopped waiting still runs; its end closes the pool.
@@ -223,6 +253,10 @@ impl TokenSource for SqliteStore {
             })
             .await
     }
+
+    fn changes(&self) -> Option<ChangeStream> {
+        self.listener.as_ref().map(Listener::subscribe)
+    }
 }
 
 #[async_trait]
@@ -253,6 +287,7 @@ impl TokenStore for SqliteStore {
                 if let Some(previous) = &record.previous_secret {
                     insert_secret(&tx, &sql, &record.id, &previous.hash, Some(previous.valid_until))?;
                 }
+                log_change(&tx, &sql, &record.id)?;
                 tx.commit().map_err(driver_error)
             })
             .await
@@ -329,6 +364,7 @@ impl TokenStore for SqliteStore {
                     ),
                 )
                 .map_err(driver_error)?;
+                log_change(&tx, &sql, &id)?;
                 tx.commit().map_err(driver_error)?;
                 Ok(Some(record))
             })
@@ -343,6 +379,9 @@ impl TokenStore for SqliteStore {
                 // The foreign key cascades too; this also holds for a connection without it.
                 tx.execute(&sql.delete_secrets, [&id]).map_err(driver_error)?;
                 let deleted = tx.execute(&sql.delete_token, [&id]).map_err(driver_error)?;
+                if deleted > 0 {
+                    log_change(&tx, &sql, &id)?;
+                }
                 tx.commit().map_err(driver_error)?;
                 Ok(deleted > 0)
             })
@@ -377,6 +416,7 @@ impl TokenStore for SqliteStore {
                 .map_err(driver_error)?;
                 insert_secret(&tx, &sql, &id, &rotation.new_hash, None)?;
                 let record = select_one(&tx, &sql.get, [&id])?;
+                log_change(&tx, &sql, &id)?;
                 tx.commit().map_err(driver_error)?;
                 Ok(record)
             })
@@ -412,6 +452,14 @@ fn insert_secret(
         (hash.as_bytes(), id, role, valid_until.map(to_micros)),
     )
     .map_err(|err| conflict_or(err, StoreError::DuplicateSecret))?;
+    Ok(())
+}
+
+/// Appends the token's id to the change log, in the write's transaction, and trims the log
+/// to its last [`changes::KEPT`] entries.
+fn log_change(tx: &Transaction<'_>, sql: &Sql, id: &str) -> Result<(), StoreError> {
+    tx.execute(&sql.log_change, [id]).map_err(driver_error)?;
+    tx.execute(&sql.trim_changes, []).map_err(driver_error)?;
     Ok(())
 }
 

@@ -201,7 +201,7 @@ fn connect(path: &Path, extra: OpenFlags) -> Result<Connection, StoreError> {
 }
 
 /// A connection that refuses to write, so that only the writer's transactions ever do.
-fn connect_reader(path: &Path) -> Result<Connection, StoreError> {
+pub(super) fn connect_reader(path: &Path) -> Result<Connection, StoreError> {
     let conn = connect(path, OpenFlags::empty())?;
     conn.pragma_update(None, "query_only", true)
         .map_err(|err| open_error(path, &err))?;

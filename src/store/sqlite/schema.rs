@@ -8,7 +8,7 @@ use crate::StoreError;
 
 /// The migrations, in order: running the one at index `i` brings the schema to version
 /// `i + 1`. Append only: a released migration is never edited, since databases out there
-/// already ran it. `{tokens}` and `{secrets}` stand for the store's table names.
+/// already ran it. `{tokens}`, `{secrets}` and `{changes}` stand for the store's table names.
 ///
 /// Secret hashes live in their own table so that one primary key covers current and
 /// previous (grace) secrets alike: two tokens can never hold the same hash, whichever
@@ -35,6 +35,11 @@ const MIGRATIONS: &[&str] = &[
         CHECK ((role = 'current') = (valid_until IS NULL)),
         UNIQUE (token_id, role)
     ) STRICT, WITHOUT ROWID;",
+    // 2: the change log other processes poll (`changes.rs`).
+    "CREATE TABLE {changes} (
+        seq      INTEGER PRIMARY KEY AUTOINCREMENT,
+        token_id TEXT NOT NULL
+    ) STRICT;",
 ];
 
 /// The schema version this code writes and reads.
@@ -83,7 +88,8 @@ pub(super) fn migrate(conn: &mut Connection, sql: &Sql, adopt_legacy: bool) -> R
     for (version, migration) in (1..).zip(MIGRATIONS).skip_while(|(version, _)| *version <= current) {
         let migration = migration
             .replace("{tokens}", &sql.tokens)
-            .replace("{secrets}", &sql.secrets);
+            .replace("{secrets}", &sql.secrets)
+            .replace("{changes}", &sql.changes);
         tx.execute_batch(&migration).map_err(driver_error)?;
         tx.execute(
             &format!("INSERT INTO {} (version, applied_at) VALUES (?1, ?2)", sql.versions),

@@ -21,15 +21,22 @@ pub(super) struct Sql {
     pub(super) drop_previous: String,
     pub(super) demote_current: String,
     pub(super) drop_current: String,
+    pub(super) changes: String,
+    pub(super) log_change: String,
+    pub(super) trim_changes: String,
+    pub(super) latest_change: String,
+    pub(super) oldest_change: String,
+    pub(super) changes_since: String,
 }
 
 impl Sql {
-    /// The statements for tables named `<prefix>tokens`, `<prefix>token_secrets` and
-    /// `<prefix>schema_version`. The prefix is checked by the builder: letters, digits and
+    /// The statements for tables named `<prefix>tokens`, `<prefix>token_secrets`,
+    /// `<prefix>changes` and `<prefix>schema_version`. The prefix is checked by the builder: letters, digits and
     /// underscores, so it needs no quoting.
     pub(super) fn new(prefix: &str) -> Self {
         let tokens = format!("{prefix}tokens");
         let secrets = format!("{prefix}token_secrets");
+        let changes = format!("{prefix}changes");
         let select_record = format!(
             "SELECT t.id, t.name, t.kind, t.scopes, t.status, t.created_at, t.expires_at, t.last_used_at, \
              t.metadata, cur.hash, prev.hash, prev.valid_until \
@@ -66,6 +73,15 @@ impl Sql {
                 "UPDATE {secrets} SET role = 'previous', valid_until = ?2 WHERE token_id = ?1 AND role = 'current'"
             ),
             drop_current: format!("DELETE FROM {secrets} WHERE token_id = ?1 AND role = 'current'"),
+            log_change: format!("INSERT INTO {changes} (token_id) VALUES (?1)"),
+            trim_changes: format!(
+                "DELETE FROM {changes} WHERE seq <= (SELECT max(seq) FROM {changes}) - {}",
+                super::changes::KEPT
+            ),
+            latest_change: format!("SELECT coalesce(max(seq), 0) FROM {changes}"),
+            oldest_change: format!("SELECT min(seq) FROM {changes}"),
+            changes_since: format!("SELECT seq, token_id FROM {changes} WHERE seq > ?1 ORDER BY seq"),
+            changes,
             versions: format!("{prefix}schema_version"),
             select_record,
             tokens,
