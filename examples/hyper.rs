@@ -1,6 +1,7 @@
 //! The example server's protection on a plain hyper 1 server, without axum: the layer is
 //! framework-neutral. `cargo run --example hyper` (listens on `TOLLGATE_ADDR`, default
-//! `127.0.0.1:3001`; tokens live in memory).
+//! `127.0.0.1:3001`; tokens live in memory; `TOLLGATE_HEADER_TIMEOUT_MS`, default 10000, and
+//! `TOLLGATE_MAX_CONNECTIONS`, default 1024, bound slow and numerous clients).
 //!
 //! Routes: `GET /` public; `GET /me` any valid token; `GET /reports` needs `reports:read`;
 //! the admin API under `/admin`. A bootstrap admin token is printed at start. Ctrl-C or
@@ -17,8 +18,6 @@ use http::{Request, Response, StatusCode, header::CONTENT_TYPE};
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper_util::rt::TokioIo;
 use tollgate::{
     AdminApi, AdminService, AuthLayer, AuthService, Damping, MemoryStore, Principal, RequireScopes, TokenManager,
     Verifier,
@@ -117,28 +116,16 @@ async fn main() -> Result<(), BoxError> {
 
     let listener = tokio::net::TcpListener::bind(addr).await?;
     eprintln!("listening on {}", listener.local_addr()?);
-    let shutdown = common::shutdown_signal();
-    tokio::pin!(shutdown);
-    loop {
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => accepted?,
-            () = &mut shutdown => break,
-        };
-        let app = app.clone();
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
-                // What `tollgate::PeerAddr`, the damping's default client key, reads.
-                req.extensions_mut().insert(peer);
-                route(app.clone(), req)
-            });
-            if let Err(err) = http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await
-            {
-                eprintln!("connection error: {err}");
-            }
-        });
-    }
+    let env = |name: &str, default: u64| std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default);
+    let limits = common::Limits {
+        header_read_timeout: std::time::Duration::from_millis(env("TOLLGATE_HEADER_TIMEOUT_MS", 10_000)),
+        max_connections: usize::try_from(env("TOLLGATE_MAX_CONNECTIONS", 1024))
+            .unwrap_or(1024)
+            .max(1),
+    };
+    // The accept loop puts each request's peer address in its extensions: what
+    // `tollgate::PeerAddr`, the damping's default client key, reads.
+    common::serve(listener, tower::service_fn(move |req| route(app.clone(), req)), limits).await?;
     eprintln!("shut down");
     Ok(())
 }

@@ -8,6 +8,8 @@
 //! | `--prefix` / `TOLLGATE_REDIS_PREFIX` | `tollgate:`: the prefix of the Redis keys |
 //! | `--admin-token-out PATH` | none: where to also write the bootstrap admin token |
 //! | `--pepper-file PATH` / `TOLLGATE_PEPPER` | none: the key of the secret hashes (HMAC-SHA-256) |
+//! | `--header-timeout-ms` / `TOLLGATE_HEADER_TIMEOUT_MS` | `10000`: a client slower than this to send a request's headers is disconnected |
+//! | `--max-connections` / `TOLLGATE_MAX_CONNECTIONS` | `1024`: connections served at once |
 //! | `RUST_LOG` | `info`: which log lines to show (`tracing_subscriber`'s `EnvFilter`) |
 //!
 //! Routes: `GET /` public; `GET /me` any valid token; `GET /reports` needs `reports:read`;
@@ -23,7 +25,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, Request};
+use axum::extract::Request;
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::get;
@@ -62,6 +64,13 @@ struct Args {
     /// The prefix of the Redis keys.
     #[arg(long, env = "TOLLGATE_REDIS_PREFIX", default_value = "tollgate:")]
     prefix: String,
+    /// A client that has not sent a request's headers within this many milliseconds is
+    /// disconnected.
+    #[arg(long, env = "TOLLGATE_HEADER_TIMEOUT_MS", default_value_t = 10_000)]
+    header_timeout_ms: u64,
+    /// At most this many connections at once; further clients wait to be accepted.
+    #[arg(long, env = "TOLLGATE_MAX_CONNECTIONS", default_value_t = 1024)]
+    max_connections: usize,
 }
 
 /// The pepper from `--pepper-file` or `TOLLGATE_PEPPER` (not a flag's value, which `ps`
@@ -121,13 +130,10 @@ async fn run(args: Args) -> Result<(), BoxError> {
     let tokens = TokenManager::from_shared(store.clone(), verifier.clone());
     bootstrap_admin(&tokens, args.admin_token_out.as_deref()).await?;
 
-    // Brute-force damping by peer address, shared by the API and the admin API: a client
-    // with 20 failed verifications in a minute is answered 429 until its minute ends.
-    let damping = Damping::builder()
-        .client_key(|_: &http::HeaderMap, ext: &http::Extensions| {
-            ext.get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip())
-        })
-        .build();
+    // Brute-force damping by peer address (the accept loop puts it in every request), shared
+    // by the API and the admin API: a client with 20 failed verifications in a minute is
+    // answered 429 until its minute ends.
+    let damping = Damping::default();
     let auth = AuthLayer::builder(verifier.clone())
         .realm("tollgate example")
         .damping(damping.clone())
@@ -162,9 +168,14 @@ async fn run(args: Args) -> Result<(), BoxError> {
 
     let listener = tokio::net::TcpListener::bind(args.addr).await?;
     tracing::info!(addr = %listener.local_addr()?, store = %without_password(&args.store), "listening");
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(common::shutdown_signal())
-        .await?;
+    // By hand rather than `axum::serve`, for the limits a server facing clients needs: a
+    // header read timeout (a client that never finishes its headers is dropped) and a
+    // bound on connections.
+    let limits = common::Limits {
+        header_read_timeout: std::time::Duration::from_millis(args.header_timeout_ms),
+        max_connections: args.max_connections.max(1),
+    };
+    common::serve(listener, app, limits).await?;
     tracing::info!("shut down cleanly");
     Ok(())
 }

@@ -592,3 +592,65 @@ async fn the_plain_hyper_example_protects_the_same_routes() {
         "SIGTERM ends the hyper example cleanly"
     );
 }
+
+/// A client that never finishes its headers is disconnected after the header timeout, and
+/// clients past the connection limit wait until a place frees; for both example servers.
+#[tokio::test]
+async fn slow_and_numerous_clients_are_bounded_on_both_example_servers() {
+    use std::io::{Read as _, Write as _};
+    use std::net::TcpStream;
+    use std::time::{Duration, Instant};
+
+    let env = [("TOLLGATE_HEADER_TIMEOUT_MS", "400"), ("TOLLGATE_MAX_CONNECTIONS", "2")];
+    let dir = tempfile::tempdir().unwrap();
+    let axum_server = Server::start_env(&server_binary(), dir.path(), &[], &env);
+    let hyper_addr = free_port();
+    let mut hyper_child = Command::new(example_binary("hyper"))
+        .env("TOLLGATE_ADDR", hyper_addr.to_string())
+        .envs(env)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for(hyper_addr);
+
+    for addr in [axum_server.addr, hyper_addr] {
+        // Half a request's headers, then nothing: disconnected after the timeout.
+        let mut slow = TcpStream::connect(addr).unwrap();
+        slow.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n").unwrap();
+        slow.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let started = Instant::now();
+        let mut rest = Vec::new();
+        let _ = slow.read_to_end(&mut rest);
+        let took = started.elapsed();
+        assert!(
+            took >= Duration::from_millis(300) && took < Duration::from_secs(3),
+            "{addr}: {took:?}"
+        );
+        assert!(!String::from_utf8_lossy(&rest).starts_with("HTTP/1.1 200"), "{addr}");
+
+        // Two places: two idle connections take them, a third client is not served until
+        // one of them goes (the header timeout frees them too, later).
+        let held: Vec<TcpStream> = (0..2).map(|_| TcpStream::connect(addr).unwrap()).collect();
+        std::thread::sleep(Duration::from_millis(50));
+        let mut third = TcpStream::connect(addr).unwrap();
+        third
+            .write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        third.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+        let mut first = [0u8; 12];
+        assert!(third.read_exact(&mut first).is_err(), "{addr}: served past the limit");
+        drop(held);
+        third.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        third.read_exact(&mut first).unwrap();
+        assert_eq!(&first, b"HTTP/1.1 200", "{addr}: served once a place was free");
+    }
+    let _ = Command::new("kill")
+        .args(["-TERM", &hyper_child.id().to_string()])
+        .status();
+    assert!(
+        hyper_child.wait().unwrap().success(),
+        "the hyper example exits 0 on SIGTERM"
+    );
+    assert_eq!(axum_server.stop().0, 0);
+}
