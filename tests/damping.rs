@@ -371,3 +371,37 @@ async fn a_blocked_client_learns_nothing_about_an_imported_secret_it_guesses() {
         "once the window ends, a guess is answered again"
     );
 }
+
+/// A client that sends guesses and hangs up while the store is slow: each lookup it left
+/// running still counts against its allowance, and its failure is counted when the lookup
+/// ends, so it is blocked as if it had waited. (Before, a hang-up gave the allowance back
+/// and counted nothing: such a client was never blocked.)
+#[tokio::test]
+async fn a_client_that_hangs_up_on_slow_lookups_is_still_counted() {
+    let app = app(|d| d.max_failures(3));
+    app.store.set_delay(Duration::from_millis(200));
+    for _ in 0..3 {
+        let guess = unknown_token();
+        let hung_up = tokio::time::timeout(
+            Duration::from_millis(20),
+            send(&app, ATTACKER, &[bearer(guess.token().expose())]),
+        )
+        .await;
+        assert!(hung_up.is_err(), "the client hung up before the answer");
+    }
+    // While the three lookups run they take the whole allowance.
+    assert_eq!(
+        status(&app, ATTACKER, unknown_token().token().expose()).await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // They ended, as failures: the client is blocked, not free to start again.
+    let refused = send(&app, ATTACKER, &[bearer(unknown_token().token().expose())]).await;
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_ne!(
+        refused.headers()[RETRY_AFTER],
+        "1",
+        "blocked for the window, not waiting on lookups"
+    );
+    assert_eq!(app.store.lookups(), 3, "no lookup after the three");
+}

@@ -258,11 +258,25 @@ impl<S, M> AuthService<S, M> {
         let id = pending.id();
         let verify = config.verifier.resolve(pending);
         ResponseFuture::lookup(Box::pin(async move {
-            let verified = verify.await;
-            // Admitted already: a lookup that fails is counted, and answered 401.
-            if let (Some(attempt), Err(VerifyError::Invalid(_))) = (attempt, &verified) {
-                attempt.failed();
-            }
+            let verified = match attempt {
+                // Damped: the attempt lives as long as the lookup, not as the request, so a
+                // client that hangs up while the store is slow keeps its lookup counted
+                // against its allowance, and its failure counted when the lookup ends.
+                Some(attempt) => tokio::spawn(async move {
+                    let verified = verify.await;
+                    if let Err(VerifyError::Invalid(_)) = &verified {
+                        attempt.failed();
+                    }
+                    verified
+                })
+                .await
+                .unwrap_or_else(|_| {
+                    Err(VerifyError::Unavailable(Arc::new(crate::StoreError::unavailable(
+                        "the lookup task panicked",
+                    ))))
+                }),
+                None => verify.await,
+            };
             let admitted = match verified {
                 Ok(principal) => config.admit(Some(principal), &mut req),
                 Err(err) => Err(refused(err, id.as_deref())),

@@ -22,12 +22,15 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// connections, opened on first use. In WAL mode readers never wait for the writer.
 ///
 /// The semaphores queue callers on the executor, so that waiting for a connection never
-/// holds a blocking thread; the mutexes are what actually guard the connections.
+/// holds a blocking thread; the mutexes are what actually guard the connections. A turn is
+/// given back when the work on the blocking pool ends, not when its caller stops waiting
+/// (a timeout): so a stalled database holds at most [`READERS`] reads and one write on the
+/// blocking pool, and at most [`READERS`] reader connections, however many callers give up.
 pub(super) struct Pool {
     path: PathBuf,
-    write_turn: Semaphore,
+    write_turn: Arc<Semaphore>,
     writer: Mutex<Option<Connection>>,
-    read_turns: Semaphore,
+    read_turns: Arc<Semaphore>,
     idle_readers: Mutex<Vec<Connection>>,
 }
 
@@ -62,9 +65,9 @@ impl Pool {
         schema::migrate(&mut writer, sql, adopt_legacy)?;
         Ok(Self {
             path,
-            write_turn: Semaphore::new(1),
+            write_turn: Arc::new(Semaphore::new(1)),
             writer: Mutex::new(Some(writer)),
-            read_turns: Semaphore::new(READERS),
+            read_turns: Arc::new(Semaphore::new(READERS)),
             idle_readers: Mutex::new(Vec::with_capacity(READERS)),
         })
     }
@@ -79,20 +82,20 @@ impl Pool {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        let _turn = self.read_turns.acquire().await.map_err(StoreError::unavailable)?;
+        let turn = Arc::clone(&self.read_turns)
+            .acquire_owned()
+            .await
+            .map_err(StoreError::unavailable)?;
         let pool = Arc::clone(self);
         blocking(move || {
+            let _turn = turn;
             let idle = pool.idle_readers().pop();
             let conn = match idle {
                 Some(conn) => conn,
                 None => connect_reader(&pool.path)?,
             };
             let result = f(&conn);
-            let mut idle = pool.idle_readers();
-            // More than READERS can be out when a caller gave up waiting for its result.
-            if idle.len() < READERS {
-                idle.push(conn);
-            }
+            pool.idle_readers().push(conn);
             result
         })
         .await
@@ -105,9 +108,13 @@ impl Pool {
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        let _turn = self.write_turn.acquire().await.map_err(StoreError::unavailable)?;
+        let turn = Arc::clone(&self.write_turn)
+            .acquire_owned()
+            .await
+            .map_err(StoreError::unavailable)?;
         let pool = Arc::clone(self);
         blocking(move || {
+            let _turn = turn;
             // A panic in `f` rolled its transaction back while unwinding: the connection is sound.
             let mut writer = pool.writer.lock().unwrap_or_else(PoisonError::into_inner);
             let conn = writer
