@@ -10,6 +10,7 @@
 //! | `--pepper-file PATH` / `TOLLGATE_PEPPER` | none: the key of the secret hashes (HMAC-SHA-256) |
 //! | `--header-timeout-ms` / `TOLLGATE_HEADER_TIMEOUT_MS` | `10000`: a client slower than this to send a request's headers is disconnected |
 //! | `--max-connections` / `TOLLGATE_MAX_CONNECTIONS` | `1024`: connections served at once |
+//! | `--max-failures` / `TOLLGATE_MAX_FAILURES` | `20`: failed verifications a client may make in a minute before 429 |
 //! | `RUST_LOG` | `info`: which log lines to show (`tracing_subscriber`'s `EnvFilter`) |
 //!
 //! Routes: `GET /` public; `GET /me` any valid token; `GET /reports` needs `reports:read`;
@@ -71,6 +72,9 @@ struct Args {
     /// At most this many connections at once; further clients wait to be accepted.
     #[arg(long, env = "TOLLGATE_MAX_CONNECTIONS", default_value_t = 1024)]
     max_connections: usize,
+    /// Failed verifications a client may make in a minute before it is answered 429.
+    #[arg(long, env = "TOLLGATE_MAX_FAILURES", default_value_t = 20)]
+    max_failures: u32,
 }
 
 /// The pepper from `--pepper-file` or `TOLLGATE_PEPPER` (not a flag's value, which `ps`
@@ -131,9 +135,9 @@ async fn run(args: Args) -> Result<(), BoxError> {
     bootstrap_admin(&tokens, args.admin_token_out.as_deref()).await?;
 
     // Brute-force damping by peer address (the accept loop puts it in every request), shared
-    // by the API and the admin API: a client with 20 failed verifications in a minute is
-    // answered 429 until its minute ends.
-    let damping = Damping::default();
+    // by the API and the admin API: a client with 20 (`--max-failures`) failed verifications
+    // in a minute is answered 429 until its minute ends.
+    let damping = Damping::builder().max_failures(args.max_failures).build();
     let auth = AuthLayer::builder(verifier.clone())
         .realm("tollgate example")
         .damping(damping.clone())

@@ -13,6 +13,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::error::ApiError;
+use crate::manage::rules;
 use crate::store::BoxError;
 use crate::{ListQuery, Secret, TokenStatus};
 
@@ -49,6 +50,10 @@ where
     }
     if bytes.iter().all(u8::is_ascii_whitespace) && !required {
         return Ok(None);
+    }
+    // Every body is an object: serde would also read a struct from an array of its fields.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(ApiError::bad("invalid JSON body: expected a JSON object"));
     }
     let de = &mut serde_json::Deserializer::from_slice(&bytes);
     let value = serde_path_to_error::deserialize(de).map_err(|err| {
@@ -97,17 +102,25 @@ where
     }
 }
 
-/// `POST /tokens`.
+/// `POST /tokens`. A field given as `null` is refused, as the OpenAPI document says: leave
+/// it out instead.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CreateRequest {
     pub(crate) name: String,
+    #[serde(default, deserialize_with = "not_null")]
     pub(crate) scopes: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "not_null")]
     pub(crate) expires_at: Option<String>,
+    #[serde(default, deserialize_with = "not_null")]
     pub(crate) expires_in: Option<i64>,
+    #[serde(default, deserialize_with = "not_null")]
     pub(crate) status: Option<TokenStatus>,
+    #[serde(default, deserialize_with = "not_null")]
     pub(crate) kind: Option<String>,
+    #[serde(default, deserialize_with = "not_null")]
     pub(crate) metadata: Option<Map<String, Value>>,
+    #[serde(default, deserialize_with = "not_null")]
     pub(crate) secret: Option<Secret>,
 }
 
@@ -132,6 +145,7 @@ pub(crate) struct PatchRequest {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RotateRequest {
+    #[serde(default, deserialize_with = "not_null")]
     pub(crate) grace_seconds: Option<i64>,
 }
 
@@ -139,8 +153,11 @@ pub(crate) struct RotateRequest {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CheckRequest {
+    #[serde(default, deserialize_with = "not_null")]
     pub(crate) token: Option<Secret>,
+    #[serde(default, deserialize_with = "not_null")]
     pub(crate) id: Option<String>,
+    #[serde(default, deserialize_with = "not_null")]
     pub(crate) secret: Option<Secret>,
 }
 
@@ -201,7 +218,8 @@ pub(crate) fn list_query(query: Option<&str>) -> Result<ListQuery, ApiError> {
                         .ok_or_else(|| ApiError::bad("status: must be `active` or `inactive`"))?,
                 );
             }
-            "scope" => list.scope = Some(value.into_owned()),
+            "scope" if rules::is_scope(&value) => list.scope = Some(value.into_owned()),
+            "scope" => return Err(ApiError::bad(format!("scope: {}", rules::SCOPE_RULE))),
             other => return Err(ApiError::bad(format!("{other}: unknown query parameter"))),
         }
     }
@@ -233,6 +251,9 @@ mod tests {
             "limit=1&limit=2",
             "foo=1",
             "cursor=%%%",
+            "cursor=",
+            "scope=",
+            "scope=a%20b",
         ] {
             assert!(matches!(list_query(Some(bad)), Err(ApiError::BadRequest(_))), "{bad}");
         }

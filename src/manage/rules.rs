@@ -53,21 +53,21 @@ pub(crate) fn scopes(scopes: &[String]) -> Result<(), ManageError> {
     if scopes.len() > MAX_SCOPES {
         return Err(ManageError::invalid("scopes", format!("at most {MAX_SCOPES} scopes")));
     }
-    for (i, scope) in scopes.iter().enumerate() {
-        let valid = (1..=MAX_SCOPE_CHARS).contains(&scope.len())
-            && scope
-                .bytes()
-                .all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b));
-        if !valid {
-            return Err(ManageError::invalid(
-                format!("scopes[{i}]"),
-                format!(
-                    "must be 1 to {MAX_SCOPE_CHARS} visible ASCII characters, without spaces, quotes or backslashes"
-                ),
-            ));
-        }
+    match scopes.iter().position(|scope| !is_scope(scope)) {
+        Some(i) => Err(ManageError::invalid(format!("scopes[{i}]"), SCOPE_RULE)),
+        None => Ok(()),
     }
-    Ok(())
+}
+
+/// What a scope is, in words.
+pub(crate) const SCOPE_RULE: &str = "must be 1 to 128 visible ASCII characters, without spaces, quotes or backslashes";
+
+/// Whether `scope` is a scope-token of at most [`MAX_SCOPE_CHARS`] characters.
+pub(crate) fn is_scope(scope: &str) -> bool {
+    (1..=MAX_SCOPE_CHARS).contains(&scope.len())
+        && scope
+            .bytes()
+            .all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b))
 }
 
 pub(crate) fn metadata(metadata: &Map<String, Value>) -> Result<(), ManageError> {
