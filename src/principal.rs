@@ -16,7 +16,8 @@ use crate::verify::Entry;
 /// In axum, take it as `Extension<Principal>`, or with the `axum` feature as an extractor of
 /// its own (`Principal`, or `Option<Principal>` behind a layer that allows anonymous
 /// requests); in plain tower, `req.extensions().get::<Principal>()`. It serializes to
-/// `{"id","name","kind","scopes","metadata"}`, never a secret.
+/// `{"id","name","kind","scopes","metadata","owner"}` (`owner` null when the token has none),
+/// never a secret.
 ///
 /// ```
 /// use tollgate::{Principal, SecretHasher, TokenRecord};
@@ -38,6 +39,7 @@ pub(crate) struct Identity {
     kind: String,
     scopes: Vec<String>,
     metadata: Map<String, Value>,
+    owner: Option<String>,
 }
 
 impl Identity {
@@ -47,6 +49,7 @@ impl Identity {
             kind: record.kind.clone(),
             scopes: record.scopes.clone(),
             metadata: record.metadata.clone(),
+            owner: record.owner.clone(),
         }
     }
 }
@@ -96,6 +99,13 @@ impl Principal {
     #[must_use]
     pub fn metadata(&self) -> &Map<String, Value> {
         &self.identity().metadata
+    }
+
+    /// Who the token belongs to (your application's user or customer id), if anyone: on
+    /// whose behalf the request comes.
+    #[must_use]
+    pub fn owner(&self) -> Option<&str> {
+        self.identity().owner.as_deref()
     }
 
     /// Whether the token grants `scope`.
@@ -152,6 +162,7 @@ impl fmt::Debug for Principal {
             .field("kind", &identity.kind)
             .field("scopes", &identity.scopes)
             .field("metadata", &identity.metadata)
+            .field("owner", &identity.owner)
             .finish()
     }
 }
@@ -165,12 +176,13 @@ impl PartialEq for Principal {
 impl Serialize for Principal {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let identity = self.identity();
-        let mut principal = serializer.serialize_struct("Principal", 5)?;
+        let mut principal = serializer.serialize_struct("Principal", 6)?;
         principal.serialize_field("id", self.id())?;
         principal.serialize_field("name", &identity.name)?;
         principal.serialize_field("kind", &identity.kind)?;
         principal.serialize_field("scopes", &identity.scopes)?;
         principal.serialize_field("metadata", &identity.metadata)?;
+        principal.serialize_field("owner", &identity.owner)?;
         principal.end()
     }
 }
@@ -219,7 +231,7 @@ mod tests {
         let json = serde_json::to_value(&principal).unwrap();
         let mut keys: Vec<&str> = json.as_object().unwrap().keys().map(String::as_str).collect();
         keys.sort_unstable();
-        assert_eq!(keys, ["id", "kind", "metadata", "name", "scopes"]);
+        assert_eq!(keys, ["id", "kind", "metadata", "name", "owner", "scopes"]);
         assert_eq!(json["id"], "abc");
         let debug = format!("{principal:?}");
         assert!(debug.starts_with("Principal { id: \"abc\", name: \"job\""), "{debug}");

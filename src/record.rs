@@ -105,6 +105,20 @@ pub struct TokenRecord {
     pub secret_hash: SecretHash,
     /// The secret replaced by the last rotation, while its grace period lasts.
     pub previous_secret: Option<PreviousSecret>,
+    /// Who the token belongs to: your application's user or customer id, opaque to
+    /// tollgate (1 to 256 characters). Tokens can be listed and revoked by owner.
+    #[serde(default)]
+    pub owner: Option<String>,
+    /// The id of the principal that created the token, when it was made through the admin
+    /// API (or given by the caller of [`TokenManager`](crate::TokenManager)).
+    #[serde(default)]
+    pub created_by: Option<String>,
+    /// When the token was last changed: created, updated, rotated or revoked. Stores set it.
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+    /// When the token was made inactive (revoked), while it is.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub revoked_at: Option<OffsetDateTime>,
 }
 
 /// The kind given to tokens created without one.
@@ -114,18 +128,23 @@ impl TokenRecord {
     /// A new active record, created now, with no scopes, expiry or metadata.
     #[must_use]
     pub fn new(id: impl Into<String>, name: impl Into<String>, secret_hash: SecretHash) -> Self {
+        let created_at = now();
         Self {
             id: id.into(),
             name: name.into(),
             kind: DEFAULT_KIND.to_owned(),
             scopes: Vec::new(),
             status: TokenStatus::Active,
-            created_at: now(),
+            created_at,
             expires_at: None,
             last_used_at: None,
             metadata: Map::new(),
             secret_hash,
             previous_secret: None,
+            owner: None,
+            created_by: None,
+            updated_at: created_at,
+            revoked_at: None,
         }
     }
 
@@ -168,10 +187,40 @@ impl TokenRecord {
         self
     }
 
-    /// Sets when the token was created (default: when the record was made).
+    /// Sets when the token was created, and last changed (default: when the record was
+    /// made).
     #[must_use]
     pub fn with_created_at(mut self, created_at: OffsetDateTime) -> Self {
         self.created_at = created_at;
+        self.updated_at = created_at;
+        self
+    }
+
+    /// Sets when the token was last changed.
+    #[must_use]
+    pub fn with_updated_at(mut self, updated_at: OffsetDateTime) -> Self {
+        self.updated_at = updated_at;
+        self
+    }
+
+    /// Sets who the token belongs to.
+    #[must_use]
+    pub fn with_owner(mut self, owner: Option<String>) -> Self {
+        self.owner = owner;
+        self
+    }
+
+    /// Sets who created the token.
+    #[must_use]
+    pub fn with_created_by(mut self, created_by: Option<String>) -> Self {
+        self.created_by = created_by;
+        self
+    }
+
+    /// Sets when the token was revoked (made inactive).
+    #[must_use]
+    pub fn with_revoked_at(mut self, revoked_at: Option<OffsetDateTime>) -> Self {
+        self.revoked_at = revoked_at;
         self
     }
 

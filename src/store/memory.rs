@@ -45,7 +45,7 @@ pub struct MemoryStore {
 
 /// A record as the store keeps it: the same fields as [`TokenRecord`], with boxed strings,
 /// the default kind and empty metadata taking no allocation, and the rare previous secret
-/// out of line.
+/// and audit fields out of line.
 struct Stored {
     id: Box<str>,
     name: Box<str>,
@@ -59,6 +59,16 @@ struct Stored {
     metadata: Option<Box<Map<String, Value>>>,
     secret_hash: SecretHash,
     previous_secret: Option<Box<PreviousSecret>>,
+    owner: Option<Box<str>>,
+    updated_at: OffsetDateTime,
+    /// `None` when neither field is set.
+    audit: Option<Box<Audit>>,
+}
+
+/// The audit fields most tokens leave empty.
+struct Audit {
+    created_by: Option<String>,
+    revoked_at: Option<OffsetDateTime>,
 }
 
 impl Stored {
@@ -75,6 +85,14 @@ impl Stored {
             metadata: (!record.metadata.is_empty()).then(|| Box::new(record.metadata)),
             secret_hash: record.secret_hash,
             previous_secret: record.previous_secret.map(Box::new),
+            owner: record.owner.map(String::into_boxed_str),
+            updated_at: record.updated_at,
+            audit: (record.created_by.is_some() || record.revoked_at.is_some()).then(|| {
+                Box::new(Audit {
+                    created_by: record.created_by,
+                    revoked_at: record.revoked_at,
+                })
+            }),
         }
     }
 
@@ -91,12 +109,21 @@ impl Stored {
             metadata: self.metadata.as_deref().cloned().unwrap_or_default(),
             secret_hash: self.secret_hash,
             previous_secret: self.previous_secret.as_deref().cloned(),
+            owner: self.owner.as_deref().map(str::to_owned),
+            created_by: self.audit.as_ref().and_then(|audit| audit.created_by.clone()),
+            updated_at: self.updated_at,
+            revoked_at: self.audit.as_ref().and_then(|audit| audit.revoked_at),
         }
     }
 
     fn matches(&self, query: &ListQuery) -> bool {
         let scope_ok = |scope: &str| self.scopes.binary_search_by(|s| (**s).cmp(scope)).is_ok();
-        query.status.is_none_or(|s| self.status == s) && query.scope.as_deref().is_none_or(scope_ok)
+        query.status.is_none_or(|s| self.status == s)
+            && query.scope.as_deref().is_none_or(scope_ok)
+            && query
+                .owner
+                .as_deref()
+                .is_none_or(|owner| self.owner.as_deref() == Some(owner))
     }
 }
 
@@ -377,7 +404,7 @@ impl TokenStore for MemoryStore {
                 return Ok(None);
             };
             let mut record = tokens.stored(slot).to_record();
-            patch.apply(&mut record);
+            patch.apply(&mut record, crate::record::now());
             // Id and hashes are unchanged: the indexes stay as they are.
             tokens.slots[slot as usize] = Some(Stored::new(record.clone()));
             record
@@ -408,7 +435,7 @@ impl TokenStore for MemoryStore {
                 return Ok(None);
             };
             let mut record = tokens.stored(slot).to_record();
-            rotation.apply(&mut record);
+            rotation.apply(&mut record, crate::record::now());
             tokens.unindex_hashes(slot);
             tokens.slots[slot as usize] = Some(Stored::new(record.clone()));
             tokens.index_hashes(slot);

@@ -156,6 +156,8 @@ pub struct ListQuery {
     pub status: Option<TokenStatus>,
     /// Only tokens granting this scope.
     pub scope: Option<String>,
+    /// Only tokens of this owner.
+    pub owner: Option<String>,
 }
 
 impl ListQuery {
@@ -167,6 +169,7 @@ impl ListQuery {
             after: None,
             status: None,
             scope: None,
+            owner: None,
         }
     }
 
@@ -191,10 +194,22 @@ impl ListQuery {
         self
     }
 
+    /// Keeps only tokens of this owner.
+    #[must_use]
+    pub fn owner(mut self, owner: impl Into<String>) -> Self {
+        self.owner = Some(owner.into());
+        self
+    }
+
     /// Whether `record` passes the filters (not the cursor).
     #[must_use]
     pub fn matches(&self, record: &TokenRecord) -> bool {
-        self.status.is_none_or(|s| record.status == s) && self.scope.as_deref().is_none_or(|s| record.has_scope(s))
+        self.status.is_none_or(|s| record.status == s)
+            && self.scope.as_deref().is_none_or(|s| record.has_scope(s))
+            && self
+                .owner
+                .as_ref()
+                .is_none_or(|owner| record.owner.as_ref() == Some(owner))
     }
 }
 
@@ -229,6 +244,8 @@ pub struct TokenPatch {
     pub expires_at: Option<Option<OffsetDateTime>>,
     /// New metadata (it replaces the old object).
     pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
+    /// New owner; `Some(None)` removes it.
+    pub owner: Option<Option<String>>,
 }
 
 impl TokenPatch {
@@ -277,9 +294,26 @@ impl TokenPatch {
         self
     }
 
-    /// Applies the patch to a record in memory. Stores with a query language may do the
-    /// same in place instead.
-    pub fn apply(&self, record: &mut TokenRecord) {
+    /// Sets the owner; `None` removes it.
+    #[must_use]
+    pub fn owner(mut self, owner: Option<String>) -> Self {
+        self.owner = Some(owner);
+        self
+    }
+
+    /// Applies the patch to a record in memory, at `now`: `updated_at` becomes `now`, and
+    /// `revoked_at` follows the status (set when it turns inactive, cleared when it turns
+    /// active). Stores with a query language may do the same in place instead.
+    pub fn apply(&self, record: &mut TokenRecord, now: OffsetDateTime) {
+        match self.status {
+            Some(TokenStatus::Inactive) if record.status == TokenStatus::Active => record.revoked_at = Some(now),
+            Some(TokenStatus::Active) => record.revoked_at = None,
+            _ => {}
+        }
+        record.updated_at = now;
+        if let Some(owner) = &self.owner {
+            record.owner.clone_from(owner);
+        }
         if let Some(name) = &self.name {
             record.name.clone_from(name);
         }
@@ -308,8 +342,9 @@ pub struct Rotation {
 }
 
 impl Rotation {
-    /// Applies the rotation to a record in memory.
-    pub fn apply(&self, record: &mut TokenRecord) {
+    /// Applies the rotation to a record in memory, at `now` (its `updated_at`).
+    pub fn apply(&self, record: &mut TokenRecord, now: OffsetDateTime) {
+        record.updated_at = now;
         let old = std::mem::replace(&mut record.secret_hash, self.new_hash);
         record.previous_secret = self
             .old_valid_until
@@ -358,6 +393,34 @@ pub trait TokenStore: TokenSource {
     /// [`StoreError::DuplicateSecret`] if the new hash is taken; [`StoreError::Unavailable`]
     /// when the backend fails.
     async fn rotate(&self, id: &str, rotation: &Rotation) -> Result<Option<TokenRecord>, StoreError>;
+
+    /// Makes every active token of `owner` inactive (revoked now), and returns their ids.
+    /// A store that has a [`TokenSource::changes`] stream publishes a
+    /// [`ChangeEvent::Changed`] for each.
+    ///
+    /// The default pages through [`list`](Self::list) and [`update`](Self::update)s each
+    /// token; stores with a query language revoke them in one statement.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when the backend fails; tokens revoked before the failure
+    /// stay revoked.
+    async fn revoke_owner(&self, owner: &str) -> Result<Vec<String>, StoreError> {
+        let mut revoked = Vec::new();
+        let mut query = ListQuery::new(500).owner(owner).status(TokenStatus::Active);
+        let patch = TokenPatch::new().status(TokenStatus::Inactive);
+        loop {
+            let page = self.list(&query).await?;
+            for record in page.records {
+                if self.update(&record.id, &patch).await?.is_some() {
+                    revoked.push(record.id);
+                }
+            }
+            match page.next_after {
+                Some(after) => query = query.after(after),
+                None => return Ok(revoked),
+            }
+        }
+    }
 }
 
 macro_rules! forward_source {
@@ -394,6 +457,9 @@ macro_rules! forward_source {
             }
             async fn rotate(&self, id: &str, rotation: &Rotation) -> Result<Option<TokenRecord>, StoreError> {
                 (**self).rotate(id, rotation).await
+            }
+            async fn revoke_owner(&self, owner: &str) -> Result<Vec<String>, StoreError> {
+                (**self).revoke_owner(owner).await
             }
         }
     )*};

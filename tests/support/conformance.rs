@@ -32,6 +32,8 @@ pub async fn run<S: TokenStore>(store: &S) {
     rotation_replaces_the_secret(store).await;
     deletion_removes_every_trace(store).await;
     usage_is_recorded(store).await;
+    owners_filter_lists_and_revoke_together(store).await;
+    audit_fields_follow_each_change(store).await;
     changes_are_published(store).await;
     assert!(
         store.list(&ListQuery::new(1000)).await.unwrap().records.is_empty(),
@@ -336,19 +338,147 @@ async fn usage_is_recorded<S: TokenStore>(store: &S) {
     cleanup(store).await;
 }
 
+async fn owners_filter_lists_and_revoke_together<S: TokenStore>(store: &S) {
+    for (i, owner) in ["alice", "bob", "alice", "", "alice", "bob"].iter().enumerate() {
+        let mut rec = record(&format!("own{i}"), &format!("s-own{i}"));
+        if !owner.is_empty() {
+            rec = rec.with_owner(Some((*owner).to_owned()));
+        }
+        if i == 4 {
+            rec = rec.with_status(TokenStatus::Inactive);
+        }
+        store.create(rec).await.unwrap();
+    }
+    let mut alices = Vec::new();
+    let mut query = ListQuery::new(1).owner("alice");
+    loop {
+        let page = store.list(&query).await.unwrap();
+        alices.extend(page.records.iter().map(|r| r.id.clone()));
+        assert!(page.records.iter().all(|r| r.owner.as_deref() == Some("alice")));
+        match page.next_after {
+            Some(after) => query = ListQuery::new(1).owner("alice").after(after),
+            None => break,
+        }
+    }
+    assert_eq!(alices, ["own0", "own2", "own4"], "paged by owner, in id order");
+    let active = store
+        .list(&ListQuery::new(10).owner("alice").status(TokenStatus::Active))
+        .await
+        .unwrap();
+    assert_eq!(active.records.len(), 2);
+
+    let before = now();
+    let mut revoked = store.revoke_owner("alice").await.unwrap();
+    revoked.sort();
+    assert_eq!(revoked, ["own0", "own2"], "the active ones; own4 was inactive already");
+    for id in ["own0", "own2"] {
+        let got = store.get(id).await.unwrap().unwrap();
+        assert_eq!(got.status, TokenStatus::Inactive);
+        assert!(
+            got.revoked_at.is_some_and(|at| at >= before),
+            "{id}: {:?}",
+            got.revoked_at
+        );
+        assert!(got.updated_at >= before);
+    }
+    assert_eq!(
+        store.get("own4").await.unwrap().unwrap().revoked_at,
+        None,
+        "not revoked by this call"
+    );
+    for id in ["own1", "own3", "own5"] {
+        assert_eq!(
+            store.get(id).await.unwrap().unwrap().status,
+            TokenStatus::Active,
+            "{id}"
+        );
+    }
+    assert!(
+        store.revoke_owner("alice").await.unwrap().is_empty(),
+        "nothing left to revoke"
+    );
+    assert!(store.revoke_owner("nobody").await.unwrap().is_empty());
+    cleanup(store).await;
+}
+
+async fn audit_fields_follow_each_change<S: TokenStore>(store: &S) {
+    let created = now() - time::Duration::minutes(5);
+    let rec = record("aud", "s-aud")
+        .with_created_at(created)
+        .with_owner(Some("carol".into()))
+        .with_created_by(Some("admin1".into()));
+    store.create(rec.clone()).await.unwrap();
+    let got = store.get("aud").await.unwrap().unwrap();
+    assert_eq!(got, rec);
+    assert_eq!((got.updated_at, got.revoked_at), (created, None));
+
+    let revoked = store
+        .update("aud", &TokenPatch::new().status(TokenStatus::Inactive))
+        .await
+        .unwrap()
+        .unwrap();
+    let at = revoked.revoked_at.expect("revoking sets revoked_at");
+    assert!(at > created && revoked.updated_at >= at);
+    // Inactive again: still revoked since the first time.
+    let again = store
+        .update("aud", &TokenPatch::new().status(TokenStatus::Inactive))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again.revoked_at, Some(at));
+    let active = store
+        .update("aud", &TokenPatch::new().status(TokenStatus::Active).owner(None))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((active.revoked_at, active.owner.as_deref()), (None, None));
+    assert_eq!(active.created_by.as_deref(), Some("admin1"), "created_by never changes");
+
+    let before = now();
+    let rotated = store
+        .rotate(
+            "aud",
+            &Rotation {
+                new_hash: hash("s-aud-2"),
+                old_valid_until: None,
+            },
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(rotated.updated_at >= before);
+    assert_eq!(store.get("aud").await.unwrap().unwrap(), rotated);
+    cleanup(store).await;
+}
+
 async fn changes_are_published<S: TokenStore>(store: &S) {
     let Some(mut changes) = store.changes() else {
         return;
     };
-    store.create(record("evt", "s-evt")).await.unwrap();
+    store
+        .create(record("evt", "s-evt").with_owner(Some("erin".into())))
+        .await
+        .unwrap();
+    store.update("evt", &TokenPatch::new().name("renamed")).await.unwrap();
+    store
+        .rotate(
+            "evt",
+            &Rotation {
+                new_hash: hash("s-evt-2"),
+                old_valid_until: None,
+            },
+        )
+        .await
+        .unwrap();
+    store.revoke_owner("erin").await.unwrap();
     store.delete("evt").await.unwrap();
     // A store whose events travel (PostgreSQL's NOTIFY, say) may still deliver ones from the
     // steps before, for other ids: those are not this step's concern.
     let mut seen = 0;
-    while seen < 2 {
+    while seen < 5 {
         let event = tokio::time::timeout(Duration::from_secs(5), changes.next())
             .await
-            .expect("a change event arrives")
+            .expect("a change event arrives for each write")
             .expect("the stream stays open");
         match event {
             ChangeEvent::Changed { id } if id == "evt" => seen += 1,

@@ -292,6 +292,10 @@ impl TokenStore for PostgresStore {
                 &record.expires_at,
                 &record.last_used_at,
                 &metadata,
+                &record.owner,
+                &record.created_by,
+                &record.updated_at,
+                &record.revoked_at,
             ],
         )
         .await
@@ -305,9 +309,12 @@ impl TokenStore for PostgresStore {
     }
 
     async fn list(&self, query: &ListQuery) -> Result<Page, StoreError> {
-        let sql = self
-            .sql
-            .list(query.after.is_some(), query.status.is_some(), query.scope.is_some());
+        let sql = self.sql.list(
+            query.after.is_some(),
+            query.status.is_some(),
+            query.scope.is_some(),
+            query.owner.is_some(),
+        );
         let status = query.status.map(crate::TokenStatus::as_str);
         // One more than asked tells whether another page follows.
         let limit = i64::try_from(query.limit).map_or(i64::MAX, |limit| limit.saturating_add(1));
@@ -320,6 +327,9 @@ impl TokenStore for PostgresStore {
         }
         if let Some(scope) = &query.scope {
             params.push(scope);
+        }
+        if let Some(owner) = &query.owner {
+            params.push(owner);
         }
         params.push(&limit);
         let client = self.client().await?;
@@ -342,7 +352,7 @@ impl TokenStore for PostgresStore {
         let Some(mut record) = Self::select_one(&tx, &self.sql.get_for_update, &[&id]).await? else {
             return Ok(None);
         };
-        patch.apply(&mut record);
+        patch.apply(&mut record, crate::record::now());
         let metadata = serde_json::to_string(&record.metadata).map_err(StoreError::unavailable)?;
         let update = tx.prepare_cached(&self.sql.update).await.map_err(pg_error)?;
         tx.execute(
@@ -354,6 +364,9 @@ impl TokenStore for PostgresStore {
                 &record.status.as_str(),
                 &record.expires_at,
                 &metadata,
+                &record.owner,
+                &record.updated_at,
+                &record.revoked_at,
             ],
         )
         .await
@@ -403,10 +416,32 @@ impl TokenStore for PostgresStore {
             }
         }
         insert_secret(&tx, &self.sql, id, &rotation.new_hash, None).await?;
+        let touch = tx.prepare_cached(&self.sql.touch).await.map_err(pg_error)?;
+        tx.execute(&touch, &[&id, &crate::record::now()])
+            .await
+            .map_err(pg_error)?;
         let record = Self::select_one(&tx, &self.sql.get, &[&id]).await?;
         notify(&tx, &self.sql, id).await?;
         tx.commit().await.map_err(pg_error)?;
         Ok(record)
+    }
+
+    async fn revoke_owner(&self, owner: &str) -> Result<Vec<String>, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(pg_error)?;
+        let revoke = tx.prepare_cached(&self.sql.revoke_owner).await.map_err(pg_error)?;
+        let rows = tx
+            .query(&revoke, &[&owner, &crate::record::now()])
+            .await
+            .map_err(pg_error)?;
+        let ids: Vec<String> = rows.iter().map(|row| row.get(0)).collect();
+        if !ids.is_empty() {
+            tx.execute(self.sql.notify_all, &[&self.sql.channel, &ids])
+                .await
+                .map_err(pg_error)?;
+        }
+        tx.commit().await.map_err(pg_error)?;
+        Ok(ids)
     }
 }
 

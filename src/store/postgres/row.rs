@@ -43,10 +43,14 @@ pub(super) fn record_from_row(row: &Row) -> Result<TokenRecord, StoreError> {
             .with_scopes(scopes)
             .with_status(status)
             .with_created_at(read.column(5, "created_at")?)
+            .with_updated_at(read.column(14, "updated_at")?)
             .with_expiry(read.column(6, "expires_at")?)
             .with_last_used_at(read.column(7, "last_used_at")?)
             .with_metadata(metadata)
-            .with_previous_secret(previous_secret),
+            .with_previous_secret(previous_secret)
+            .with_owner(read.column(12, "owner")?)
+            .with_created_by(read.column(13, "created_by")?)
+            .with_revoked_at(read.column(15, "revoked_at")?),
     )
 }
 

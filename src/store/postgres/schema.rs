@@ -42,6 +42,16 @@ const MIGRATIONS: &[&str] = &[
         CONSTRAINT token_secrets_roles CHECK (role IN ('current', 'previous')),
         CONSTRAINT token_secrets_grace CHECK ((role = 'current') = (valid_until IS NULL))
     );"#,
+    // 2: owners and audit fields; a token from before has no owner, and was last changed
+    // when it was created (as far as anyone knows).
+    r#"ALTER TABLE {s}.tokens
+        ADD COLUMN owner text,
+        ADD COLUMN created_by text,
+        ADD COLUMN updated_at timestamptz,
+        ADD COLUMN revoked_at timestamptz;
+    UPDATE {s}.tokens SET updated_at = created_at;
+    ALTER TABLE {s}.tokens ALTER COLUMN updated_at SET NOT NULL;
+    CREATE INDEX tokens_by_owner ON {s}.tokens (owner, id);"#,
 ];
 
 /// The schema version this code writes and reads.

@@ -19,10 +19,14 @@ pub(super) struct Sql {
     pub(super) delete_token: String,
     pub(super) secret_taken: String,
     pub(super) lock_token: String,
+    pub(super) touch: String,
+    pub(super) revoke_owner: String,
     pub(super) drop_previous: String,
     pub(super) demote_current: String,
     pub(super) drop_current: String,
     pub(super) notify: &'static str,
+    /// One notification per id of an array, in one round trip.
+    pub(super) notify_all: &'static str,
 }
 
 impl Sql {
@@ -32,7 +36,7 @@ impl Sql {
         let q = format!("\"{schema}\"");
         let select_record = format!(
             "SELECT t.id, t.name, t.kind, t.scopes, t.status, t.created_at, t.expires_at, t.last_used_at, \
-             t.metadata::text, cur.hash, prev.hash, prev.valid_until \
+             t.metadata::text, cur.hash, prev.hash, prev.valid_until, t.owner, t.created_by, t.updated_at, t.revoked_at \
              FROM {q}.tokens AS t \
              LEFT JOIN {q}.token_secrets AS cur ON cur.token_id = t.id AND cur.role = 'current' \
              LEFT JOIN {q}.token_secrets AS prev ON prev.token_id = t.id AND prev.role = 'previous'"
@@ -53,34 +57,41 @@ impl Sql {
                  WHERE t.id = u.id AND (t.last_used_at IS NULL OR t.last_used_at < u.at)"
             ),
             insert_token: format!(
-                "INSERT INTO {q}.tokens (id, name, kind, scopes, status, created_at, expires_at, last_used_at, metadata) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::text::json)"
+                "INSERT INTO {q}.tokens (id, name, kind, scopes, status, created_at, expires_at, last_used_at, metadata, \
+                 owner, created_by, updated_at, revoked_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::text::json, $10, $11, $12, $13)"
             ),
             insert_secret: format!(
                 "INSERT INTO {q}.token_secrets (hash, token_id, role, valid_until) VALUES ($1, $2, $3, $4)"
             ),
             update: format!(
                 "UPDATE {q}.tokens SET name = $2, scopes = $3, status = $4, expires_at = $5, \
-                 metadata = $6::text::json WHERE id = $1"
+                 metadata = $6::text::json, owner = $7, updated_at = $8, revoked_at = $9 WHERE id = $1"
             ),
             delete_token: format!("DELETE FROM {q}.tokens WHERE id = $1"),
             secret_taken: format!("SELECT 1 FROM {q}.token_secrets WHERE hash = $1"),
             lock_token: format!("SELECT 1 FROM {q}.tokens WHERE id = $1 FOR UPDATE"),
+            touch: format!("UPDATE {q}.tokens SET updated_at = $2 WHERE id = $1"),
+            revoke_owner: format!(
+                "UPDATE {q}.tokens SET status = 'inactive', revoked_at = $2, updated_at = $2 \
+                 WHERE owner = $1 AND status = 'active' RETURNING id"
+            ),
             drop_previous: format!("DELETE FROM {q}.token_secrets WHERE token_id = $1 AND role = 'previous'"),
             demote_current: format!(
                 "UPDATE {q}.token_secrets SET role = 'previous', valid_until = $2 WHERE token_id = $1 AND role = 'current'"
             ),
             drop_current: format!("DELETE FROM {q}.token_secrets WHERE token_id = $1 AND role = 'current'"),
             notify: "SELECT pg_notify($1, $2)",
+            notify_all: "SELECT pg_notify($1, id) FROM unnest($2::text[]) AS id",
             select_record,
             schema: q,
         }
     }
 
     /// A page of records: the filters given, in id order, one more than `limit` to tell
-    /// whether another page follows. Parameters in order: after, status, scope, limit, for
-    /// the filters present.
-    pub(super) fn list(&self, after: bool, status: bool, scope: bool) -> String {
+    /// whether another page follows. Parameters in order: after, status, scope, owner,
+    /// limit, for the filters present.
+    pub(super) fn list(&self, after: bool, status: bool, scope: bool, owner: bool) -> String {
         let mut filters = Vec::new();
         let mut n = 0;
         let mut param = || {
@@ -95,6 +106,9 @@ impl Sql {
         }
         if scope {
             filters.push(format!("${} = ANY (t.scopes)", param()));
+        }
+        if owner {
+            filters.push(format!("t.owner = ${}", param()));
         }
         let mut sql = self.select_record.clone();
         if !filters.is_empty() {

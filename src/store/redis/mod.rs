@@ -363,7 +363,11 @@ impl TokenStore for RedisStore {
     async fn update(&self, id: &str, patch: &TokenPatch) -> Result<Option<TokenRecord>, StoreError> {
         let (removed, set) = record::patch_fields(patch)?;
         let mut invocation = UPDATE.key(self.keys.record(id));
-        invocation.arg(id).arg(&self.keys.channel).arg(removed.len());
+        invocation
+            .arg(id)
+            .arg(&self.keys.channel)
+            .arg(crate::record::to_micros(crate::record::now()))
+            .arg(removed.len());
         for field in removed {
             invocation.arg(field);
         }
@@ -401,6 +405,7 @@ impl TokenStore for RedisStore {
             .arg(&self.keys.secrets)
             .arg(rotation.new_hash.to_hex())
             .arg(until)
+            .arg(crate::record::to_micros(crate::record::now()))
             .invoke_async(&mut self.conn.clone())
             .await
             .map_err(redis_error)?;

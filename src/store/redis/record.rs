@@ -26,7 +26,17 @@ pub(super) fn fields(record: &TokenRecord) -> Result<Fields, StoreError> {
         ("created", to_micros(record.created_at).to_string()),
         ("meta", json(&record.metadata)?),
         ("hash", record.secret_hash.to_hex()),
+        ("updated", to_micros(record.updated_at).to_string()),
     ];
+    if let Some(owner) = &record.owner {
+        fields.push(("owner", owner.clone()));
+    }
+    if let Some(by) = &record.created_by {
+        fields.push(("by", by.clone()));
+    }
+    if let Some(at) = record.revoked_at {
+        fields.push(("revoked", to_micros(at).to_string()));
+    }
     if let Some(at) = record.expires_at {
         fields.push(("expires", to_micros(at).to_string()));
     }
@@ -64,6 +74,11 @@ pub(super) fn patch_fields(patch: &TokenPatch) -> Result<(Vec<&'static str>, Fie
     if let Some(metadata) = &patch.metadata {
         set.push(("meta", json(metadata)?));
     }
+    match &patch.owner {
+        Some(Some(owner)) => set.push(("owner", owner.clone())),
+        Some(None) => removed.push("owner"),
+        None => {}
+    }
     Ok((removed, set))
 }
 
@@ -97,18 +112,22 @@ pub(super) fn record(id: String, fields: HashMap<String, String>) -> Result<Opti
         }),
         None => None,
     };
+    let created_at = read
+        .time("created")?
+        .ok_or_else(|| read.corrupt("created", "missing"))?;
     let record = TokenRecord::new(id.clone(), read.text("name")?, secret_hash)
         .with_kind(read.text("kind")?)
         .with_scopes(scopes)
         .with_status(status)
-        .with_created_at(
-            read.time("created")?
-                .ok_or_else(|| read.corrupt("created", "missing"))?,
-        )
+        .with_created_at(created_at)
+        .with_updated_at(read.time("updated")?.unwrap_or(created_at))
         .with_expiry(read.time("expires")?)
         .with_last_used_at(read.time("used")?)
         .with_metadata(metadata)
-        .with_previous_secret(previous_secret);
+        .with_previous_secret(previous_secret)
+        .with_owner(read.optional("owner").map(str::to_owned))
+        .with_created_by(read.optional("by").map(str::to_owned))
+        .with_revoked_at(read.time("revoked")?);
     Ok(Some(record))
 }
 

@@ -79,15 +79,25 @@ pub(super) static RECORD_USE: LazyLock<Script> = LazyLock::new(|| {
     )
 });
 
-/// KEYS: record. ARGV: id, channel, how many fields to remove, their names, then fields
-/// and values to set. The new record's fields, or nil for an unknown id.
+/// KEYS: record. ARGV: id, channel, now (unix microseconds), how many fields to remove,
+/// their names, then fields and values to set. `updated` becomes now; `revoked` is set when
+/// the status turns inactive and removed when it turns active. The new record's fields, or
+/// nil for an unknown id.
 pub(super) static UPDATE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
         if redis.call('EXISTS', KEYS[1]) == 0 then return false end
-        local removed = tonumber(ARGV[3])
-        for i = 4, 3 + removed do redis.call('HDEL', KEYS[1], ARGV[i]) end
-        if #ARGV > 3 + removed then redis.call('HSET', KEYS[1], unpack(ARGV, 4 + removed)) end
+        local was = redis.call('HGET', KEYS[1], 'status')
+        local removed = tonumber(ARGV[4])
+        for i = 5, 4 + removed do redis.call('HDEL', KEYS[1], ARGV[i]) end
+        if #ARGV > 4 + removed then redis.call('HSET', KEYS[1], unpack(ARGV, 5 + removed)) end
+        local status = redis.call('HGET', KEYS[1], 'status')
+        if status == 'inactive' and was == 'active' then
+            redis.call('HSET', KEYS[1], 'revoked', ARGV[3])
+        elseif status == 'active' then
+            redis.call('HDEL', KEYS[1], 'revoked')
+        end
+        redis.call('HSET', KEYS[1], 'updated', ARGV[3])
         redis.call('PUBLISH', ARGV[2], ARGV[1])
         return redis.call('HGETALL', KEYS[1])
         ",
@@ -114,8 +124,8 @@ pub(super) static DELETE: LazyLock<Script> = LazyLock::new(|| {
 });
 
 /// KEYS: record. ARGV: id, channel, secret key prefix, the new hash, until when the old
-/// secret works (unix microseconds, or "" for not at all). The new record's fields, or nil
-/// for an unknown id.
+/// secret works (unix microseconds, or "" for not at all), now. The new record's fields, or
+/// nil for an unknown id.
 pub(super) static ROTATE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
@@ -141,7 +151,7 @@ pub(super) static ROTATE: LazyLock<Script> = LazyLock::new(|| {
             unindex(current)
         end
         redis.call('SET', new_key, ARGV[1])
-        redis.call('HSET', KEYS[1], 'hash', ARGV[4])
+        redis.call('HSET', KEYS[1], 'hash', ARGV[4], 'updated', ARGV[6])
         redis.call('PUBLISH', ARGV[2], ARGV[1])
         return redis.call('HGETALL', KEYS[1])
         ",

@@ -280,6 +280,10 @@ impl TokenStore for SqliteStore {
                         record.expires_at.map(to_micros),
                         record.last_used_at.map(to_micros),
                         metadata,
+                        &record.owner,
+                        &record.created_by,
+                        to_micros(record.updated_at),
+                        record.revoked_at.map(to_micros),
                     ),
                 )
                 .map_err(|err| conflict_or(err, StoreError::DuplicateId))?;
@@ -308,6 +312,10 @@ impl TokenStore for SqliteStore {
         if let Some(scope) = &query.scope {
             filters.push("EXISTS (SELECT 1 FROM json_each(t.scopes) WHERE json_each.value = ?)");
             params.push(Value::Text(scope.clone()));
+        }
+        if let Some(owner) = &query.owner {
+            filters.push("t.owner = ?");
+            params.push(Value::Text(owner.clone()));
         }
         let mut sql = self.sql.select_record.clone();
         if !filters.is_empty() {
@@ -351,7 +359,7 @@ impl TokenStore for SqliteStore {
                 let Some(mut record) = select_one(&tx, &sql.get, [&id])? else {
                     return Ok(None);
                 };
-                patch.apply(&mut record);
+                patch.apply(&mut record, crate::record::now());
                 tx.execute(
                     &sql.update,
                     (
@@ -361,6 +369,9 @@ impl TokenStore for SqliteStore {
                         record.status.as_str(),
                         record.expires_at.map(to_micros),
                         json_text(&record.metadata)?,
+                        &record.owner,
+                        to_micros(record.updated_at),
+                        record.revoked_at.map(to_micros),
                     ),
                 )
                 .map_err(driver_error)?;
@@ -415,10 +426,33 @@ impl TokenStore for SqliteStore {
                 }
                 .map_err(driver_error)?;
                 insert_secret(&tx, &sql, &id, &rotation.new_hash, None)?;
+                tx.execute(&sql.touch, (&id, to_micros(crate::record::now())))
+                    .map_err(driver_error)?;
                 let record = select_one(&tx, &sql.get, [&id])?;
                 log_change(&tx, &sql, &id)?;
                 tx.commit().map_err(driver_error)?;
                 Ok(record)
+            })
+            .await
+    }
+
+    async fn revoke_owner(&self, owner: &str) -> Result<Vec<String>, StoreError> {
+        let (owner, sql) = (owner.to_owned(), Arc::clone(&self.sql));
+        self.pool
+            .write(move |conn| {
+                let tx = immediate(conn)?;
+                let ids = {
+                    let mut statement = tx.prepare_cached(&sql.revoke_owner).map_err(driver_error)?;
+                    let rows = statement
+                        .query_map((&owner, to_micros(crate::record::now())), |row| row.get::<_, String>(0))
+                        .map_err(driver_error)?;
+                    rows.collect::<Result<Vec<_>, _>>().map_err(driver_error)?
+                };
+                for id in &ids {
+                    log_change(&tx, &sql, id)?;
+                }
+                tx.commit().map_err(driver_error)?;
+                Ok(ids)
             })
             .await
     }

@@ -40,6 +40,14 @@ const MIGRATIONS: &[&str] = &[
         seq      INTEGER PRIMARY KEY AUTOINCREMENT,
         token_id TEXT NOT NULL
     ) STRICT;",
+    // 3: owners and audit fields; a token from before has no owner, and was last changed
+    // when it was created (as far as anyone knows).
+    "ALTER TABLE {tokens} ADD COLUMN owner TEXT;
+    ALTER TABLE {tokens} ADD COLUMN created_by TEXT;
+    ALTER TABLE {tokens} ADD COLUMN updated_at INTEGER;
+    ALTER TABLE {tokens} ADD COLUMN revoked_at INTEGER;
+    UPDATE {tokens} SET updated_at = created_at;
+    CREATE INDEX {tokens}_by_owner ON {tokens} (owner, id);",
 ];
 
 /// The schema version this code writes and reads.

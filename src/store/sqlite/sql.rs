@@ -18,6 +18,8 @@ pub(super) struct Sql {
     pub(super) delete_token: String,
     pub(super) secret_taken: String,
     pub(super) token_exists: String,
+    pub(super) touch: String,
+    pub(super) revoke_owner: String,
     pub(super) drop_previous: String,
     pub(super) demote_current: String,
     pub(super) drop_current: String,
@@ -39,7 +41,7 @@ impl Sql {
         let changes = format!("{prefix}changes");
         let select_record = format!(
             "SELECT t.id, t.name, t.kind, t.scopes, t.status, t.created_at, t.expires_at, t.last_used_at, \
-             t.metadata, cur.hash, prev.hash, prev.valid_until \
+             t.metadata, cur.hash, prev.hash, prev.valid_until, t.owner, t.created_by, t.updated_at, t.revoked_at \
              FROM {tokens} AS t \
              LEFT JOIN {secrets} AS cur ON cur.token_id = t.id AND cur.role = 'current' \
              LEFT JOIN {secrets} AS prev ON prev.token_id = t.id AND prev.role = 'previous'"
@@ -56,18 +58,25 @@ impl Sql {
                  WHERE id = ?1 AND (last_used_at IS NULL OR last_used_at < ?2)"
             ),
             insert_token: format!(
-                "INSERT INTO {tokens} (id, name, kind, scopes, status, created_at, expires_at, last_used_at, metadata) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+                "INSERT INTO {tokens} (id, name, kind, scopes, status, created_at, expires_at, last_used_at, metadata, \
+                 owner, created_by, updated_at, revoked_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
             ),
             insert_secret: format!("INSERT INTO {secrets} (hash, token_id, role, valid_until) VALUES (?1, ?2, ?3, ?4)"),
             // Every column a patch can change.
             update: format!(
-                "UPDATE {tokens} SET name = ?2, scopes = ?3, status = ?4, expires_at = ?5, metadata = ?6 WHERE id = ?1"
+                "UPDATE {tokens} SET name = ?2, scopes = ?3, status = ?4, expires_at = ?5, metadata = ?6, owner = ?7, \
+                 updated_at = ?8, revoked_at = ?9 WHERE id = ?1"
             ),
             delete_secrets: format!("DELETE FROM {secrets} WHERE token_id = ?1"),
             delete_token: format!("DELETE FROM {tokens} WHERE id = ?1"),
             secret_taken: format!("SELECT 1 FROM {secrets} WHERE hash = ?1"),
             token_exists: format!("SELECT 1 FROM {tokens} WHERE id = ?1"),
+            touch: format!("UPDATE {tokens} SET updated_at = ?2 WHERE id = ?1"),
+            revoke_owner: format!(
+                "UPDATE {tokens} SET status = 'inactive', revoked_at = ?2, updated_at = ?2 \
+                 WHERE owner = ?1 AND status = 'active' RETURNING id"
+            ),
             drop_previous: format!("DELETE FROM {secrets} WHERE token_id = ?1 AND role = 'previous'"),
             demote_current: format!(
                 "UPDATE {secrets} SET role = 'previous', valid_until = ?2 WHERE token_id = ?1 AND role = 'current'"
