@@ -42,14 +42,14 @@ pub mod future {
     pub use crate::layer::{RequireScopesFuture, ResponseFuture};
 }
 
-pub use admin::{AdminApi, AdminBuilder, AdminService};
+pub use admin::{AdminApi, AdminBuilder, AdminService, DEFAULT_SELF_SCOPE};
 pub use credential::{BasicCredential, Credential, CredentialError, CredentialParser};
 pub use hash::{SecretHash, SecretHasher};
 pub use layer::{
     AuthLayer, AuthLayerBuilder, AuthService, ClientKey, DEFAULT_REALM, Damping, DampingBuilder, ForwardedFor,
     PeerAddr, Rejection, RejectionKind, RequireScopes, RequireScopesLayer, error_body,
 };
-pub use manage::{BOOTSTRAP_ID, DEFAULT_ADMIN_SCOPE, IssuedToken, ManageError, NewToken, TokenManager};
+pub use manage::{BOOTSTRAP_ID, DEFAULT_ADMIN_SCOPE, IssuedToken, ManageError, NewToken, OwnedTokens, TokenManager};
 pub use principal::{Principal, PrincipalSlot};
 pub use record::{PreviousSecret, TokenRecord, TokenStatus};
 pub use secret::Secret;

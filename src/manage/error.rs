@@ -36,6 +36,16 @@ pub enum ManageError {
     /// The store did not answer in time; as with `Store`, a write may have been applied.
     #[error("the token store did not answer within {0:?}")]
     Timeout(Duration),
+    /// A manager bound to one owner ([`OwnedTokens`](super::OwnedTokens)) was asked for
+    /// what its owner may not do: grant a scope it does not hold, or give a token to
+    /// another owner. The admin API answers it 403 `insufficient_scope`.
+    #[error("not allowed: {rule}")]
+    NotAllowed {
+        /// What may not be done, in words.
+        rule: String,
+        /// The scopes that would have allowed it, for the challenge's `scope` attribute.
+        scopes: Vec<String>,
+    },
     /// The operating system's random source failed, so no secret could be generated.
     #[error("no secret could be generated: {0}")]
     Random(#[source] crate::TokenError),

@@ -8,7 +8,8 @@ use crate::{SecretHash, TokenRecord, TokenStatus};
 
 /// The fields of a token to create with [`TokenManager::create`](super::TokenManager::create)
 /// or [`TokenManager::import`](super::TokenManager::import). Only the name is required;
-/// the rest defaults to no scopes, no expiry, kind `api`, status active and empty metadata.
+/// the rest defaults to no scopes, no expiry, kind `api`, status active, empty metadata, no
+/// owner and no creator.
 ///
 /// Nothing is checked until the token is created; then every field follows the same rules
 /// as in the admin API (see [`ManageError::Invalid`]).
@@ -20,7 +21,9 @@ use crate::{SecretHash, TokenRecord, TokenStatus};
 /// let new = NewToken::new("ci deploy key")
 ///     .scopes(["deploy", "read"])
 ///     .kind("service")
-///     .expires_in(Duration::days(90));
+///     .expires_in(Duration::days(90))
+///     .owner("customer_1729")
+///     .created_by("session:alice");
 /// # drop(new);
 /// ```
 #[derive(Debug, Clone, PartialEq)]
@@ -32,6 +35,8 @@ pub struct NewToken {
     status: TokenStatus,
     expiry: Option<Expiry>,
     metadata: Map<String, Value>,
+    owner: Option<String>,
+    created_by: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -50,6 +55,8 @@ impl NewToken {
             status: TokenStatus::Active,
             expiry: None,
             metadata: Map::new(),
+            owner: None,
+            created_by: None,
         }
     }
 
@@ -96,6 +103,30 @@ impl NewToken {
         self
     }
 
+    /// Who the token belongs to: your application's user or customer id (1 to 256
+    /// characters, no control characters). Tokens can be listed and revoked by owner, and
+    /// the [`Principal`](crate::Principal) shows it.
+    pub fn owner(mut self, owner: impl Into<String>) -> Self {
+        self.owner = Some(owner.into());
+        self
+    }
+
+    /// Who is creating the token, for the record's `created_by`: the admin API gives the
+    /// id of the principal that asked; give your own (a user id, say) when it helps an
+    /// audit. Not checked beyond the owner's rule (1 to 256 characters).
+    pub fn created_by(mut self, actor: impl Into<String>) -> Self {
+        self.created_by = Some(actor.into());
+        self
+    }
+
+    pub(super) fn owner_ref(&self) -> Option<&str> {
+        self.owner.as_deref()
+    }
+
+    pub(super) fn scopes_ref(&self) -> &[String] {
+        &self.scopes
+    }
+
     /// Checks every field and makes the record, created at `now`.
     pub(super) fn into_record(
         self,
@@ -109,6 +140,12 @@ impl NewToken {
             rules::kind(kind)?;
         }
         rules::metadata(&self.metadata)?;
+        if let Some(owner) = &self.owner {
+            rules::owner(owner)?;
+        }
+        if let Some(actor) = &self.created_by {
+            rules::created_by(actor)?;
+        }
         let expires_at = match self.expiry {
             Some(Expiry::At(at)) => Some(rules::expires_at(at, now)?),
             Some(Expiry::In(lifetime)) => Some(rules::expires_in(lifetime, now)?),
@@ -119,7 +156,9 @@ impl NewToken {
             .with_status(self.status)
             .with_expiry(expires_at)
             .with_metadata(self.metadata)
-            .with_created_at(now);
+            .with_created_at(now)
+            .with_owner(self.owner)
+            .with_created_by(self.created_by);
         if let Some(kind) = self.kind {
             record.kind = kind;
         }

@@ -9,6 +9,7 @@ use crate::TokenFormat;
 
 pub(crate) const MAX_NAME_CHARS: usize = 128;
 pub(crate) const MAX_KIND_CHARS: usize = 64;
+pub(crate) const MAX_OWNER_CHARS: usize = 256;
 pub(crate) const MAX_SCOPES: usize = 256;
 pub(crate) const MAX_SCOPE_CHARS: usize = 128;
 pub(crate) const MAX_METADATA_BYTES: usize = 4096;
@@ -38,11 +39,27 @@ pub(crate) fn name(name: &str) -> Result<(), ManageError> {
 }
 
 pub(crate) fn kind(kind: &str) -> Result<(), ManageError> {
-    let chars = kind.chars().count();
-    if chars == 0 || chars > MAX_KIND_CHARS || kind.chars().any(char::is_control) {
+    printable("kind", kind, MAX_KIND_CHARS)
+}
+
+/// An owner: an opaque id of the application's, 1 to 256 characters without control
+/// characters.
+pub(crate) fn owner(owner: &str) -> Result<(), ManageError> {
+    printable("owner", owner, MAX_OWNER_CHARS)
+}
+
+/// Who created a token, as its creator gives it: the owner's rule.
+pub(crate) fn created_by(actor: &str) -> Result<(), ManageError> {
+    printable("created_by", actor, MAX_OWNER_CHARS)
+}
+
+/// 1 to `max` characters, none of them a control character.
+fn printable(field: &str, value: &str, max: usize) -> Result<(), ManageError> {
+    let chars = value.chars().count();
+    if chars == 0 || chars > max || value.chars().any(char::is_control) {
         return Err(ManageError::invalid(
-            "kind",
-            format!("must be 1 to {MAX_KIND_CHARS} characters without control characters"),
+            field,
+            format!("must be 1 to {max} characters without control characters"),
         ));
     }
     Ok(())
@@ -186,6 +203,15 @@ mod tests {
         assert!(scopes(&["reports:read".into(), "a/b".into()]).is_ok());
         for bad in ["", "a b", "a\"b", "a\\b", "é"] {
             assert!(scopes(&[bad.into()]).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn owners_are_bounded_and_printable() {
+        assert!(owner("user_42").is_ok());
+        assert!(owner(&"é".repeat(MAX_OWNER_CHARS)).is_ok());
+        for bad in [String::new(), "a".repeat(MAX_OWNER_CHARS + 1), "a\nb".to_owned()] {
+            assert!(owner(&bad).is_err(), "{bad:?}");
         }
     }
 

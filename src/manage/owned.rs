@@ -1,0 +1,233 @@
+//! [`OwnedTokens`]: one owner's tokens, for self-service.
+
+use std::fmt;
+
+use super::{IssuedToken, ManageError, NewToken, TokenManager, rules};
+use crate::{ListQuery, Page, Secret, TokenPatch, TokenRecord};
+
+/// A [`TokenManager`] that sees and changes one owner's tokens only: what a user manages
+/// from an "API tokens" page of your app, signed in with your own session, and what the
+/// admin API offers a principal with the self-service scope. Made by
+/// [`TokenManager::owned_by`].
+///
+/// - Another owner's token does not exist for it: [`get`](Self::get) gives `None` and
+///   every change [`ManageError::NotFound`], so ids do not leak.
+/// - A token it creates belongs to its owner; it cannot give one to another owner, nor
+///   take the owner off ([`ManageError::NotAllowed`]).
+/// - With [`grantable_scopes`](Self::grantable_scopes), it grants only those scopes
+///   (the scopes the user holds, say); asking for another is [`ManageError::NotAllowed`].
+///
+/// ```
+/// use std::sync::Arc;
+/// use tollgate::{ListQuery, ManageError, MemoryStore, NewToken, TokenManager, Verifier};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), ManageError> {
+/// let store = Arc::new(MemoryStore::new());
+/// let tokens = TokenManager::new(store.clone(), Verifier::builder(store).build());
+///
+/// // In the handler of your settings page, for the signed-in user:
+/// let mine = tokens.owned_by("user_42").grantable_scopes(["repo:read", "repo:write"]);
+/// let issued = mine.create(NewToken::new("laptop").scopes(["repo:read"])).await?;
+/// assert_eq!(issued.record().owner.as_deref(), Some("user_42"));
+/// assert_eq!(mine.list(&ListQuery::new(100)).await?.records.len(), 1);
+///
+/// // Another user sees nothing of it, and cannot grant what they were not given.
+/// let theirs = tokens.owned_by("user_7").grantable_scopes(["repo:read"]);
+/// assert!(theirs.get(issued.id()).await?.is_none());
+/// assert!(matches!(theirs.delete(issued.id()).await, Err(ManageError::NotFound)));
+/// let refused = theirs.create(NewToken::new("x").scopes(["repo:write"])).await;
+/// assert!(matches!(refused, Err(ManageError::NotAllowed { .. })));
+/// # Ok(())
+/// # }
+/// ```
+///
+/// An ownership check and the change that follows it are two store calls: an admin who
+/// moves a token to another owner between the two races with it, as with any
+/// read-then-write.
+#[derive(Clone)]
+#[must_use = "an OwnedTokens does nothing until one of its methods is called"]
+pub struct OwnedTokens {
+    manager: TokenManager,
+    owner: String,
+    grantable: Option<Vec<String>>,
+}
+
+impl fmt::Debug for OwnedTokens {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OwnedTokens")
+            .field("owner", &self.owner)
+            .field("grantable", &self.grantable)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OwnedTokens {
+    pub(super) fn new(manager: TokenManager, owner: String) -> Self {
+        Self {
+            manager,
+            owner,
+            grantable: None,
+        }
+    }
+
+    /// Grants only these scopes (default: any). The admin API passes the scopes of the
+    /// principal that asks, so a user can never mint more than they hold.
+    pub fn grantable_scopes<I, S>(mut self, scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.grantable = Some(scopes.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Whose tokens these are.
+    #[must_use]
+    pub fn owner(&self) -> &str {
+        &self.owner
+    }
+
+    /// A page of the owner's tokens, by ascending id, with `query`'s other filters.
+    ///
+    /// # Errors
+    /// [`ManageError::NotAllowed`] when `query` names another owner; otherwise as
+    /// [`TokenManager::list`].
+    pub async fn list(&self, query: &ListQuery) -> Result<Page, ManageError> {
+        self.check_owner()?;
+        if query.owner.as_ref().is_some_and(|owner| *owner != self.owner) {
+            return Err(not_allowed("may list only its own owner's tokens", Vec::new()));
+        }
+        let query = query.clone().owner(self.owner.clone());
+        self.manager.list(&query).await
+    }
+
+    /// The owner's token with this id; `None` when there is none, or it is another
+    /// owner's.
+    ///
+    /// # Errors
+    /// As [`TokenManager::get`].
+    pub async fn get(&self, id: &str) -> Result<Option<TokenRecord>, ManageError> {
+        self.check_owner()?;
+        let record = self.manager.get(id).await?;
+        Ok(record.filter(|record| record.owner.as_deref() == Some(self.owner.as_str())))
+    }
+
+    /// Creates a token for the owner, as [`TokenManager::create`] does.
+    ///
+    /// # Errors
+    /// [`ManageError::NotAllowed`] for a scope it may not grant, or another owner in
+    /// `new`; otherwise as [`TokenManager::create`].
+    pub async fn create(&self, new: NewToken) -> Result<IssuedToken, ManageError> {
+        let new = self.own(new)?;
+        self.manager.create(new).await
+    }
+
+    /// Imports a secret as a token of the owner, as [`TokenManager::import`] does.
+    ///
+    /// # Errors
+    /// As [`create`](Self::create) and [`TokenManager::import`].
+    pub async fn import(&self, new: NewToken, secret: &Secret) -> Result<TokenRecord, ManageError> {
+        let new = self.own(new)?;
+        self.manager.import(new, secret).await
+    }
+
+    /// Changes one of the owner's tokens, as [`TokenManager::update`] does.
+    ///
+    /// # Errors
+    /// [`ManageError::NotFound`] for another owner's token; [`ManageError::NotAllowed`]
+    /// for a scope it may not grant, or an owner change; otherwise as
+    /// [`TokenManager::update`].
+    pub async fn update(&self, id: &str, patch: TokenPatch) -> Result<TokenRecord, ManageError> {
+        self.check_owner()?;
+        match &patch.owner {
+            Some(Some(owner)) if *owner == self.owner => {}
+            None => {}
+            Some(_) => return Err(not_allowed("may not give a token to another owner", Vec::new())),
+        }
+        if let Some(scopes) = &patch.scopes {
+            self.check_grantable(scopes)?;
+        }
+        self.owned(id).await?;
+        self.manager.update(id, patch).await
+    }
+
+    /// Makes one of the owner's tokens inactive, as [`TokenManager::revoke`] does.
+    ///
+    /// # Errors
+    /// As [`update`](Self::update).
+    pub async fn revoke(&self, id: &str) -> Result<TokenRecord, ManageError> {
+        self.owned(id).await?;
+        self.manager.revoke(id).await
+    }
+
+    /// Revokes every active token of the owner and returns how many, as
+    /// [`TokenManager::revoke_owner`] does: "sign out everywhere".
+    ///
+    /// # Errors
+    /// As [`TokenManager::revoke_owner`].
+    pub async fn revoke_all(&self) -> Result<usize, ManageError> {
+        self.manager.revoke_owner(&self.owner).await
+    }
+
+    /// Rotates one of the owner's tokens, as [`TokenManager::rotate`] does.
+    ///
+    /// # Errors
+    /// [`ManageError::NotFound`] for another owner's token; otherwise as
+    /// [`TokenManager::rotate`].
+    pub async fn rotate(&self, id: &str, grace: time::Duration) -> Result<IssuedToken, ManageError> {
+        self.owned(id).await?;
+        self.manager.rotate(id, grace).await
+    }
+
+    /// Deletes one of the owner's tokens, as [`TokenManager::delete`] does.
+    ///
+    /// # Errors
+    /// [`ManageError::NotFound`] for another owner's token; otherwise as
+    /// [`TokenManager::delete`].
+    pub async fn delete(&self, id: &str) -> Result<(), ManageError> {
+        self.owned(id).await?;
+        self.manager.delete(id).await
+    }
+
+    /// `NotFound` unless the token exists and is the owner's.
+    async fn owned(&self, id: &str) -> Result<(), ManageError> {
+        self.get(id).await?.map(drop).ok_or(ManageError::NotFound)
+    }
+
+    /// `new`, given to the owner, with its scopes checked.
+    fn own(&self, new: NewToken) -> Result<NewToken, ManageError> {
+        self.check_owner()?;
+        if new.owner_ref().is_some_and(|owner| owner != self.owner) {
+            return Err(not_allowed("may not create a token for another owner", Vec::new()));
+        }
+        self.check_grantable(new.scopes_ref())?;
+        Ok(new.owner(self.owner.clone()))
+    }
+
+    fn check_owner(&self) -> Result<(), ManageError> {
+        rules::owner(&self.owner)
+    }
+
+    fn check_grantable(&self, scopes: &[String]) -> Result<(), ManageError> {
+        let Some(grantable) = &self.grantable else {
+            return Ok(());
+        };
+        let missing: Vec<String> = scopes.iter().filter(|s| !grantable.contains(s)).cloned().collect();
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(not_allowed(
+                format!("may grant only scopes it holds; not {}", missing.join(" ")),
+                missing,
+            ))
+        }
+    }
+}
+
+fn not_allowed(rule: impl Into<String>, scopes: Vec<String>) -> ManageError {
+    ManageError::NotAllowed {
+        rule: rule.into(),
+        scopes,
+    }
+}
