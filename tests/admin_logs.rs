@@ -41,13 +41,23 @@ async fn no_secret_reaches_the_logs() {
     tracing::subscriber::set_global_default(subscriber).unwrap();
 
     support::admin::all().await;
+    support::self_service::all().await;
 
     let logged = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
-    for action in ["created", "updated", "rotated", "deleted"] {
-        assert!(
-            logged.contains(&format!("action=\"{action}\"")),
-            "no {action} event was logged"
-        );
+    // Every admin change: an info event with the action, the token (or owner) and the actor.
+    for action in ["created", "updated", "rotated", "deleted", "revoked_owner"] {
+        let line = logged
+            .lines()
+            .find(|line| line.contains("tollgate::admin") && line.contains(&format!("action=\"{action}\"")))
+            .unwrap_or_else(|| panic!("no {action} event was logged"));
+        assert!(line.contains(" INFO "), "{line}");
+        assert!(line.contains("actor="), "{line}");
+        let target = if action == "revoked_owner" {
+            "owner="
+        } else {
+            "token_id="
+        };
+        assert!(line.contains(target), "{line}");
     }
     assert!(logged.contains("actor="), "admin events name the actor");
     assert!(

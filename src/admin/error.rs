@@ -5,13 +5,22 @@ use http::header::{ALLOW, CONTENT_TYPE, RETRY_AFTER};
 use http::{HeaderValue, Response, StatusCode};
 use http_body_util::Full;
 
-use crate::{ManageError, error_body};
+use crate::{ManageError, Rejection, error_body};
 
 /// An admin request that failed, and how it is answered.
 #[derive(Debug)]
 pub(crate) enum ApiError {
     /// 400: malformed JSON, query or field. The message names the field.
     BadRequest(String),
+    /// 401: no principal; only when the API is served without its layer.
+    Unauthenticated,
+    /// 403 `insufficient_scope`: the principal may not do this. The challenge names
+    /// `scopes` (the admin scope when empty); the body says `message`, or what the layer's
+    /// 403 says.
+    Forbidden {
+        scopes: Vec<String>,
+        message: Option<String>,
+    },
     /// 404: unknown id.
     NotFound,
     /// 404: unknown path.
@@ -35,8 +44,26 @@ impl ApiError {
         Self::BadRequest(message.into())
     }
 
-    pub(crate) fn into_response(self) -> Response<Full<Bytes>> {
+    /// The response, with challenges in `realm`; `admin_scope` is what a 403 names when
+    /// nothing more precise is known.
+    pub(crate) fn into_response(self, realm: &str, admin_scope: &str) -> Response<Full<Bytes>> {
         let (status, code, message) = match &self {
+            Self::Unauthenticated => {
+                return Rejection::missing_credentials().realm(realm).to_response();
+            }
+            Self::Forbidden { scopes, message } => {
+                let scopes = if scopes.is_empty() {
+                    vec![admin_scope.to_owned()]
+                } else {
+                    scopes.clone()
+                };
+                let rejection = Rejection::insufficient_scope(scopes).realm(realm);
+                let mut response: Response<Full<Bytes>> = rejection.to_response();
+                if let Some(message) = message {
+                    *response.body_mut() = Full::new(error_body(rejection.code(), message));
+                }
+                return response;
+            }
             Self::BadRequest(message) => (StatusCode::BAD_REQUEST, "invalid_request", message.clone()),
             Self::NotFound => (StatusCode::NOT_FOUND, "not_found", "no token with this id".to_owned()),
             Self::NoRoute => (StatusCode::NOT_FOUND, "not_found", "no such path".to_owned()),
@@ -91,6 +118,10 @@ impl From<ManageError> for ApiError {
             ManageError::NotFound => Self::NotFound,
             ManageError::DuplicateId => Self::Conflict("a token with this id already exists"),
             ManageError::DuplicateSecret => Self::Conflict("this secret is already in use by another token"),
+            ManageError::NotAllowed { rule, scopes } => Self::Forbidden {
+                scopes,
+                message: Some(rule),
+            },
             err => {
                 tracing::error!(target: "tollgate::admin", error = %err, "token store failed");
                 Self::Unavailable

@@ -8,12 +8,12 @@ use http_body::Body;
 use http_body_util::Full;
 use serde::Serialize;
 
-use super::State;
 use super::error::{ApiError, json_response};
-use super::input::{self, CheckRequest, CreateRequest, PatchRequest, RotateRequest};
-use super::view::{CheckView, ListView, RecordView, WithToken};
+use super::input::{self, CheckRequest, CreateRequest, PatchRequest, RevokeOwnerRequest, RotateRequest};
+use super::view::{CheckView, ListView, RecordView, RevokedView, WithToken};
+use super::{Actor, State};
 use crate::store::BoxError;
-use crate::{BasicCredential, Credential, NewToken, TokenPatch};
+use crate::{BasicCredential, Credential, NewToken, TokenManager, TokenPatch};
 
 type Reply = Result<Response<Full<Bytes>>, ApiError>;
 
@@ -23,7 +23,7 @@ fn json(status: StatusCode, value: &impl Serialize) -> Reply {
 }
 
 impl State {
-    pub(super) async fn create<B>(&self, req: Request<B>, actor: &str) -> Reply
+    pub(super) async fn create<B>(&self, req: Request<B>, actor: Actor<'_>) -> Reply
     where
         B: Body,
         B::Error: Into<BoxError>,
@@ -46,9 +46,15 @@ impl State {
         if let Some(kind) = input.kind {
             new = new.kind(kind);
         }
+        if let Some(owner) = input.owner {
+            new = new.owner(owner);
+        }
+        if !actor.id.is_empty() {
+            new = new.created_by(actor.id);
+        }
         let Some(secret) = input.secret else {
-            let issued = self.tokens.create(new).await?;
-            tracing::info!(target: "tollgate::admin", action = "created", token_id = %issued.id(), actor, imported = false);
+            let issued = actor.access.create(new).await?;
+            tracing::info!(target: "tollgate::admin", action = "created", token_id = %issued.id(), actor = actor.id, imported = false);
             let shown = WithToken {
                 record: RecordView::from(issued.record()),
                 token: issued.token().expose(),
@@ -56,14 +62,14 @@ impl State {
             return json(StatusCode::CREATED, &shown);
         };
         // The caller's secret is never echoed.
-        let record = self.tokens.import(new, &secret).await?;
-        tracing::info!(target: "tollgate::admin", action = "created", token_id = %record.id, actor, imported = true);
+        let record = actor.access.import(new, &secret).await?;
+        tracing::info!(target: "tollgate::admin", action = "created", token_id = %record.id, actor = actor.id, imported = true);
         json(StatusCode::CREATED, &RecordView::from(&record))
     }
 
-    pub(super) async fn list(&self, query: Option<&str>) -> Reply {
+    pub(super) async fn list(&self, query: Option<&str>, actor: Actor<'_>) -> Reply {
         let query = input::list_query(query)?;
-        let page = self.tokens.list(&query).await?;
+        let page = actor.access.list(&query).await?;
         let view = ListView {
             tokens: page.records.iter().map(RecordView::from).collect(),
             next_cursor: page.next_after.as_deref().map(super::cursor::encode),
@@ -71,12 +77,12 @@ impl State {
         json(StatusCode::OK, &view)
     }
 
-    pub(super) async fn get(&self, id: &str) -> Reply {
-        let record = self.tokens.get(id).await?.ok_or(ApiError::NotFound)?;
+    pub(super) async fn get(&self, id: &str, actor: Actor<'_>) -> Reply {
+        let record = actor.access.get(id).await?.ok_or(ApiError::NotFound)?;
         json(StatusCode::OK, &RecordView::from(&record))
     }
 
-    pub(super) async fn update<B>(&self, id: &str, req: Request<B>, actor: &str) -> Reply
+    pub(super) async fn update<B>(&self, id: &str, req: Request<B>, actor: Actor<'_>) -> Reply
     where
         B: Body,
         B::Error: Into<BoxError>,
@@ -89,34 +95,35 @@ impl State {
         patch.scopes = input.scopes;
         patch.status = input.status;
         patch.metadata = input.metadata;
+        patch.owner = input.owner;
         if let Some(expires_at) = input.expires_at {
             patch.expires_at = Some(match expires_at {
                 Some(text) => Some(input::instant("expires_at", &text)?),
                 None => None,
             });
         }
-        let record = self.tokens.update(id, patch).await?;
-        tracing::info!(target: "tollgate::admin", action = "updated", token_id = %id, actor);
+        let record = actor.access.update(id, patch).await?;
+        tracing::info!(target: "tollgate::admin", action = "updated", token_id = %id, actor = actor.id);
         json(StatusCode::OK, &RecordView::from(&record))
     }
 
-    pub(super) async fn delete(&self, id: &str, actor: &str) -> Reply {
-        self.tokens.delete(id).await?;
-        tracing::info!(target: "tollgate::admin", action = "deleted", token_id = %id, actor);
+    pub(super) async fn delete(&self, id: &str, actor: Actor<'_>) -> Reply {
+        actor.access.delete(id).await?;
+        tracing::info!(target: "tollgate::admin", action = "deleted", token_id = %id, actor = actor.id);
         let mut response = Response::new(Full::new(Bytes::new()));
         *response.status_mut() = StatusCode::NO_CONTENT;
         Ok(response)
     }
 
-    pub(super) async fn rotate<B>(&self, id: &str, req: Request<B>, actor: &str) -> Reply
+    pub(super) async fn rotate<B>(&self, id: &str, req: Request<B>, actor: Actor<'_>) -> Reply
     where
         B: Body,
         B::Error: Into<BoxError>,
     {
         let input: RotateRequest = input::read_json(req, self.body_limit, false).await?.unwrap_or_default();
         let grace = input.grace_seconds.unwrap_or(0);
-        let issued = self.tokens.rotate(id, time::Duration::seconds(grace)).await?;
-        tracing::info!(target: "tollgate::admin", action = "rotated", token_id = %id, actor, grace_seconds = grace);
+        let issued = actor.access.rotate(id, time::Duration::seconds(grace)).await?;
+        tracing::info!(target: "tollgate::admin", action = "rotated", token_id = %id, actor = actor.id, grace_seconds = grace);
         let shown = WithToken {
             record: RecordView::from(issued.record()),
             token: issued.token().expose(),
@@ -124,7 +131,21 @@ impl State {
         json(StatusCode::OK, &shown)
     }
 
-    pub(super) async fn check<B>(&self, req: Request<B>) -> Reply
+    pub(super) async fn revoke_owner<B>(&self, req: Request<B>, actor: Actor<'_>) -> Reply
+    where
+        B: Body,
+        B::Error: Into<BoxError>,
+    {
+        let input: RevokeOwnerRequest = input::read_json(req, self.body_limit, true)
+            .await?
+            .ok_or_else(missing_body)?;
+        let revoked = actor.access.revoke_owner(&input.owner).await?;
+        // The owner is the application's id, not a secret; it is what an audit needs.
+        tracing::info!(target: "tollgate::admin", action = "revoked_owner", owner = %input.owner, revoked, actor = actor.id);
+        json(StatusCode::OK, &RevokedView { revoked })
+    }
+
+    pub(super) async fn check<B>(&self, req: Request<B>, tokens: &TokenManager) -> Reply
     where
         B: Body,
         B::Error: Into<BoxError>,
@@ -141,7 +162,7 @@ impl State {
             }
             _ => return Err(ApiError::bad("token: give either `token`, or both `id` and `secret`")),
         };
-        let record = self.tokens.check(&credential).await?;
+        let record = tokens.check(&credential).await?;
         let view = CheckView {
             valid: record.is_some(),
             token: record.as_ref().map(RecordView::from),

@@ -122,6 +122,8 @@ pub(crate) struct CreateRequest {
     pub(crate) metadata: Option<Map<String, Value>>,
     #[serde(default, deserialize_with = "not_null")]
     pub(crate) secret: Option<Secret>,
+    #[serde(default, deserialize_with = "not_null")]
+    pub(crate) owner: Option<String>,
 }
 
 /// `PATCH /tokens/{id}`.
@@ -139,6 +141,16 @@ pub(crate) struct PatchRequest {
     pub(crate) expires_at: Option<Option<String>>,
     #[serde(default, deserialize_with = "not_null")]
     pub(crate) metadata: Option<Map<String, Value>>,
+    /// `null` removes the owner.
+    #[serde(default, deserialize_with = "present")]
+    pub(crate) owner: Option<Option<String>>,
+}
+
+/// `POST /tokens/revoke`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RevokeOwnerRequest {
+    pub(crate) owner: String,
 }
 
 /// `POST /tokens/{id}/rotate`.
@@ -191,7 +203,7 @@ pub(crate) fn instant(field: &str, text: &str) -> Result<OffsetDateTime, ApiErro
         .ok_or_else(|| ApiError::bad(format!("{field}: must be before the year 10000 in UTC")))
 }
 
-/// Reads `limit`, `cursor`, `status` and `scope`; anything else, or a repeated
+/// Reads `limit`, `cursor`, `status`, `scope` and `owner`; anything else, or a repeated
 /// parameter, is an error.
 pub(crate) fn list_query(query: Option<&str>) -> Result<ListQuery, ApiError> {
     let mut limit = None;
@@ -220,6 +232,10 @@ pub(crate) fn list_query(query: Option<&str>) -> Result<ListQuery, ApiError> {
             }
             "scope" if rules::is_scope(&value) => list.scope = Some(value.into_owned()),
             "scope" => return Err(ApiError::bad(format!("scope: {}", rules::SCOPE_RULE))),
+            "owner" => {
+                rules::owner(&value)?;
+                list.owner = Some(value.into_owned());
+            }
             other => return Err(ApiError::bad(format!("{other}: unknown query parameter"))),
         }
     }
@@ -233,10 +249,10 @@ mod tests {
 
     #[test]
     fn list_queries_are_strict() {
-        let q = list_query(Some("limit=5&status=inactive&scope=a%3Ab")).unwrap();
+        let q = list_query(Some("limit=5&status=inactive&scope=a%3Ab&owner=user%2F42")).unwrap();
         assert_eq!(
-            (q.limit, q.status, q.scope.as_deref()),
-            (5, Some(TokenStatus::Inactive), Some("a:b"))
+            (q.limit, q.status, q.scope.as_deref(), q.owner.as_deref()),
+            (5, Some(TokenStatus::Inactive), Some("a:b"), Some("user/42"))
         );
         assert_eq!(list_query(None).unwrap().limit, 100);
         assert!(matches!(
@@ -254,6 +270,8 @@ mod tests {
             "cursor=",
             "scope=",
             "scope=a%20b",
+            "owner=",
+            "owner=a%0Ab",
         ] {
             assert!(matches!(list_query(Some(bad)), Err(ApiError::BadRequest(_))), "{bad}");
         }

@@ -1,19 +1,31 @@
-//! The admin API (CONTRACT §3): token management as a tower [`Service`], protected by the
-//! [`AuthLayer`] itself, mountable under any prefix.
+//! The admin API: token management as a tower [`Service`], protected by the [`AuthLayer`]
+//! itself, mountable under any prefix.
 //!
 //! | method and path | does |
 //! | --- | --- |
 //! | `POST /tokens` | create (generated or imported secret) |
-//! | `GET /tokens` | list, by cursor |
+//! | `GET /tokens` | list, by cursor; filters `status`, `scope`, `owner` |
 //! | `GET /tokens/{id}` | read |
 //! | `PATCH /tokens/{id}` | update |
 //! | `DELETE /tokens/{id}` | delete |
 //! | `POST /tokens/{id}/rotate` | new secret, optional grace for the old |
-//! | `POST /tokens/check` | is this credential valid? |
+//! | `POST /tokens/revoke` | revoke every token of an owner: `{"owner": …}` → `{"revoked": n}` |
+//! | `POST /tokens/check` | is this credential valid? (admin only) |
 //! | `GET /openapi.json` | the OpenAPI 3.1 description |
 //!
 //! Every change drops the token from the verifier's cache, so the very next request
-//! through the layer sees it.
+//! through the layer sees it, and logs a `tracing` event at info (target
+//! `tollgate::admin`) with the action, the token id and the actor (the id of the
+//! principal that asked), never a secret.
+//!
+//! # Who may do what
+//! - A token with the admin scope (default `tokens:admin`) manages every token.
+//! - A token with the self-service scope (default `tokens:self`) and an owner manages its
+//!   owner's tokens only, as [`OwnedTokens`](crate::OwnedTokens) does: another owner's
+//!   token answers 404, never 403, so ids do not leak; a token it creates gets its owner;
+//!   it may grant only scopes it holds itself (so never the admin scope); `POST
+//!   /tokens/check` and other owners' revocation are refused.
+//! - Any other token is refused 403 `insufficient_scope`, naming the admin scope.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -43,6 +55,7 @@ use tower_service::Service;
 use crate::store::BoxError;
 use crate::{AuthLayer, AuthService, Principal, TokenManager, TokenStore, Verifier};
 
+mod access;
 mod cursor;
 mod error;
 mod handlers;
@@ -50,17 +63,21 @@ mod input;
 mod route;
 mod view;
 
+use access::{Access, Scopes};
 use error::ApiError;
 use route::Route;
 
 pub use crate::manage::DEFAULT_ADMIN_SCOPE;
+/// The scope that lets a token manage its own owner's tokens through the admin API, by
+/// default.
+pub const DEFAULT_SELF_SCOPE: &str = "tokens:self";
 /// The default bound on request bodies.
 pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
 
 /// The OpenAPI 3.1 document of the admin API, as served at `GET /openapi.json`.
 pub const OPENAPI_JSON: &str = include_str!("openapi.json");
 
-/// The admin API behind its own [`AuthLayer`], requiring the admin scope: what
+/// The admin API behind its own [`AuthLayer`]: what
 /// [`AdminBuilder::build`] returns and what you mount.
 pub type AdminService = AuthService<AdminApi>;
 
@@ -73,6 +90,8 @@ pub struct AdminApi {
 
 struct State {
     tokens: TokenManager,
+    scopes: Scopes,
+    realm: String,
     body_limit: usize,
     mount_path: Option<String>,
 }
@@ -95,6 +114,7 @@ impl AdminApi {
             store: Arc::new(store),
             verifier,
             admin_scope: DEFAULT_ADMIN_SCOPE.to_owned(),
+            self_scope: DEFAULT_SELF_SCOPE.to_owned(),
             realm: crate::DEFAULT_REALM.to_owned(),
             body_limit: DEFAULT_BODY_LIMIT,
             store_timeout: Duration::from_secs(5),
@@ -110,6 +130,7 @@ pub struct AdminBuilder {
     store: Arc<dyn TokenStore>,
     verifier: Verifier,
     admin_scope: String,
+    self_scope: String,
     realm: String,
     body_limit: usize,
     store_timeout: Duration,
@@ -121,6 +142,7 @@ impl fmt::Debug for AdminBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AdminBuilder")
             .field("admin_scope", &self.admin_scope)
+            .field("self_scope", &self.self_scope)
             .field("realm", &self.realm)
             .field("body_limit", &self.body_limit)
             .field("store_timeout", &self.store_timeout)
@@ -131,9 +153,16 @@ impl fmt::Debug for AdminBuilder {
 }
 
 impl AdminBuilder {
-    /// The scope every admin request's token must carry (default `tokens:admin`).
+    /// The scope that lets a token manage every token (default `tokens:admin`).
     pub fn admin_scope(mut self, scope: impl Into<String>) -> Self {
         self.admin_scope = scope.into();
+        self
+    }
+
+    /// The scope that lets a token with an owner manage that owner's tokens (default
+    /// `tokens:self`); see [who may do what](crate::admin#who-may-do-what).
+    pub fn self_scope(mut self, scope: impl Into<String>) -> Self {
+        self.self_scope = scope.into();
         self
     }
 
@@ -170,11 +199,10 @@ impl AdminBuilder {
         self
     }
 
-    /// Builds the API, behind an [`AuthLayer`] that requires the admin scope.
+    /// Builds the API, behind an [`AuthLayer`] that lets any valid token through to the
+    /// API, which then decides what it may do.
     pub fn build(self) -> AdminService {
-        let mut auth = AuthLayer::builder(self.verifier.clone())
-            .realm(self.realm)
-            .require_scopes([self.admin_scope]);
+        let mut auth = AuthLayer::builder(self.verifier.clone()).realm(self.realm.clone());
         if let Some(damping) = self.damping {
             auth = auth.damping(damping);
         }
@@ -183,6 +211,11 @@ impl AdminBuilder {
         let api = AdminApi {
             state: Arc::new(State {
                 tokens,
+                scopes: Scopes {
+                    admin: self.admin_scope,
+                    own: self.self_scope,
+                },
+                realm: self.realm,
                 body_limit: self.body_limit,
                 mount_path: self.mount_path,
             }),
@@ -212,16 +245,15 @@ where
             // A panic in a handler (or in a store it calls) is this request's 500, not the
             // connection's end; the state it shares is the store's and the cache's, which
             // stay consistent (their writes are atomic).
-            let handled = std::panic::AssertUnwindSafe(async move { state.handle(req).await })
+            let handling = Arc::clone(&state);
+            let handled = std::panic::AssertUnwindSafe(async move { handling.handle(req).await })
                 .catch_unwind()
                 .await;
-            let response = match handled {
-                Ok(result) => result.unwrap_or_else(ApiError::into_response),
-                Err(_) => {
-                    tracing::error!(target: "tollgate::admin", "an admin request's handler panicked: answered 500");
-                    ApiError::Internal.into_response()
-                }
-            };
+            let result = handled.unwrap_or_else(|_| {
+                tracing::error!(target: "tollgate::admin", "an admin request's handler panicked: answered 500");
+                Err(ApiError::Internal)
+            });
+            let response = result.unwrap_or_else(|err| err.into_response(&state.realm, &state.scopes.admin));
             Ok(response)
         })
     }
@@ -239,21 +271,34 @@ impl State {
             None => full_path.as_str(),
         };
         let query = req.uri().query().map(str::to_owned);
-        let actor = req
-            .extensions()
-            .get::<Principal>()
-            .map_or_else(String::new, |p| p.id().to_owned());
-        match route::route(req.method(), path)? {
-            Route::Create => self.create(req, &actor).await,
-            Route::List => self.list(query.as_deref()).await,
-            Route::Check => self.check(req).await,
-            Route::Get(id) => self.get(id).await,
-            Route::Update(id) => self.update(id, req, &actor).await,
-            Route::Delete(id) => self.delete(id, &actor).await,
-            Route::Rotate(id) => self.rotate(id, req, &actor).await,
+        let route = route::route(req.method(), path)?;
+        let principal = req.extensions().get::<Principal>();
+        let access = Access::of(principal, &self.tokens, &self.scopes)?;
+        let actor = principal.map_or_else(String::new, |p| p.id().to_owned());
+        let actor = Actor {
+            id: &actor,
+            access: &access,
+        };
+        match route {
+            Route::Create => self.create(req, actor).await,
+            Route::List => self.list(query.as_deref(), actor).await,
+            Route::Check => self.check(req, access.admin_only(&self.scopes)?).await,
+            Route::RevokeOwner => self.revoke_owner(req, actor).await,
+            Route::Get(id) => self.get(id, actor).await,
+            Route::Update(id) => self.update(id, req, actor).await,
+            Route::Delete(id) => self.delete(id, actor).await,
+            Route::Rotate(id) => self.rotate(id, req, actor).await,
             Route::OpenApi => Ok(error::json_response(StatusCode::OK, OPENAPI_JSON.as_bytes().to_vec())),
         }
     }
+}
+
+/// Who asks, and what they may do.
+#[derive(Clone, Copy)]
+struct Actor<'a> {
+    /// The principal's id, for the audit log and `created_by`.
+    id: &'a str,
+    access: &'a Access,
 }
 
 #[cfg(test)]

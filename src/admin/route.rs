@@ -1,4 +1,4 @@
-//! Which admin operation a method and path name. Matching is by hand: five routes do not
+//! Which admin operation a method and path name. Matching is by hand: six routes do not
 //! need a router crate.
 
 use http::Method;
@@ -11,6 +11,7 @@ pub(crate) enum Route<'a> {
     Create,
     List,
     Check,
+    RevokeOwner,
     Get(&'a str),
     Update(&'a str),
     Delete(&'a str),
@@ -24,6 +25,7 @@ pub(crate) enum Route<'a> {
 pub(crate) const ROUTES: &[(&str, &[Method])] = &[
     ("/tokens", &[Method::GET, Method::POST]),
     ("/tokens/check", &[Method::POST]),
+    ("/tokens/revoke", &[Method::POST]),
     ("/tokens/{id}", &[Method::GET, Method::PATCH, Method::DELETE]),
     ("/tokens/{id}/rotate", &[Method::POST]),
     ("/openapi.json", &[Method::GET]),
@@ -42,6 +44,7 @@ pub(crate) fn route<'a>(method: &Method, path: &'a str) -> Result<Route<'a>, Api
             },
         ),
         ["tokens", "check"] => ("POST", (method == Method::POST).then_some(Route::Check)),
+        ["tokens", "revoke"] => ("POST", (method == Method::POST).then_some(Route::RevokeOwner)),
         ["tokens", id] if !id.is_empty() => (
             "GET, PATCH, DELETE",
             match *method {
@@ -67,6 +70,7 @@ mod tests {
         assert_eq!(route(&Method::POST, "/tokens").unwrap(), Route::Create);
         assert_eq!(route(&Method::GET, "/tokens").unwrap(), Route::List);
         assert_eq!(route(&Method::POST, "/tokens/check").unwrap(), Route::Check);
+        assert_eq!(route(&Method::POST, "/tokens/revoke").unwrap(), Route::RevokeOwner);
         assert_eq!(route(&Method::GET, "/tokens/abc").unwrap(), Route::Get("abc"));
         assert_eq!(route(&Method::PATCH, "/tokens/abc").unwrap(), Route::Update("abc"));
         assert_eq!(route(&Method::DELETE, "/tokens/abc").unwrap(), Route::Delete("abc"));

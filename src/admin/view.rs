@@ -1,4 +1,5 @@
-//! How a record is shown: CONTRACT §3's fields, never a secret, never a hash.
+//! How a record is shown: CONTRACT §3's fields and the owner and audit fields, never a
+//! secret, never a hash.
 
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -21,6 +22,12 @@ pub(crate) struct RecordView<'a> {
     #[serde(with = "time::serde::rfc3339::option")]
     last_used_at: Option<OffsetDateTime>,
     metadata: &'a Map<String, Value>,
+    owner: Option<&'a str>,
+    created_by: Option<&'a str>,
+    #[serde(with = "time::serde::rfc3339")]
+    updated_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    revoked_at: Option<OffsetDateTime>,
 }
 
 impl<'a> From<&'a TokenRecord> for RecordView<'a> {
@@ -35,6 +42,10 @@ impl<'a> From<&'a TokenRecord> for RecordView<'a> {
             expires_at: r.expires_at,
             last_used_at: r.last_used_at,
             metadata: &r.metadata,
+            owner: r.owner.as_deref(),
+            created_by: r.created_by.as_deref(),
+            updated_at: r.updated_at,
+            revoked_at: r.revoked_at,
         }
     }
 }
@@ -52,6 +63,12 @@ pub(crate) struct WithToken<'a> {
 pub(crate) struct ListView<'a> {
     pub(crate) tokens: Vec<RecordView<'a>>,
     pub(crate) next_cursor: Option<String>,
+}
+
+/// `POST /tokens/revoke`.
+#[derive(Serialize)]
+pub(crate) struct RevokedView {
+    pub(crate) revoked: usize,
 }
 
 /// `POST /tokens/check`.

@@ -100,10 +100,15 @@ impl Harness {
 
     /// An admin request with the bootstrap token and a JSON body.
     pub async fn admin(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
+        self.admin_as(&self.admin_token, method, path, body).await
+    }
+
+    /// An admin API request with `token` and a JSON body.
+    pub async fn admin_as(&self, token: &str, method: Method, path: &str, body: Option<Value>) -> Reply {
         let mut req = Request::builder()
             .method(method)
             .uri(format!("/admin{path}"))
-            .header(AUTHORIZATION, format!("Bearer {}", self.admin_token));
+            .header(AUTHORIZATION, format!("Bearer {token}"));
         if body.is_some() {
             req = req.header(CONTENT_TYPE, "application/json");
         }
@@ -131,7 +136,7 @@ impl Harness {
     }
 }
 
-fn assert_error(reply: &Reply, status: StatusCode, code: &str) {
+pub fn assert_error(reply: &Reply, status: StatusCode, code: &str) {
     assert_eq!(reply.status, status, "{}", reply.raw);
     assert_eq!(reply.headers[CONTENT_TYPE], "application/json");
     assert_eq!(reply.body["error"]["code"], code, "{}", reply.raw);
@@ -144,21 +149,25 @@ fn assert_bad_field(reply: &Reply, field: &str) {
 }
 
 /// A record never shows a secret or a hash.
-fn assert_is_record(record: &Value) {
+pub fn assert_is_record(record: &Value) {
     let mut keys: Vec<&str> = record.as_object().unwrap().keys().map(String::as_str).collect();
     keys.sort_unstable();
     assert_eq!(
         keys,
         [
             "created_at",
+            "created_by",
             "expires_at",
             "id",
             "kind",
             "last_used_at",
             "metadata",
             "name",
+            "owner",
+            "revoked_at",
             "scopes",
-            "status"
+            "status",
+            "updated_at"
         ]
     );
 }
@@ -704,6 +713,7 @@ pub async fn openapi_document_matches_the_router() {
     let templates = [
         "/tokens",
         "/tokens/check",
+        "/tokens/revoke",
         "/tokens/{id}",
         "/tokens/{id}/rotate",
         "/openapi.json",

@@ -1,0 +1,25 @@
+//! Owners, self-service and audit fields through the admin API: every row of CONTRACT §3a.
+
+mod support;
+
+use support::self_service;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_owners_each_manage_only_their_own_tokens() {
+    self_service::two_owners_each_manage_only_their_own_tokens().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn self_service_needs_both_the_scope_and_an_owner() {
+    self_service::self_service_needs_both_the_scope_and_an_owner().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_revokes_every_token_of_an_owner() {
+    self_service::the_admin_revokes_every_token_of_an_owner().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_fields_follow_admin_changes() {
+    self_service::audit_fields_follow_admin_changes().await;
+}
