@@ -456,40 +456,101 @@ async fn unsupported_store_urls_fail_with_a_clear_message() {
 /// a `cargo` shell function that starts the already built example).
 #[tokio::test]
 async fn the_readme_walkthrough_works_as_written() {
-    if Command::new("curl").arg("--version").output().is_err() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "the README walkthrough needs curl, which CI must install"
-        );
-        eprintln!("skipped: the README walkthrough needs curl, which is not installed");
+    if !curl_or_skip("the README walkthrough") {
         return;
     }
+    let blocks = readme_sh_blocks("## Walkthrough with curl");
+    assert_eq!(blocks.len(), 3, "server command, create and call, revoke");
+    let output = run_readme_commands(&blocks[0], &format!("{}\n{}", blocks[1], blocks[2]));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        stdout.matches("\"name\":\"my laptop\"").count(),
+        3,
+        "created, then /me twice:\n{stdout}"
+    );
+    assert!(stdout.contains("reports: 403"), "{stdout}");
+    assert!(stdout.contains("after revoke: 401"), "{stdout}");
+}
+
+/// The README's self-service commands, run as written against a fresh server started with
+/// the walkthrough's command.
+#[tokio::test]
+async fn the_readme_self_service_commands_work_as_written() {
+    if !curl_or_skip("the README's self-service commands") {
+        return;
+    }
+    let server = readme_sh_blocks("## Walkthrough with curl").remove(0);
+    let blocks = readme_sh_blocks("## Tokens that belong to someone");
+    assert_eq!(blocks.len(), 1, "one block of curl commands");
+    let output = run_readme_commands(&server, &blocks[0]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 6, "{stdout}");
+    // CONTRACT §3a: a token Alice creates is hers, and names her token as its creator.
+    let made: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
+    assert_eq!(made["owner"], "alice", "{stdout}");
+    assert!(made["created_by"].is_string(), "{stdout}");
+    let listed: serde_json::Value = serde_json::from_str(lines[1]).unwrap();
+    let owners: Vec<&str> = listed["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["owner"].as_str().unwrap())
+        .collect();
+    assert_eq!(owners, ["alice", "alice"], "only hers, not the admin's: {stdout}");
+    assert_eq!(lines[2], "admin scope: 403", "{stdout}");
+    let me: serde_json::Value = serde_json::from_str(lines[3]).unwrap();
+    assert_eq!(me["owner"], "alice", "/me shows the owner: {stdout}");
+    assert_eq!(lines[4], r#"{"revoked":2}"#, "{stdout}");
+    assert_eq!(lines[5], "after revoke: 401", "{stdout}");
+}
+
+/// Whether curl is installed; without it, a failure under CI and a visible skip elsewhere.
+fn curl_or_skip(what: &str) -> bool {
+    if Command::new("curl").arg("--version").output().is_ok() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "{what} need curl, which CI must install"
+    );
+    eprintln!("skipped: {what} need curl, which is not installed");
+    false
+}
+
+/// The ```sh blocks of the README section under `heading`.
+fn readme_sh_blocks(heading: &str) -> Vec<String> {
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
     let section = readme
-        .split("## Walkthrough with curl")
+        .split(heading)
         .nth(1)
-        .unwrap()
+        .unwrap_or_else(|| panic!("the README has no {heading:?}"))
         .split("\n## ")
         .next()
         .unwrap();
-    let blocks: Vec<&str> = section
+    section
         .split("```sh\n")
         .skip(1)
-        .map(|b| b.split("```").next().unwrap())
-        .collect();
-    assert_eq!(blocks.len(), 3, "server command, create and call, revoke");
+        .map(|b| b.split("```").next().unwrap().to_owned())
+        .collect()
+}
+
+/// Starts the example server with the README's `server` command (through a `cargo` shell
+/// function that starts the already built example) in a fresh directory, runs `script`
+/// there with `set -e`, stops the server, and returns what the script printed; panics when
+/// the script failed.
+fn run_readme_commands(server: &str, script: &str) -> std::process::Output {
     assert_eq!(
-        blocks[0].trim(),
+        server.trim(),
         "cargo run --example server -- --admin-token-out admin.token"
     );
-
     let bin = server_binary();
     let dir = tempfile::tempdir().unwrap();
     let addr = free_port();
     let shim = format!("cargo() {{ shift 4; exec {} \"$@\"; }}\n", bin.display());
     let mut server = Command::new("sh")
         .arg("-c")
-        .arg(format!("{shim}{}", blocks[0]))
+        .arg(format!("{shim}{server}"))
         .current_dir(dir.path())
         .env("TOLLGATE_ADDR", addr.to_string())
         .env("TOLLGATE_STORE", "sqlite:walkthrough.db")
@@ -501,26 +562,20 @@ async fn the_readme_walkthrough_works_as_written() {
 
     let output = Command::new("sh")
         .arg("-c")
-        .arg(format!("set -e\n{}\n{}", blocks[1], blocks[2]))
+        .arg(format!("set -e\n{script}"))
         .current_dir(dir.path())
         .env("HOST", addr.to_string())
         .output()
         .unwrap();
     let _ = Command::new("kill").args(["-TERM", &server.id().to_string()]).status();
     let _ = server.wait();
-    let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),
-        "the walkthrough failed:\n{stdout}\n{}",
+        "the README's commands failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
-    assert_eq!(
-        stdout.matches("\"name\":\"my laptop\"").count(),
-        3,
-        "created, then /me twice:\n{stdout}"
-    );
-    assert!(stdout.contains("reports: 403"), "{stdout}");
-    assert!(stdout.contains("after revoke: 401"), "{stdout}");
+    output
 }
 
 /// The same protection on plain hyper 1, without axum: the layer is framework-neutral.
