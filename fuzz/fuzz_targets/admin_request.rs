@@ -23,8 +23,10 @@ enum Path {
     Token(String),
     Rotate(String),
     Check,
+    Revoke,
     OpenApi,
     KnownToken,
+    OwnToken,
     RotateKnown,
     Raw(String),
 }
@@ -34,6 +36,8 @@ enum Auth {
     Admin,
     AdminBasic,
     WithoutScope,
+    /// `tokens:self` with the owner `o`.
+    SelfService,
     Missing,
     Raw(Vec<u8>),
 }
@@ -126,6 +130,7 @@ enum Body {
         kind: Option<String>,
         secret: Option<String>,
         metadata: Option<Vec<(String, String)>>,
+        owner: Option<String>,
     },
     Check {
         token: Option<String>,
@@ -135,11 +140,17 @@ enum Body {
     Rotate {
         grace_seconds: Option<i64>,
     },
+    Revoke {
+        owner: Option<String>,
+    },
     Patch {
         name: Option<String>,
         /// `Some(None)` sends `null`.
         expires_at: Option<Option<Date>>,
         status: Option<String>,
+        scopes: Option<Vec<String>>,
+        /// `Some(None)` sends `null`.
+        owner: Option<Option<String>>,
     },
 }
 
@@ -171,7 +182,9 @@ fn body_bytes(body: Body) -> Vec<u8> {
             kind,
             secret,
             metadata,
+            owner,
         } => {
+            put("owner", owner.map(Into::into));
             put("name", name.map(Into::into));
             put("scopes", scopes.map(Into::into));
             put("expires_in", expires_in.map(Into::into));
@@ -191,11 +204,19 @@ fn body_bytes(body: Body) -> Vec<u8> {
             put("secret", secret.map(Into::into));
         }
         Body::Rotate { grace_seconds } => put("grace_seconds", grace_seconds.map(Into::into)),
+        Body::Revoke { owner } => put("owner", owner.map(Into::into)),
         Body::Patch {
             name,
             expires_at,
             status,
+            scopes,
+            owner,
         } => {
+            put("scopes", scopes.map(Into::into));
+            put(
+                "owner",
+                owner.map(|owner| owner.map_or(serde_json::Value::Null, Into::into)),
+            );
             put("name", name.map(Into::into));
             put(
                 "expires_at",
@@ -225,6 +246,16 @@ async fn run(input: Input) {
     let plain = format.generate().expect("random");
     let admin_hash = SecretHasher::Sha256.hash(admin.secret_segment().as_bytes());
     let plain_hash = SecretHasher::Sha256.hash(plain.secret_segment().as_bytes());
+    let own = format.generate().expect("random");
+    let own_hash = SecretHasher::Sha256.hash(own.secret_segment().as_bytes());
+    store
+        .create(
+            TokenRecord::new(own.id(), "self-service", own_hash)
+                .with_scopes(["tokens:self", "reports:read"])
+                .with_owner(Some("o".to_owned())),
+        )
+        .await
+        .expect("create self-service");
     store
         .create(TokenRecord::new(admin.id(), "admin", admin_hash).with_scopes(["tokens:admin"]))
         .await
@@ -240,6 +271,8 @@ async fn run(input: Input) {
         Path::Token(id) => format!("/tokens/{id}"),
         Path::Rotate(id) => format!("/tokens/{id}/rotate"),
         Path::Check => "/tokens/check".to_owned(),
+        Path::Revoke => "/tokens/revoke".to_owned(),
+        Path::OwnToken => format!("/tokens/{}", own.id()),
         Path::OpenApi => "/openapi.json".to_owned(),
         Path::KnownToken => format!("/tokens/{}", plain.id()),
         Path::RotateKnown => format!("/tokens/{}/rotate", plain.id()),
@@ -251,6 +284,7 @@ async fn run(input: Input) {
     };
     let method = METHODS[usize::from(input.method) % METHODS.len()];
     let mut builder = Request::builder().method(method).uri(uri);
+    let self_service = matches!(input.auth, Auth::SelfService);
     match input.auth {
         Auth::Admin => builder = builder.header(AUTHORIZATION, format!("Bearer {}", admin.token().expose())),
         Auth::AdminBasic => {
@@ -258,6 +292,7 @@ async fn run(input: Input) {
             builder = builder.header(AUTHORIZATION, basic.to_header_value());
         }
         Auth::WithoutScope => builder = builder.header(AUTHORIZATION, format!("Bearer {}", plain.token().expose())),
+        Auth::SelfService => builder = builder.header(AUTHORIZATION, format!("Bearer {}", own.token().expose())),
         Auth::Missing => {}
         Auth::Raw(raw) => builder = builder.header(AUTHORIZATION, raw),
     }
@@ -297,6 +332,14 @@ async fn run(input: Input) {
         !text.contains(plain.secret_segment()),
         "a secret leaked into a response"
     );
+    assert!(!text.contains(own.secret_segment()), "a secret leaked into a response");
+    if self_service {
+        // Another owner's tokens do not exist for a self-service principal.
+        assert!(
+            !text.contains(plain.id()) && !text.contains(admin.id()),
+            "a self-service principal saw another owner's token: {status} {text}"
+        );
+    }
     if body.is_empty() {
         assert!(
             status == StatusCode::NO_CONTENT || is_head,
