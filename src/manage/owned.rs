@@ -218,7 +218,7 @@ impl OwnedTokens {
             Ok(())
         } else {
             Err(not_allowed(
-                format!("may grant only scopes it holds; not {}", missing.join(" ")),
+                format!("cannot grant {}: not among the scopes it may grant", missing.join(" ")),
                 missing,
             ))
         }

@@ -153,6 +153,8 @@ pub async fn two_owners_each_manage_only_their_own_tokens() {
         )
         .await;
     assert_forbidden(&lacks, "reports:read");
+    let message = lacks.body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("cannot grant reports:read"), "{message}");
     for who in [&alice, &bob] {
         let admin = h
             .admin_as(
