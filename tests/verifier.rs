@@ -372,27 +372,27 @@ async fn a_lookup_in_flight_during_revocation_does_not_refill_the_cache() {
 }
 
 /// The same race, made deterministic: the lookup has read the record before the
-/// revocation and returns after it.
+/// revocation and returns after it. Its answer must not fill the cache (the positive
+/// fill's generation check in `Inner::fill`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lookup_that_read_before_revocation_and_returned_after_is_not_cached() {
     let store = memory();
     let (token, _) = issue(&store.inner, "raced", |r| r).await;
     let verifier = Verifier::builder(store.clone()).build();
-    store.set_delay(Duration::from_millis(200));
+    let mut held = store.hold_next_lookup();
     let in_flight = {
         let verifier = verifier.clone();
         let text = token.token().expose().to_owned();
         tokio::spawn(async move { verifier.verify(&Credential::Bearer(&text)).await })
     };
-    // Wait until the lookup is in flight; the record it reads is still active then...
-    while store.lookups() == 0 {
-        tokio::task::yield_now().await;
-    }
-    // ...but the source's answer arrives after the revocation.
+    // The lookup has read the token while it was active...
+    held.has_read().await;
+    // ...and answers after the revocation.
     store.inner.delete(token.id()).await.unwrap();
     verifier.invalidate(token.id());
-    store.set_delay(Duration::ZERO);
-    let _ = in_flight.await.unwrap();
+    held.release();
+    let answered = in_flight.await.unwrap();
+    assert!(answered.is_ok(), "it answered what it read: {answered:?}");
     let reason = invalid(verifier.verify(&bearer(token.token().expose())).await);
     assert_eq!(reason, InvalidReason::Unknown);
     assert_eq!(
@@ -400,6 +400,47 @@ async fn a_lookup_that_read_before_revocation_and_returned_after_is_not_cached()
         2,
         "the request after revocation went back to the source"
     );
+}
+
+/// A request that starts after a revocation must not join a lookup that started before it
+/// (the age guard of the single flight, `Flights::join`): that lookup read the old record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_after_revocation_does_not_join_a_lookup_from_before() {
+    let store = memory();
+    let (token, _) = issue(&store.inner, "raced", |r| r).await;
+    let verifier = Verifier::builder(store.clone()).build();
+    let text: Arc<str> = token.token().expose().into();
+    let mut held = store.hold_next_lookup();
+    let before = {
+        let (verifier, text) = (verifier.clone(), text.clone());
+        tokio::spawn(async move { verifier.verify(&Credential::Bearer(&text)).await })
+    };
+    held.has_read().await;
+    store.inner.delete(token.id()).await.unwrap();
+    verifier.invalidate(token.id());
+    let after = {
+        let (verifier, text) = (verifier.clone(), text.clone());
+        tokio::spawn(async move { verifier.verify(&Credential::Bearer(&text)).await })
+    };
+    // A request that joined the held lookup would wait for it; one of its own answers.
+    let answered = tokio::time::timeout(Duration::from_secs(5), async {
+        while !after.is_finished() {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    })
+    .await;
+    held.release();
+    assert!(
+        answered.is_ok(),
+        "the request after the revocation waited for the lookup from before"
+    );
+    let reason = invalid(after.await.unwrap());
+    assert_eq!(reason, InvalidReason::Unknown);
+    assert!(
+        before.await.unwrap().is_ok(),
+        "the lookup from before answered what it read"
+    );
+    assert_eq!(store.lookups(), 2);
 }
 
 #[tokio::test]

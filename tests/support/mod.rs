@@ -42,6 +42,27 @@ pub struct Instrumented<S> {
     fail_every: AtomicUsize,
     /// How many lookups failed by injection.
     pub injected_failures: AtomicUsize,
+    /// The next lookup, once it has read the store, says so and waits to be let go.
+    hold: std::sync::Mutex<Option<(tokio::sync::oneshot::Sender<()>, tokio::sync::oneshot::Receiver<()>)>>,
+}
+
+/// A lookup held after it read the store: see [`Instrumented::hold_next_lookup`].
+pub struct Held {
+    read: tokio::sync::oneshot::Receiver<()>,
+    release: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Held {
+    /// Waits until the held lookup has read the store (its answer is what the store held
+    /// then).
+    pub async fn has_read(&mut self) {
+        (&mut self.read).await.expect("the lookup reads");
+    }
+
+    /// Lets the lookup return its answer.
+    pub fn release(self) {
+        let _ = self.release.send(());
+    }
 }
 
 impl<S> Instrumented<S> {
@@ -56,7 +77,26 @@ impl<S> Instrumented<S> {
             hanging: AtomicBool::new(false),
             fail_every: AtomicUsize::new(0),
             injected_failures: AtomicUsize::new(0),
+            hold: std::sync::Mutex::new(None),
         })
+    }
+
+    /// The next lookup reads the store, then waits until the returned [`Held`] is
+    /// released: a test can change the store between the read and the answer.
+    pub fn hold_next_lookup(&self) -> Held {
+        let (read_tx, read) = tokio::sync::oneshot::channel();
+        let (release, release_rx) = tokio::sync::oneshot::channel();
+        *self.hold.lock().unwrap() = Some((read_tx, release_rx));
+        Held { read, release }
+    }
+
+    /// After a lookup read the store: holds it if a test asked to.
+    async fn after_read(&self) {
+        let held = self.hold.lock().unwrap().take();
+        if let Some((read, release)) = held {
+            let _ = read.send(());
+            let _ = release.await;
+        }
     }
 
     /// Lookups from now on never answer (until `set_hanging(false)`).
@@ -126,12 +166,16 @@ impl<S> Instrumented<S> {
 impl<S: TokenSource> TokenSource for Instrumented<S> {
     async fn get(&self, id: &str) -> Result<Option<TokenRecord>, StoreError> {
         self.before_lookup().await?;
-        self.inner.get(id).await
+        let answer = self.inner.get(id).await;
+        self.after_read().await;
+        answer
     }
 
     async fn find_by_hash(&self, hash: &SecretHash) -> Result<Option<TokenRecord>, StoreError> {
         self.before_lookup().await?;
-        self.inner.find_by_hash(hash).await
+        let answer = self.inner.find_by_hash(hash).await;
+        self.after_read().await;
+        answer
     }
 
     fn changes(&self) -> Option<ChangeStream> {
