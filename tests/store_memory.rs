@@ -6,5 +6,5 @@ use tollgate::MemoryStore;
 
 #[tokio::test]
 async fn memory_store_passes_the_conformance_suite() {
-    support::conformance::run(&MemoryStore::new()).await;
+    support::conformance::run(&MemoryStore::new(), support::conformance::Changes::Streamed).await;
 }

@@ -49,7 +49,7 @@ async fn postgres_store_passes_the_conformance_suite() {
     let url = server!("postgres_store_passes_the_conformance_suite");
     let schema = Schema::new(&url);
     let store = schema.open().await;
-    support::conformance::run(&store).await;
+    support::conformance::run(&store, support::conformance::Changes::Streamed).await;
 }
 
 /// Two replicas, each with its own pool, listener and verifier: a revocation made through

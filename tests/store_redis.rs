@@ -49,7 +49,7 @@ async fn redis_store_passes_the_conformance_suite() {
     let url = server!("redis_store_passes_the_conformance_suite");
     let prefix = Prefix::new(&url);
     let store = prefix.open().await;
-    support::conformance::run(&store).await;
+    support::conformance::run(&store, support::conformance::Changes::Streamed).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
