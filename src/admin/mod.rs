@@ -23,7 +23,8 @@
 //! - A token with the self-service scope (default `tokens:self`) and an owner manages its
 //!   owner's tokens only, as [`OwnedTokens`](crate::OwnedTokens) does: another owner's
 //!   token answers 404, never 403, so ids do not leak; a token it creates gets its owner;
-//!   it may grant only scopes it holds itself (so never the admin scope); `POST
+//!   it may grant only scopes it holds itself (so never the admin scope); it cannot make
+//!   an inactive token active again; `POST
 //!   /tokens/check` and other owners' revocation are refused.
 //! - Any other token is refused 403 `insufficient_scope`, naming the admin scope.
 //!

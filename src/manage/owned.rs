@@ -3,7 +3,7 @@
 use std::fmt;
 
 use super::{IssuedToken, ManageError, NewToken, TokenManager, rules};
-use crate::{ListQuery, Page, Secret, TokenPatch, TokenRecord};
+use crate::{ListQuery, Page, Secret, TokenPatch, TokenRecord, TokenStatus};
 
 /// A [`TokenManager`] that sees and changes one owner's tokens only: what a user manages
 /// from an "API tokens" page of your app, signed in with your own session, and what the
@@ -16,6 +16,8 @@ use crate::{ListQuery, Page, Secret, TokenPatch, TokenRecord};
 ///   take the owner off ([`ManageError::NotAllowed`]).
 /// - With [`grantable_scopes`](Self::grantable_scopes), it grants only those scopes
 ///   (the scopes the user holds, say); asking for another is [`ManageError::NotAllowed`].
+/// - It revokes, but never makes an inactive token active again: a revocation holds until
+///   an admin lifts it ([`ManageError::NotAllowed`]).
 ///
 /// ```
 /// use std::sync::Arc;
@@ -136,7 +138,8 @@ impl OwnedTokens {
     ///
     /// # Errors
     /// [`ManageError::NotFound`] for another owner's token; [`ManageError::NotAllowed`]
-    /// for a scope it may not grant, or an owner change; otherwise as
+    /// for a scope it may not grant, an owner change, or making an inactive token active;
+    /// otherwise as
     /// [`TokenManager::update`].
     pub async fn update(&self, id: &str, patch: TokenPatch) -> Result<TokenRecord, ManageError> {
         self.check_owner()?;
@@ -148,7 +151,15 @@ impl OwnedTokens {
         if let Some(scopes) = &patch.scopes {
             self.check_grantable(scopes)?;
         }
-        self.owned(id).await?;
+        let current = self.get(id).await?.ok_or(ManageError::NotFound)?;
+        // A revocation holds against the owner: a leaked token an admin revoked must not be
+        // brought back by whoever holds another of the owner's tokens.
+        if patch.status == Some(TokenStatus::Active) && current.status == TokenStatus::Inactive {
+            return Err(not_allowed(
+                "may not make an inactive token active again; an admin can",
+                Vec::new(),
+            ));
+        }
         self.manager.update(id, patch).await
     }
 

@@ -206,6 +206,30 @@ pub async fn two_owners_each_manage_only_their_own_tokens() {
         "tokens:admin",
     );
 
+    // A revocation holds against the owner: an inactive token is not made active again.
+    let (revoked_id, _) = admin_makes(&h, json!({"name": "leaked", "owner": "alice", "status": "inactive"})).await;
+    let revived = h
+        .admin_as(
+            &alice,
+            Method::PATCH,
+            &format!("/tokens/{revoked_id}"),
+            Some(json!({"status": "active"})),
+        )
+        .await;
+    assert_forbidden(&revived, "tokens:admin");
+    let again = h
+        .admin(
+            Method::PATCH,
+            &format!("/tokens/{revoked_id}"),
+            Some(json!({"status": "active"})),
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::OK, "an admin can");
+    let deleted = h
+        .admin_as(&alice, Method::DELETE, &format!("/tokens/{revoked_id}"), None)
+        .await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT);
+
     // Its own tokens it manages like an admin would.
     let renamed = h
         .admin_as(
