@@ -52,6 +52,8 @@ impl Listener {
     }
 }
 
+// Only SQLite waits for its poller to stop (it closes the file's connection on purpose).
+#[cfg(feature = "_sqlite")]
 impl Listener {
     /// Stops the task and waits until it has stopped, so that its connection is closed.
     pub(crate) async fn stop(mut self) {
