@@ -25,6 +25,7 @@ mod manage;
 mod metrics;
 mod principal;
 mod record;
+mod scopes;
 mod secret;
 pub mod store;
 pub mod token;

@@ -47,7 +47,8 @@ impl Identity {
         Self {
             name: record.name.clone(),
             kind: record.kind.clone(),
-            scopes: record.scopes.clone(),
+            // Sorted here, whatever the source gave: `scopes()` promises it.
+            scopes: crate::scopes::normalize(record.scopes.iter().map(String::as_str)),
             metadata: record.metadata.clone(),
             owner: record.owner.clone(),
         }
@@ -111,10 +112,7 @@ impl Principal {
     /// Whether the token grants `scope`.
     #[must_use]
     pub fn has_scope(&self, scope: &str) -> bool {
-        self.identity()
-            .scopes
-            .binary_search_by(|s| s.as_str().cmp(scope))
-            .is_ok()
+        crate::scopes::grants(&self.identity().scopes, scope)
     }
 
     /// Whether the token grants every one of `scopes`.

@@ -155,7 +155,7 @@ impl TokenRecord {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.scopes = normalize_scopes(scopes);
+        self.scopes = crate::scopes::normalize(scopes);
         self
     }
 
@@ -239,10 +239,10 @@ impl TokenRecord {
         self
     }
 
-    /// Whether the token grants `scope`.
+    /// Whether the token grants `scope` (whatever the order of [`scopes`](Self::scopes)).
     #[must_use]
     pub fn has_scope(&self, scope: &str) -> bool {
-        self.scopes.binary_search_by(|s| s.as_str().cmp(scope)).is_ok()
+        crate::scopes::grants(&self.scopes, scope)
     }
 
     /// Whether the token is active and unexpired at `at`.
@@ -266,20 +266,7 @@ impl TokenRecord {
 
 /// Reads scopes in any order into the sorted form records keep.
 fn sorted_scopes<'de, D: serde::Deserializer<'de>>(de: D) -> Result<Vec<String>, D::Error> {
-    Vec::<String>::deserialize(de).map(normalize_scopes)
-}
-
-/// Sorts and deduplicates scopes, the form records keep them in.
-#[must_use]
-pub(crate) fn normalize_scopes<I, S>(scopes: I) -> Vec<String>
-where
-    I: IntoIterator<Item = S>,
-    S: Into<String>,
-{
-    let mut scopes: Vec<String> = scopes.into_iter().map(Into::into).collect();
-    scopes.sort_unstable();
-    scopes.dedup();
-    scopes
+    Vec::<String>::deserialize(de).map(crate::scopes::normalize)
 }
 
 /// The current time, truncated to microseconds so that every store round-trips it exactly.

@@ -117,13 +117,7 @@ impl Stored {
     }
 
     fn matches(&self, query: &ListQuery) -> bool {
-        let scope_ok = |scope: &str| self.scopes.binary_search_by(|s| (**s).cmp(scope)).is_ok();
-        query.status.is_none_or(|s| self.status == s)
-            && query.scope.as_deref().is_none_or(scope_ok)
-            && query
-                .owner
-                .as_deref()
-                .is_none_or(|owner| self.owner.as_deref() == Some(owner))
+        query.admits(self.status, &self.scopes, self.owner.as_deref())
     }
 }
 

@@ -204,12 +204,15 @@ impl ListQuery {
     /// Whether `record` passes the filters (not the cursor).
     #[must_use]
     pub fn matches(&self, record: &TokenRecord) -> bool {
-        self.status.is_none_or(|s| record.status == s)
-            && self.scope.as_deref().is_none_or(|s| record.has_scope(s))
-            && self
-                .owner
-                .as_ref()
-                .is_none_or(|owner| record.owner.as_ref() == Some(owner))
+        self.admits(record.status, &record.scopes, record.owner.as_deref())
+    }
+
+    /// [`matches`](Self::matches) on a record's parts, for a store that keeps them in a
+    /// form of its own.
+    pub(crate) fn admits<S: AsRef<str>>(&self, status: TokenStatus, scopes: &[S], owner: Option<&str>) -> bool {
+        self.status.is_none_or(|s| status == s)
+            && self.scope.as_deref().is_none_or(|s| crate::scopes::grants(scopes, s))
+            && self.owner.as_deref().is_none_or(|o| owner == Some(o))
     }
 }
 
@@ -318,7 +321,7 @@ impl TokenPatch {
             record.name.clone_from(name);
         }
         if let Some(scopes) = &self.scopes {
-            record.scopes = crate::record::normalize_scopes(scopes.iter().cloned());
+            record.scopes = crate::scopes::normalize(scopes.iter().cloned());
         }
         if let Some(status) = self.status {
             record.status = status;

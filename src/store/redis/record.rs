@@ -58,10 +58,7 @@ pub(super) fn patch_fields(patch: &TokenPatch) -> Result<(Vec<&'static str>, Fie
         set.push(("name", name.clone()));
     }
     if let Some(scopes) = &patch.scopes {
-        set.push((
-            "scopes",
-            json(&crate::record::normalize_scopes(scopes.iter().cloned()))?,
-        ));
+        set.push(("scopes", json(&crate::scopes::normalize(scopes.iter().cloned()))?));
     }
     if let Some(status) = patch.status {
         set.push(("status", status.as_str().to_owned()));

@@ -1,0 +1,133 @@
+//! A store of the user's own that keeps a token's scopes in an order of its choosing (here:
+//! descending). The crate documents scopes as sorted, but nothing makes a third-party store
+//! keep them so: records are put in order where they enter the crate, and whether a token
+//! grants a scope never depends on the order.
+
+mod support;
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use http::{Request, Response, StatusCode, header::AUTHORIZATION};
+use http_body_util::Full;
+use support::issue;
+use tollgate::{
+    AdminApi, AuthLayer, ListQuery, MemoryStore, Page, Principal, Rotation, SecretHash, StoreError, TokenManager,
+    TokenPatch, TokenRecord, TokenSource, TokenStore, Verifier,
+};
+use tower::{ServiceBuilder, ServiceExt as _, service_fn};
+
+/// Hands out every record with its scopes in descending order.
+struct Descending(MemoryStore);
+
+fn descending(mut record: TokenRecord) -> TokenRecord {
+    record.scopes.sort_unstable_by(|a, b| b.cmp(a));
+    record
+}
+
+#[async_trait]
+impl TokenSource for Descending {
+    async fn get(&self, id: &str) -> Result<Option<TokenRecord>, StoreError> {
+        Ok(self.0.get(id).await?.map(descending))
+    }
+
+    async fn find_by_hash(&self, hash: &SecretHash) -> Result<Option<TokenRecord>, StoreError> {
+        Ok(self.0.find_by_hash(hash).await?.map(descending))
+    }
+}
+
+#[async_trait]
+impl TokenStore for Descending {
+    async fn create(&self, record: TokenRecord) -> Result<(), StoreError> {
+        self.0.create(record).await
+    }
+
+    async fn list(&self, query: &ListQuery) -> Result<Page, StoreError> {
+        let mut page = self.0.list(query).await?;
+        page.records = page.records.into_iter().map(descending).collect();
+        Ok(page)
+    }
+
+    async fn update(&self, id: &str, patch: &TokenPatch) -> Result<Option<TokenRecord>, StoreError> {
+        Ok(self.0.update(id, patch).await?.map(descending))
+    }
+
+    async fn delete(&self, id: &str) -> Result<bool, StoreError> {
+        self.0.delete(id).await
+    }
+
+    async fn rotate(&self, id: &str, rotation: &Rotation) -> Result<Option<TokenRecord>, StoreError> {
+        Ok(self.0.rotate(id, rotation).await?.map(descending))
+    }
+}
+
+const SCOPES: [&str; 3] = ["c", "a", "b"];
+
+#[tokio::test]
+async fn scopes_in_any_order_from_a_custom_store_are_granted_and_shown_sorted() {
+    let store = Arc::new(Descending(MemoryStore::new()));
+    let (token, record) = issue(&store.0, "unsorted", |r| r.with_scopes(SCOPES)).await;
+    let fetched = store.get(&record.id).await.unwrap().unwrap();
+    assert_eq!(fetched.scopes, ["c", "b", "a"], "the store hands them out descending");
+    // A record's own answer does not depend on the order either.
+    assert!(SCOPES.iter().all(|scope| fetched.has_scope(scope)));
+
+    let verifier = Verifier::builder(store.clone()).build();
+    let auth = AuthLayer::new(verifier.clone());
+    for scope in SCOPES {
+        // Before scopes were put in order where records enter, "a" and "c" were refused
+        // with 403: the principal searched ["c", "b", "a"] by halves.
+        let service = ServiceBuilder::new()
+            .layer(auth.clone())
+            .layer(auth.require_scopes([scope]))
+            .service(service_fn(|req: Request<Full<Bytes>>| async move {
+                let principal = req.extensions().get::<Principal>().expect("authenticated");
+                assert_eq!(principal.scopes(), ["a", "b", "c"], "sorted, as documented");
+                assert!(principal.require_scopes(SCOPES).is_ok());
+                Ok::<_, Infallible>(Response::new(Full::new(Bytes::new())))
+            }));
+        let request = Request::builder()
+            .header(AUTHORIZATION, format!("Bearer {}", token.token().expose()))
+            .body(Full::default())
+            .unwrap();
+        let response = service.oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "scope {scope}");
+    }
+
+    // The manager, and so the admin API, give the crate's form too, and filter by scope.
+    let tokens = TokenManager::new(store.clone(), verifier.clone());
+    assert_eq!(tokens.get(&record.id).await.unwrap().unwrap().scopes, ["a", "b", "c"]);
+    for scope in SCOPES {
+        let page = tokens.list(&ListQuery::new(10).scope(scope)).await.unwrap();
+        assert_eq!(page.records.len(), 1, "scope {scope}");
+        assert_eq!(page.records[0].scopes, ["a", "b", "c"]);
+    }
+    let updated = tokens
+        .update(&record.id, TokenPatch::new().name("renamed"))
+        .await
+        .unwrap();
+    assert_eq!(updated.scopes, ["a", "b", "c"]);
+
+    let admin = AdminApi::builder(store.clone(), verifier).build();
+    let (admin_token, _) = issue(&store.0, "admin", |r| r.with_scopes(["tokens:admin", "other"])).await;
+    let response = admin
+        .oneshot(
+            Request::builder()
+                .uri(format!("/tokens/{}", record.id))
+                .header(AUTHORIZATION, format!("Bearer {}", admin_token.token().expose()))
+                .body(Full::<Bytes>::default())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    // "tokens:admin" sorts last of ["other", "tokens:admin"], first as the store hands it out.
+    assert_eq!(response.status(), StatusCode::OK);
+    let body = http_body_util::BodyExt::collect(response.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(json["scopes"], serde_json::json!(["a", "b", "c"]));
+}
