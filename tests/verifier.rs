@@ -565,3 +565,35 @@ async fn an_unbounded_cache_ttl_is_accepted() {
     verifier.verify(&bearer(token.token().expose())).await.unwrap();
     assert_eq!(store.lookups(), 1);
 }
+
+/// Polls a future once, outside any runtime.
+fn poll_once<F: std::future::Future>(future: F) -> std::task::Poll<F::Output> {
+    let mut future = std::pin::pin!(future);
+    future
+        .as_mut()
+        .poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
+}
+
+/// Outside a Tokio runtime a hit is decided as anywhere, and a miss fails with an error
+/// that names the requirement, instead of Tokio's panic ("there is no reactor running").
+#[test]
+fn outside_a_runtime_a_miss_is_a_clear_error_and_a_hit_still_works() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let store = Arc::new(MemoryStore::new());
+    let (cached, _) = runtime.block_on(issue(&*store, "cached", |r| r));
+    let (cold, _) = runtime.block_on(issue(&*store, "cold", |r| r));
+    let verifier = Verifier::builder(store).build();
+    runtime
+        .block_on(verifier.verify(&bearer(cached.token().expose())))
+        .unwrap();
+    drop(runtime);
+
+    let hit = poll_once(verifier.verify(&bearer(cached.token().expose())));
+    assert!(matches!(hit, std::task::Poll::Ready(Ok(_))), "{hit:?}");
+    let std::task::Poll::Ready(miss) = poll_once(verifier.verify(&bearer(cold.token().expose()))) else {
+        panic!("a miss outside a runtime answers at once");
+    };
+    let err = miss.unwrap_err();
+    assert!(matches!(err, VerifyError::Unavailable(_)), "{err:?}");
+    assert!(err.to_string().contains("needs a Tokio runtime"), "{err}");
+}

@@ -9,8 +9,9 @@ use http::header::AUTHORIZATION;
 use http::{Request, Response};
 use tower_service::Service;
 
-use super::damping::Attempt;
+use super::damping::{Allowance, Attempt};
 use super::{BodyMode, Config, Rejection, RejectionKind, ResponseFuture, Wrapped};
+use crate::verify::CacheAnswer;
 use crate::{InvalidReason, Principal, PrincipalSlot, VerifyError};
 
 /// The rejection for a failed verification of a credential that named `id`: the id is kept
@@ -139,13 +140,17 @@ impl Config {
             }
         }
         match self.verifier.verify_cached(&credential) {
-            Ok(Ok(principal)) => Decision::Pass(Some(principal)),
-            Ok(Err(err)) => Decision::Reject(self.failed(req, err, credential.claimed_id())),
+            CacheAnswer::Decided(Ok(principal)) => Decision::Pass(Some(principal)),
+            CacheAnswer::Decided(Err(err)) => Decision::Reject(self.failed(req, err, credential.claimed_id())),
             // A blocked client's credentials are not looked up.
-            Err(pending) => match self.damping.as_ref().map(|d| d.admit(req.headers(), req.extensions())) {
-                Some(Err(remaining)) => Decision::Reject(too_many_failures(remaining)),
-                Some(Ok(attempt)) => Decision::Lookup(pending, attempt),
-                None => Decision::Lookup(pending, None),
+            CacheAnswer::Pending(pending) => match self
+                .damping
+                .as_ref()
+                .map(|d| d.allow_lookup(req.headers(), req.extensions()))
+            {
+                Some(Allowance::Refused(remaining)) => Decision::Reject(too_many_failures(remaining)),
+                Some(Allowance::Counted(attempt)) => Decision::Lookup(pending, Some(attempt)),
+                Some(Allowance::Undamped) | None => Decision::Lookup(pending, None),
             },
         }
     }

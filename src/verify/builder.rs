@@ -6,7 +6,11 @@ use std::time::Duration;
 
 use moka::sync::Cache;
 
-use super::{FastHash, Generations, Inner, Positive, Verifier, flight::Flights};
+use super::Verifier;
+use super::flight::Flights;
+use super::generation::Generations;
+use super::inner::{FastHash, Inner};
+use super::positive::Positive;
 use crate::{SecretHasher, TokenFormat, TokenSource};
 
 /// Configures a [`Verifier`]. Start with [`Verifier::builder`].

@@ -136,7 +136,7 @@ impl Entry {
     /// read only for a token that has an expiry or a rotated secret in its grace period.
     #[inline]
     pub(crate) fn check(self: &Arc<Self>, presented: &SecretHash, now_ms: u64) -> Result<Principal, InvalidReason> {
-        self.admit(presented, now_ms)
+        self.accepts(presented, now_ms)
             .map(|()| Principal::from_entry(Arc::clone(self)))
     }
 
@@ -153,7 +153,7 @@ impl Entry {
 
     /// [`Entry::check`] without handing out the principal.
     #[inline]
-    pub(crate) fn admit(&self, presented: &SecretHash, now_ms: u64) -> Result<(), InvalidReason> {
+    pub(crate) fn accepts(&self, presented: &SecretHash, now_ms: u64) -> Result<(), InvalidReason> {
         let now = self.has_deadline.then(SystemTime::now);
         let current = self.hash == *presented;
         // Only a token with a deadline has its second line read.

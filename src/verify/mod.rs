@@ -13,8 +13,6 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use moka::sync::Cache;
-
 use crate::{Credential, Principal, SecretHash, SecretHasher, StoreError, TokenFormat, TokenSource};
 
 mod builder;
@@ -22,15 +20,15 @@ mod clock;
 mod entry;
 mod flight;
 mod generation;
+mod inner;
 mod key;
 mod positive;
 
 pub use builder::VerifierBuilder;
 pub(crate) use clock::coarse_ms;
 pub(crate) use entry::Entry;
-use flight::{Flights, MissKey};
-use generation::Generations;
-use positive::Positive;
+use flight::MissKey;
+use inner::{Inner, NegativeKey};
 
 /// Why a credential does not authenticate. All of them are answered alike (401
 /// `invalid_token`) so that an attacker cannot tell which; the reason is for logs and
@@ -79,6 +77,20 @@ impl From<InvalidReason> for VerifyError {
     }
 }
 
+/// What the caches say of a credential ([`Verifier::verify_cached`]).
+pub(crate) enum CacheAnswer {
+    /// Decided without the source: a pass, or why not.
+    Decided(Result<Principal, VerifyError>),
+    /// Not known to the caches: to be looked up.
+    Pending(Pending),
+}
+
+impl CacheAnswer {
+    fn invalid(reason: InvalidReason) -> Self {
+        Self::Decided(Err(reason.into()))
+    }
+}
+
 /// A lookup the cache could not answer; resolve it with [`Verifier::resolve`].
 #[must_use = "a pending verification decides nothing until it is resolved"]
 pub(crate) struct Pending {
@@ -110,6 +122,14 @@ impl fmt::Debug for Pending {
 /// Verifies credentials against a [`TokenSource`], through a cache.
 ///
 /// Cheap to clone; every clone shares one cache. Build it with [`Verifier::builder`].
+///
+/// # Runtime
+///
+/// A cache miss looks the token up as a Tokio task, under a Tokio timeout: verify (and
+/// poll [`AuthLayer`](crate::AuthLayer)'s futures) within a Tokio runtime with its time
+/// driver, as `#[tokio::main]`, axum and hyper-util give. Outside one, a cache hit is
+/// decided as anywhere, and a miss fails with [`VerifyError::Unavailable`] naming the
+/// requirement (an error is logged too) rather than panicking.
 ///
 /// ```
 /// use std::sync::Arc;
@@ -148,34 +168,6 @@ impl fmt::Debug for Verifier {
     }
 }
 
-type FastHash = foldhash::fast::RandomState;
-
-#[derive(Clone, PartialEq, Eq, Hash)]
-enum NegativeKey {
-    Id(Box<str>),
-    Hash(SecretHash),
-}
-
-struct Inner {
-    source: Arc<dyn TokenSource>,
-    format: TokenFormat,
-    hasher: SecretHasher,
-    /// Token id → what every request is checked against. Its keys are ids of real tokens,
-    /// so a fast hasher is safe: attacker-chosen ids only probe, they are never inserted.
-    positive: Positive,
-    /// Hash of an opaque token → its id; inserted only for tokens the source returned.
-    by_hash: Cache<SecretHash, Arc<str>, FastHash>,
-    /// Ids and hashes the source recently said it does not know. Attackers choose these
-    /// keys, so they keep the default, flooding-resistant SipHash.
-    negative: Cache<NegativeKey, ()>,
-    flights: Flights,
-    /// Bumped by invalidations; a lookup that overlaps one for its token does not fill the
-    /// cache.
-    generations: Generations,
-    source_timeout: Duration,
-    metrics: crate::metrics::VerifierMetrics,
-}
-
 impl Verifier {
     /// Starts configuring a verifier over `source`.
     pub fn builder(source: impl TokenSource) -> VerifierBuilder {
@@ -206,43 +198,16 @@ impl Verifier {
     /// [`VerifyError::Unavailable`] or [`VerifyError::Timeout`] when the source fails.
     pub async fn verify(&self, credential: &Credential<'_>) -> Result<Principal, VerifyError> {
         match self.verify_cached(credential) {
-            Ok(decided) => decided,
-            Err(pending) => self.resolve(pending).await,
+            CacheAnswer::Decided(decided) => decided,
+            CacheAnswer::Pending(pending) => self.resolve(pending).await,
         }
     }
 
-    /// Decides a credential without waiting, when the caches can: `Ok` with the decision,
-    /// or `Err` with what still has to be looked up. Never touches the source.
+    /// Decides a credential without waiting, when the caches can; otherwise says what
+    /// still has to be looked up ([`Verifier::resolve`]). Never touches the source.
     #[inline]
-    pub(crate) fn verify_cached(&self, credential: &Credential<'_>) -> Result<Result<Principal, VerifyError>, Pending> {
-        let inner = &*self.inner;
-        let (id, presented) = match credential {
-            Credential::Token(Ok(parsed)) => (parsed.id(), inner.hasher.hash(parsed.secret_segment().as_bytes())),
-            Credential::Token(Err(err)) => return Ok(Err(reason_for(err).into())),
-            Credential::Bearer(token) => match inner.format.parse(token) {
-                Ok(Some(parsed)) => (parsed.id(), inner.hasher.hash(parsed.secret_segment().as_bytes())),
-                Ok(None) => return inner.opaque(token),
-                Err(err) => return Ok(Err(reason_for(&err).into())),
-            },
-            Credential::Basic(basic) => {
-                let id = basic.id();
-                // Ids are base62 and short: anything else is unknown without a lookup.
-                if id.len() > crate::token::MAX_ID_LEN || !crate::base62::is_base62(id) {
-                    return Ok(Err(InvalidReason::Unknown.into()));
-                }
-                let secret = basic.secret();
-                let material = match inner.format.parse(secret) {
-                    // The whole token as the password: its id must be the user-id.
-                    Ok(Some(parsed)) if parsed.id() == id => parsed.secret_segment(),
-                    Ok(Some(_)) => return Ok(Err(InvalidReason::WrongSecret.into())),
-                    Err(err) => return Ok(Err(reason_for(&err).into())),
-                    // The last segment, or an imported secret.
-                    Ok(None) => secret,
-                };
-                (id, inner.hasher.hash(material.as_bytes()))
-            }
-        };
-        inner.by_id(id, presented)
+    pub(crate) fn verify_cached(&self, credential: &Credential<'_>) -> CacheAnswer {
+        self.inner.cached(credential)
     }
 
     /// Looks up what [`Verifier::verify_cached`] could not decide. The returned future
@@ -251,36 +216,7 @@ impl Verifier {
         &self,
         pending: Pending,
     ) -> impl Future<Output = Result<Principal, VerifyError>> + Send + 'static {
-        let inner = Arc::clone(&self.inner);
-        async move {
-            let id = match &pending.key {
-                MissKey::Id(id) => Some(Arc::clone(id)),
-                MissKey::Hash(_) => None,
-            };
-            let entry = match inner.flights.join(&inner, pending.key).await {
-                Ok(entry) => entry,
-                // Stale mode: the source failed, so decide from the stale entry if there is one.
-                Err(err) => match id.and_then(|id| inner.positive.fallback(&id)) {
-                    Some(entry) => {
-                        tracing::warn!(token_id = %entry.id, error = %err, "token store failing: using a stale cache entry");
-                        Some(entry)
-                    }
-                    None => return Err(err),
-                },
-            };
-            match entry {
-                Some(entry)
-                    if pending
-                        .opaque
-                        .as_ref()
-                        .is_some_and(|token| inner.format.is_segment_of(&entry.id, token.expose())) =>
-                {
-                    Err(InvalidReason::Unknown.into())
-                }
-                Some(entry) => Ok(entry.check(&pending.presented, clock::coarse_ms())?),
-                None => Err(InvalidReason::Unknown.into()),
-            }
-        }
+        Arc::clone(&self.inner).resolve(pending)
     }
 
     /// Drops everything cached about one token, so the next request reads it from the
@@ -418,91 +354,5 @@ impl Verifier {
     #[must_use]
     pub fn negative_cached_count(&self) -> u64 {
         self.inner.negative.entry_count()
-    }
-}
-
-fn reason_for(err: &crate::TokenError) -> InvalidReason {
-    match err {
-        crate::TokenError::BadChecksum => InvalidReason::BadChecksum,
-        _ => InvalidReason::Malformed,
-    }
-}
-
-impl Inner {
-    #[inline]
-    fn by_id(&self, id: &str, presented: SecretHash) -> Result<Result<Principal, VerifyError>, Pending> {
-        let decide = |entry: &Arc<Entry>, now_ms| entry.check(&presented, now_ms);
-        if let Some(decided) = self.positive.with(id, decide) {
-            if decided.is_ok() {
-                self.metrics.hit();
-            }
-            return Ok(decided.map_err(VerifyError::from));
-        }
-        // `get`, not `contains_key`: only a read counts as a use for the LRU order.
-        if self.negative.get(&NegativeKey::Id(id.into())).is_some() {
-            return Ok(Err(InvalidReason::Unknown.into()));
-        }
-        self.metrics.miss();
-        Err(Pending {
-            key: MissKey::Id(Arc::from(id)),
-            presented,
-            opaque: None,
-        })
-    }
-
-    /// An opaque Bearer token: looked up by its hash, for imported tokens. A generated
-    /// token's last segment on its own (a leaked Basic password, say) finds its token by
-    /// hash too, and is refused: a generated token works only whole, or with its id.
-    fn opaque(&self, token: &str) -> Result<Result<Principal, VerifyError>, Pending> {
-        let presented = self.hasher.hash(token.as_bytes());
-        if let Some(id) = self.by_hash.get(&presented) {
-            if self.format.is_segment_of(&id, token) {
-                return Ok(Err(InvalidReason::Unknown.into()));
-            }
-            return self.by_id(&id, presented);
-        }
-        if self.negative.get(&NegativeKey::Hash(presented)).is_some() {
-            return Ok(Err(InvalidReason::Unknown.into()));
-        }
-        self.metrics.miss();
-        Err(Pending {
-            key: MissKey::Hash(presented),
-            presented,
-            opaque: Some(Box::new(crate::Secret::new(token))),
-        })
-    }
-
-    /// Caches what a lookup found, unless an invalidation of its token overlapped it.
-    ///
-    /// A positive entry is checked and inserted under the index's lock for its id, the lock
-    /// `invalidate` needs to remove it: either the fill sees the new generation and inserts
-    /// nothing, or the invalidation removes the entry before it returns. So no request that
-    /// starts after `invalidate` returned can see the old entry. The negative cache and the
-    /// hash-to-id map are checked after inserting; what they could briefly hold fails closed
-    /// (a 401 for a token just created) or leads to a lookup by id anyway.
-    fn fill(&self, key: &MissKey, found: Option<&Arc<Entry>>, started_at: u64) {
-        let current = || self.generations.of(key) == started_at;
-        match found {
-            Some(entry) => {
-                if self.positive.insert_if(Arc::clone(entry), current) {
-                    if let MissKey::Hash(hash) = key {
-                        self.by_hash.insert(*hash, Arc::clone(&entry.id));
-                        if !current() {
-                            self.by_hash.invalidate(hash);
-                        }
-                    }
-                }
-            }
-            None => {
-                // The token is gone: a stale entry kept for stale mode must not outlive it.
-                if let MissKey::Id(id) = key {
-                    self.positive.invalidate(id);
-                }
-                self.negative.insert(key.negative(), ());
-                if !current() {
-                    self.negative.invalidate(&key.negative());
-                }
-            }
-        }
     }
 }

@@ -7,6 +7,29 @@
 //! time-to-live, checked against the clock reading the request takes anyway, and one read
 //! in [`SAMPLE`] is passed on to moka so that its popularity estimates stay informed, once
 //! the cache is at least half full (before, nothing is about to be evicted).
+//!
+//! # Invariants
+//!
+//! What keeps a revoked token out of the cache rests on three rules, enforced here and
+//! each held by a test:
+//!
+//! 1. **Index first, then moka.** A fill enters the index, then moka, outside the index's
+//!    lock (moka's eviction listener takes it): if moka refuses or evicts the entry at once,
+//!    the listener finds it in the index and removes it, so the index never holds an entry
+//!    moka does not count. Test: `the_index_keeps_to_what_moka_keeps`.
+//! 2. **A newer entry survives an older one's eviction.** The listener removes only the very
+//!    entry moka let go (compared by pointer), never a refresh that replaced it under the
+//!    same id. Tests: `a_newer_entry_survives_the_eviction_of_the_one_it_replaced`,
+//!    `a_newer_entry_for_an_id_replaces_the_one_the_index_held`.
+//! 3. **A fill is refused when an invalidation overlapped its lookup.** The lookup's
+//!    invalidation generation is compared under the index's lock for the id, the lock
+//!    `invalidate` needs to remove it: either the fill sees the new generation and inserts
+//!    nothing, or the invalidation removes the entry before it returns. So no request that
+//!    starts after `invalidate` returned can see the old entry. A refused fill also drops
+//!    what the index held (its answer is newer, and may be a revocation). Tests:
+//!    `a_refused_fill_drops_what_the_index_held`, and in `tests/verifier.rs`
+//!    `a_lookup_that_read_before_revocation_and_returned_after_is_not_cached` and
+//!    `a_lookup_in_flight_during_revocation_does_not_refill_the_cache`.
 
 use std::cell::Cell;
 use std::sync::Arc;
@@ -16,8 +39,8 @@ use dashmap::DashMap;
 use moka::notification::RemovalCause;
 use moka::sync::Cache;
 
-use super::FastHash;
 use super::entry::{Entry, Staleness};
+use super::inner::FastHash;
 
 /// One hit in this many, per thread, is also recorded in moka.
 const SAMPLE: u32 = 64;
@@ -160,12 +183,8 @@ impl Positive {
     }
 
     /// Inserts `entry` if `current()` still holds once the index's lock for its id is
-    /// taken; returns whether it did. See `Inner::fill` for why the check is under the lock.
-    ///
-    /// When it does not hold, whatever the index has for the id goes too: the source has
-    /// just answered with something newer than it, and a stale entry kept for stale mode
-    /// must not outlive that answer (it may say the token was revoked). Removing only ever
-    /// costs a lookup.
+    /// taken; returns whether it did (invariant 3 of the module docs). When it does not
+    /// hold, whatever the index has for the id goes too: removing only ever costs a lookup.
     pub(crate) fn insert_if(&self, entry: Arc<Entry>, current: impl Fn() -> bool) -> bool {
         let inserted = match self.index.entry(Cached(Arc::clone(&entry))) {
             // The key is the entry: replacing the value alone would keep the old one.
@@ -238,7 +257,7 @@ mod tests {
 
     fn decide(cache: &Positive, id: &str) -> Option<Result<(), InvalidReason>> {
         let presented = SecretHasher::Sha256.hash(b"secret");
-        cache.with(id, |entry, now_ms| entry.admit(&presented, now_ms))
+        cache.with(id, |entry, now_ms| entry.accepts(&presented, now_ms))
     }
 
     #[test]
@@ -251,6 +270,28 @@ mod tests {
         assert_eq!(decide(&cache, "abc"), Some(Err(InvalidReason::Inactive)));
         assert_eq!(cache.len(), 1);
         assert_eq!(decide(&cache, "abd"), None);
+    }
+
+    #[test]
+    fn a_newer_entry_survives_the_eviction_of_the_one_it_replaced() {
+        let cache = Positive::new(100, Duration::from_secs(60), Duration::ZERO);
+        assert!(cache.insert_if(entry("abc", TokenStatus::Active), || true));
+        assert!(cache.insert_if(entry("abc", TokenStatus::Inactive), || true));
+        // moka tells its listener the first entry was replaced; the second stays indexed.
+        cache.run_pending_tasks();
+        assert_eq!(decide(&cache, "abc"), Some(Err(InvalidReason::Inactive)));
+        assert_eq!(cache.len(), 1);
+    }
+
+    #[test]
+    fn the_index_keeps_to_what_moka_keeps() {
+        let cache = Positive::new(10, Duration::from_secs(60), Duration::ZERO);
+        for i in 0..100 {
+            assert!(cache.insert_if(entry(&format!("id{i}"), TokenStatus::Active), || true));
+            cache.run_pending_tasks();
+        }
+        assert!(cache.len() <= 10, "the index holds {} entries", cache.len());
+        assert_eq!(cache.len() as u64, cache.policy.entry_count());
     }
 
     #[test]

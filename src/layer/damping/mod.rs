@@ -147,6 +147,16 @@ impl Window {
     }
 }
 
+/// What damping says of a lookup a request asks for ([`Damping::allow_lookup`]).
+pub(crate) enum Allowance {
+    /// The client may look its credential up; report how it went on this attempt.
+    Counted(Attempt),
+    /// The client cannot be told apart from others (no client key): not damped.
+    Undamped,
+    /// Blocked, or its lookups in flight take up what it has left: retry after this long.
+    Refused(Duration),
+}
+
 /// A lookup a client was allowed to make, counted against its allowance until it is
 /// answered. Dropping it (the lookup found the token, failed in the store, or was
 /// cancelled) gives the allowance back; [`Attempt::failed`] first turns it into a failure.
@@ -208,11 +218,8 @@ impl Damping {
         self.shared.counters.entry_count()
     }
 
-    /// Asks to look this request's credential up: `Err` with how long the client must
-    /// wait when it is blocked, or when its lookups in flight take up what it has left;
-    /// otherwise the [`Attempt`] to report the outcome on (`None` when the client cannot
-    /// be told, and is not damped).
-    pub(crate) fn admit(&self, headers: &HeaderMap, extensions: &Extensions) -> Result<Option<Attempt>, Duration> {
+    /// Asks to look this request's credential up (see [`Allowance`]).
+    pub(crate) fn allow_lookup(&self, headers: &HeaderMap, extensions: &Extensions) -> Allowance {
         let shared = &*self.shared;
         let opened = self.open(headers, extensions, |state, now| {
             if let Some(remaining) = state.blocked(now, shared) {
@@ -224,14 +231,14 @@ impl Damping {
             state.in_flight += 1;
             Ok(())
         });
-        let Some((window, admitted)) = opened else {
-            return Ok(None);
-        };
-        admitted?;
-        Ok(Some(Attempt {
-            window,
-            shared: Arc::clone(&self.shared),
-        }))
+        match opened {
+            None => Allowance::Undamped,
+            Some((_, Err(remaining))) => Allowance::Refused(remaining),
+            Some((window, Ok(()))) => Allowance::Counted(Attempt {
+                window,
+                shared: Arc::clone(&self.shared),
+            }),
+        }
     }
 
     /// Counts a failed verification the cache decided (no lookup) for the client of this
@@ -391,21 +398,36 @@ fn peer(addr: &str) -> Extensions {
 mod tests {
     use super::*;
 
+    fn refused(allowance: Allowance) -> Option<Duration> {
+        match allowance {
+            Allowance::Refused(remaining) => Some(remaining),
+            Allowance::Counted(_) | Allowance::Undamped => None,
+        }
+    }
+
+    fn counted(allowance: Allowance) -> Attempt {
+        match allowance {
+            Allowance::Counted(attempt) => attempt,
+            Allowance::Undamped => panic!("no client key"),
+            Allowance::Refused(remaining) => panic!("refused for {remaining:?}"),
+        }
+    }
+
     #[test]
     fn a_client_is_blocked_after_max_failures_and_not_before() {
         let damping = Damping::builder().max_failures(3).build();
         let (headers, ext) = (HeaderMap::new(), peer("192.0.2.1:5000"));
         for _ in 0..3 {
-            assert!(damping.admit(&headers, &ext).is_ok());
+            assert!(refused(damping.allow_lookup(&headers, &ext)).is_none());
             assert_eq!(damping.failed(&headers, &ext), None);
         }
-        let remaining = damping.admit(&headers, &ext).err().expect("blocked after 3 failures");
+        let remaining = refused(damping.allow_lookup(&headers, &ext)).expect("blocked after 3 failures");
         assert!(remaining <= Duration::from_secs(60) && remaining > Duration::from_secs(59));
         // A blocked client's failure is not counted, and says how long it still is blocked.
         assert!(damping.failed(&headers, &ext).is_some());
         // Another port of the same host is the same client; another host is not.
-        assert!(damping.admit(&headers, &peer("192.0.2.1:6000")).is_err());
-        assert!(damping.admit(&headers, &peer("192.0.2.2:5000")).is_ok());
+        assert!(refused(damping.allow_lookup(&headers, &peer("192.0.2.1:6000"))).is_some());
+        assert!(refused(damping.allow_lookup(&headers, &peer("192.0.2.2:5000"))).is_none());
     }
 
     #[test]
@@ -416,9 +438,9 @@ mod tests {
             .build();
         let (headers, ext) = (HeaderMap::new(), peer("192.0.2.1:5000"));
         damping.failed(&headers, &ext);
-        assert!(damping.admit(&headers, &ext).is_err());
+        assert!(refused(damping.allow_lookup(&headers, &ext)).is_some());
         std::thread::sleep(Duration::from_millis(60));
-        assert!(damping.admit(&headers, &ext).is_ok());
+        assert!(refused(damping.allow_lookup(&headers, &ext)).is_none());
     }
 
     #[test]
@@ -427,7 +449,7 @@ mod tests {
         let (headers, ext) = (HeaderMap::new(), Extensions::new());
         damping.failed(&headers, &ext);
         damping.failed(&headers, &ext);
-        assert!(matches!(damping.admit(&headers, &ext), Ok(None)));
+        assert!(matches!(damping.allow_lookup(&headers, &ext), Allowance::Undamped));
         assert_eq!(damping.tracked_clients(), 0);
     }
 
@@ -435,22 +457,20 @@ mod tests {
     fn lookups_in_flight_count_against_the_allowance() {
         let damping = Damping::builder().max_failures(5).build();
         let (headers, ext) = (HeaderMap::new(), peer("192.0.2.1:5000"));
-        let mut attempts: Vec<Attempt> = (0..5)
-            .map(|_| damping.admit(&headers, &ext).unwrap().expect("a client key"))
-            .collect();
+        let mut attempts: Vec<Attempt> = (0..5).map(|_| counted(damping.allow_lookup(&headers, &ext))).collect();
         assert_eq!(
-            damping.admit(&headers, &ext).err(),
+            refused(damping.allow_lookup(&headers, &ext)),
             Some(IN_FLIGHT_RETRY),
             "five lookups in flight take up an allowance of five"
         );
         // One found its token: its share comes back.
         drop(attempts.pop());
-        attempts.push(damping.admit(&headers, &ext).unwrap().unwrap());
+        attempts.push(counted(damping.allow_lookup(&headers, &ext)));
         // All five failed: blocked for the window, not for the in-flight retry.
         for attempt in attempts {
             attempt.failed();
         }
-        let remaining = damping.admit(&headers, &ext).err().unwrap();
+        let remaining = refused(damping.allow_lookup(&headers, &ext)).unwrap();
         assert!(remaining > Duration::from_secs(59), "{remaining:?}");
     }
 
@@ -466,12 +486,12 @@ mod tests {
         assert!(damping.tracked_clients() <= 100, "bounded memory");
         let ext = peer("203.0.113.7:1");
         for _ in 0..3 {
-            assert!(damping.admit(&headers, &ext).is_ok());
+            assert!(refused(damping.allow_lookup(&headers, &ext)).is_none());
             assert_eq!(damping.failed(&headers, &ext), None);
             damping.shared.counters.run_pending_tasks();
         }
         assert!(
-            damping.admit(&headers, &ext).is_err(),
+            refused(damping.allow_lookup(&headers, &ext)).is_some(),
             "blocked after exactly max_failures, though the table was full"
         );
     }
@@ -481,6 +501,6 @@ mod tests {
         let damping = Damping::builder().max_failures(1).capacity(0).build();
         let (headers, ext) = (HeaderMap::new(), peer("192.0.2.1:5000"));
         damping.failed(&headers, &ext);
-        assert!(damping.admit(&headers, &ext).is_err());
+        assert!(refused(damping.allow_lookup(&headers, &ext)).is_some());
     }
 }
