@@ -151,8 +151,7 @@ impl Positive {
                 sample_read(|| {
                     // Tells moka the entry is popular; the answer is not needed. Popularity
                     // only decides what is evicted: while the cache is less than half full a
-                    // read would cost a microsecond of cold memory here and tell it nothing
-                    // it needs yet. (moka then tidies itself on fills only, so an expired
+                    // read would wait on moka's cold memory and tell it nothing it needs yet. (moka then tidies itself on fills only, so an expired
                     // entry nobody asks for again stays counted until the next fill; a hit
                     // never uses one, `with` checks freshness itself.)
                     if self.policy.entry_count() >= self.sampled_from {
