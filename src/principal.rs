@@ -2,13 +2,11 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
 
 use serde::ser::{Serialize, SerializeStruct, Serializer};
 use serde_json::{Map, Value};
 
 use crate::TokenRecord;
-use crate::verify::Entry;
 
 /// The authenticated caller, inserted into the request's extensions by
 /// [`AuthLayer`](crate::AuthLayer). Cloning is cheap (one reference count).
@@ -30,7 +28,39 @@ use crate::verify::Entry;
 /// assert!(principal.has_all_scopes(["reports:read"]));
 /// ```
 #[derive(Clone)]
-pub struct Principal(Arc<Entry>);
+pub struct Principal(Arc<dyn Identified>);
+
+/// What a [`Principal`] reads its identity from: on a request the layer authenticated,
+/// the verifier's cache entry for the token, which holds the identity beside what it
+/// checks on every request; otherwise an identity of its own
+/// ([`Principal::from_record`]). This module knows only this trait.
+///
+/// Why a handle on the holder rather than an `Arc` of the identity alone: a hit hands the
+/// request its principal by one reference count on the entry it has just read, in a cache
+/// line already fetched. An identity of its own would be a second allocation, whose count
+/// every hit would touch: that measurably slowed hits (BENCHMARKS.md, "The principal").
+pub(crate) trait Identified: Send + Sync + 'static {
+    /// The token id.
+    fn id(&self) -> &str;
+    /// Who the token authenticates as.
+    fn identity(&self) -> &Identity;
+}
+
+/// An identity held by nothing else: the principal of a record.
+struct Standalone {
+    id: Box<str>,
+    identity: Identity,
+}
+
+impl Identified for Standalone {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn identity(&self) -> &Identity {
+        &self.identity
+    }
+}
 
 /// Who a token authenticates as, besides its id: what a [`Principal`] shows.
 #[derive(Debug, PartialEq)]
@@ -59,13 +89,15 @@ impl Principal {
     /// The principal a record authenticates as.
     #[must_use]
     pub fn from_record(record: &TokenRecord) -> Self {
-        // An entry that is never fresh: it only carries the record's identity.
-        Self(Arc::new(Entry::from_record(record, Duration::ZERO)))
+        Self(Arc::new(Standalone {
+            id: record.id.as_str().into(),
+            identity: Identity::from_record(record),
+        }))
     }
 
-    /// A handle on a cache entry: the principal its token authenticates as.
-    pub(crate) fn from_entry(entry: Arc<Entry>) -> Self {
-        Self(entry)
+    /// The principal of what holds an identity (the verifier's cache entry).
+    pub(crate) fn from_holder(holder: Arc<dyn Identified>) -> Self {
+        Self(holder)
     }
 
     fn identity(&self) -> &Identity {
@@ -75,7 +107,7 @@ impl Principal {
     /// The token id.
     #[must_use]
     pub fn id(&self) -> &str {
-        &self.0.id
+        self.0.id()
     }
 
     /// The token's name.
@@ -150,7 +182,6 @@ impl Principal {
     }
 }
 
-// Only the identity: the entry also holds the secret's hash and cache bookkeeping.
 impl fmt::Debug for Principal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let identity = self.identity();

@@ -597,3 +597,23 @@ fn outside_a_runtime_a_miss_is_a_clear_error_and_a_hit_still_works() {
     assert!(matches!(err, VerifyError::Unavailable(_)), "{err:?}");
     assert!(err.to_string().contains("needs a Tokio runtime"), "{err}");
 }
+
+/// The principal a hit hands out is a handle on the cache entry, which also holds the
+/// secret's hash and the cache's bookkeeping: it shows, compares and serializes as the
+/// identity alone, like a principal made from the record.
+#[tokio::test]
+async fn a_cached_principal_shows_its_identity_and_nothing_of_the_cache() {
+    let store = memory();
+    let (token, record) = issue(&store.inner, "shown", |r| r.with_scopes(["b", "a"])).await;
+    let verifier = Verifier::builder(store.clone()).build();
+    let cached = verifier.verify(&bearer(token.token().expose())).await.unwrap();
+    let made = Principal::from_record(&record);
+    assert_eq!(cached, made);
+    assert_eq!(format!("{cached:?}"), format!("{made:?}"));
+    assert_eq!(serde_json::to_value(&cached).unwrap(), serde_json::to_value(&made).unwrap());
+    let hex: String = record.secret_hash.as_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    let debug = format!("{cached:?}");
+    for shown in [&hex[..16], "hash", "filled", "stale", "last_used"] {
+        assert!(!debug.contains(shown), "{debug}");
+    }
+}

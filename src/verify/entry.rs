@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
-use crate::principal::Identity;
+use crate::principal::{Identified, Identity};
 use crate::{Principal, SecretHash, TokenRecord, TokenStatus};
 
 use super::key::IdKey;
@@ -137,18 +137,13 @@ impl Entry {
     #[inline]
     pub(crate) fn check(self: &Arc<Self>, presented: &SecretHash, now_ms: u64) -> Result<Principal, InvalidReason> {
         self.accepts(presented, now_ms)
-            .map(|()| Principal::from_entry(Arc::clone(self)))
+            .map(|()| Principal::from_holder(Arc::clone(self) as Arc<dyn Identified>))
     }
 
     /// The id, as the index compares it.
     #[inline]
     pub(crate) fn key(&self) -> &[u8] {
         self.key.as_bytes()
-    }
-
-    /// Who the token authenticates as.
-    pub(crate) fn identity(&self) -> &Identity {
-        &self.identity
     }
 
     /// [`Entry::check`] without handing out the principal.
@@ -185,6 +180,17 @@ impl Entry {
     pub(crate) fn take_unreported_use(&self) -> Option<u64> {
         let used = self.last_used_s.load(Ordering::Relaxed);
         (used > self.reported_s.swap(used, Ordering::Relaxed)).then(|| u64::from(used) * 1000)
+    }
+}
+
+// The principal a hit hands out is this entry: see `Identified`.
+impl Identified for Entry {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn identity(&self) -> &Identity {
+        &self.identity
     }
 }
 
