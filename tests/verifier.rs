@@ -557,10 +557,18 @@ async fn overlong_basic_ids_are_refused_without_a_lookup() {
 async fn an_unbounded_cache_ttl_is_accepted() {
     let store = memory();
     let (token, _) = issue(&store.inner, "forever", |r| r).await;
-    let verifier = Verifier::builder(store.clone())
+    let builder = Verifier::builder(store.clone())
         .cache_ttl(Duration::MAX)
         .negative_ttl(Duration::MAX)
-        .build();
+        .serve_stale(Duration::MAX);
+    // Clamped in the setters, as their docs say.
+    let shown = format!("{builder:?}");
+    assert_eq!(
+        shown.matches(&format!("{:?}", tollgate::MAX_DURATION)).count(),
+        3,
+        "{shown}"
+    );
+    let verifier = builder.build();
     verifier.verify(&bearer(token.token().expose())).await.unwrap();
     verifier.verify(&bearer(token.token().expose())).await.unwrap();
     assert_eq!(store.lookups(), 1);
@@ -610,8 +618,16 @@ async fn a_cached_principal_shows_its_identity_and_nothing_of_the_cache() {
     let made = Principal::from_record(&record);
     assert_eq!(cached, made);
     assert_eq!(format!("{cached:?}"), format!("{made:?}"));
-    assert_eq!(serde_json::to_value(&cached).unwrap(), serde_json::to_value(&made).unwrap());
-    let hex: String = record.secret_hash.as_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(
+        serde_json::to_value(&cached).unwrap(),
+        serde_json::to_value(&made).unwrap()
+    );
+    let hex: String = record
+        .secret_hash
+        .as_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     let debug = format!("{cached:?}");
     for shown in [&hex[..16], "hash", "filled", "stale", "last_used"] {
         assert!(!debug.contains(shown), "{debug}");

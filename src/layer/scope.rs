@@ -76,6 +76,23 @@ pub struct RequireScopes<S, M = Wrapped> {
     mode: PhantomData<fn() -> M>,
 }
 
+impl<S, M> RequireScopes<S, M> {
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Unwraps the inner service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
 /// Response future of [`RequireScopes`].
 pub type RequireScopesFuture<F, B, E, M = Wrapped> = ResponseFuture<F, B, E, M>;
 

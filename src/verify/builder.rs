@@ -13,6 +13,11 @@ use super::inner::{FastHash, Inner};
 use super::positive::Positive;
 use crate::{SecretHasher, TokenFormat, TokenSource};
 
+/// The longest duration the builders of this crate take ([`VerifierBuilder`]'s lifetimes,
+/// [`DampingBuilder::window`](crate::DampingBuilder::window)): about 100 years. Longer ones
+/// are clamped to it, as each setter says (the caches refuse lifetimes over 1,000 years).
+pub const MAX_DURATION: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
 /// Configures a [`Verifier`]. Start with [`Verifier::builder`].
 ///
 /// | setting | default |
@@ -81,7 +86,8 @@ impl VerifierBuilder {
         }
     }
 
-    /// How many tokens the cache keeps.
+    /// How many tokens the cache keeps (default 100,000); 0 caches none, so every request
+    /// asks the source.
     pub fn cache_capacity(mut self, tokens: u64) -> Self {
         self.cache_capacity = tokens;
         self
@@ -91,24 +97,27 @@ impl VerifierBuilder {
     /// and secret are checked on every request regardless; this bounds how long a change
     /// made by another replica, without a change stream, takes to be seen. It is measured
     /// on a coarse clock that ticks every 10 ms, so an entry may outlive it by about a tick.
+    /// Default 60 s; zero trusts nothing from the cache; clamped to at most [`MAX_DURATION`].
     pub fn cache_ttl(mut self, ttl: Duration) -> Self {
-        self.cache_ttl = ttl;
+        self.cache_ttl = ttl.min(MAX_DURATION);
         self
     }
 
-    /// How many unknown ids and hashes are remembered.
+    /// How many unknown ids and hashes are remembered (default 10,000; 0 remembers none).
     pub fn negative_capacity(mut self, entries: u64) -> Self {
         self.negative_capacity = entries;
         self
     }
 
-    /// How long an unknown id or hash is remembered.
+    /// How long an unknown id or hash is remembered (default 5 s; clamped to at most
+    /// [`MAX_DURATION`]).
     pub fn negative_ttl(mut self, ttl: Duration) -> Self {
-        self.negative_ttl = ttl;
+        self.negative_ttl = ttl.min(MAX_DURATION);
         self
     }
 
-    /// How long a lookup may take before the request is answered 503.
+    /// How long a lookup may take before the request is answered 503 (default 5 s; zero
+    /// fails every lookup).
     pub fn source_timeout(mut self, timeout: Duration) -> Self {
         self.source_timeout = timeout;
         self
@@ -126,7 +135,7 @@ impl VerifierBuilder {
     /// decided from the entry meanwhile, without waiting for the source timeout.
     ///
     /// Default: off (`Duration::ZERO`): every request the cache cannot vouch for waits
-    /// for the source, and fails closed with 503.
+    /// for the source, and fails closed with 503. Clamped to at most [`MAX_DURATION`].
     ///
     /// ```
     /// use std::time::Duration;
@@ -139,7 +148,7 @@ impl VerifierBuilder {
     /// # drop(verifier);
     /// ```
     pub fn serve_stale(mut self, window: Duration) -> Self {
-        self.stale_window = window;
+        self.stale_window = window.min(MAX_DURATION);
         self
     }
 
@@ -157,10 +166,7 @@ impl VerifierBuilder {
 
     /// Builds the verifier.
     pub fn build(self) -> Verifier {
-        // moka refuses lifetimes over 1,000 years; nothing needs one that long.
-        let longest = Duration::from_secs(100 * 365 * 24 * 3600);
-        let (cache_ttl, negative_ttl) = (self.cache_ttl.min(longest), self.negative_ttl.min(longest));
-        let stale_window = self.stale_window.min(longest);
+        let (cache_ttl, negative_ttl, stale_window) = (self.cache_ttl, self.negative_ttl, self.stale_window);
         Verifier {
             inner: Arc::new(Inner {
                 source: self.source,

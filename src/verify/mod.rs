@@ -24,7 +24,7 @@ mod inner;
 mod key;
 mod positive;
 
-pub use builder::VerifierBuilder;
+pub use builder::{MAX_DURATION, VerifierBuilder};
 pub(crate) use clock::coarse_ms;
 pub(crate) use entry::Entry;
 use flight::MissKey;

@@ -338,22 +338,23 @@ impl fmt::Debug for DampingBuilder {
 }
 
 impl DampingBuilder {
-    /// How many failures a client may have in one window; the next request it makes that
-    /// the cache cannot prove valid is answered 429 (at least 1).
+    /// How many failures a client may have in one window (default 20; 0 is taken as 1); the
+    /// next request it makes that the cache cannot prove valid is answered 429.
     pub fn max_failures(mut self, failures: u32) -> Self {
         self.max_failures = failures.max(1);
         self
     }
 
-    /// How long a window lasts, from the client's first failure in it. A blocked client is
-    /// told to retry when its window ends.
+    /// How long a window lasts, from the client's first failure in it (default 60 s). A
+    /// blocked client is told to retry when its window ends. Clamped to 1 ms at least and
+    /// [`MAX_DURATION`](crate::MAX_DURATION) at most.
     pub fn window(mut self, window: Duration) -> Self {
-        // moka refuses lifetimes over 1,000 years.
-        self.window = window.clamp(Duration::from_millis(1), Duration::from_secs(365 * 24 * 3600));
+        self.window = window.clamp(Duration::from_millis(1), crate::MAX_DURATION);
         self
     }
 
-    /// How many clients are tracked at most (at least 1); beyond it, the least recently
+    /// How many clients are tracked at most (default 100,000; 0 is taken as 1); beyond it,
+    /// the least recently
     /// seen are forgotten first. A client is seen when it fails, or asks for a lookup.
     pub fn capacity(mut self, clients: u64) -> Self {
         self.capacity = clients.max(1);
@@ -397,6 +398,20 @@ fn peer(addr: &str) -> Extensions {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_window_out_of_range_is_clamped_as_documented() {
+        assert_eq!(Damping::builder().window(Duration::MAX).window, crate::MAX_DURATION);
+        assert_eq!(
+            Damping::builder().window(Duration::ZERO).window,
+            Duration::from_millis(1)
+        );
+        let damping = Damping::builder().window(Duration::MAX).max_failures(0).build();
+        let (headers, ext) = (HeaderMap::new(), peer("192.0.2.1:5000"));
+        assert_eq!(damping.failed(&headers, &ext), None);
+        let remaining = refused(damping.allow_lookup(&headers, &ext)).expect("one failure blocks");
+        assert!(remaining > crate::MAX_DURATION - Duration::from_secs(1));
+    }
 
     fn refused(allowance: Allowance) -> Option<Duration> {
         match allowance {

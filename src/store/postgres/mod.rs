@@ -309,12 +309,7 @@ impl TokenStore for PostgresStore {
     }
 
     async fn list(&self, query: &ListQuery) -> Result<Page, StoreError> {
-        let sql = self.sql.list(
-            query.after.is_some(),
-            query.status.is_some(),
-            query.scope.is_some(),
-            query.owner.is_some(),
-        );
+        let sql = self.sql.list(query);
         let status = query.status.map(crate::TokenStatus::as_str);
         // One more than asked tells whether another page follows.
         let limit = i64::try_from(query.limit).map_or(i64::MAX, |limit| limit.saturating_add(1));

@@ -88,26 +88,26 @@ impl Sql {
         }
     }
 
-    /// A page of records: the filters given, in id order, one more than `limit` to tell
+    /// A page of records: the query's filters, in id order, one more than its limit to tell
     /// whether another page follows. Parameters in order: after, status, scope, owner,
     /// limit, for the filters present.
-    pub(super) fn list(&self, after: bool, status: bool, scope: bool, owner: bool) -> String {
+    pub(super) fn list(&self, query: &crate::ListQuery) -> String {
         let mut filters = Vec::new();
         let mut n = 0;
         let mut param = || {
             n += 1;
             n
         };
-        if after {
+        if query.after.is_some() {
             filters.push(format!("t.id > ${}", param()));
         }
-        if status {
+        if query.status.is_some() {
             filters.push(format!("t.status = ${}", param()));
         }
-        if scope {
+        if query.scope.is_some() {
             filters.push(format!("${} = ANY (t.scopes)", param()));
         }
-        if owner {
+        if query.owner.is_some() {
             filters.push(format!("t.owner = ${}", param()));
         }
         let mut sql = self.select_record.clone();
