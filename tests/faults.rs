@@ -374,3 +374,25 @@ async fn stale_mode_asks_a_failing_source_about_once_a_second_per_token() {
         "only the requests that asked the source waited for its timeout"
     );
 }
+
+/// `Retry-After` is whole seconds, 1 at least, as `AuthLayerBuilder::retry_after` says,
+/// from the layer and from a scope layer made from it alike.
+#[tokio::test]
+async fn retry_after_below_a_second_is_sent_as_one() {
+    let store = memory();
+    let (token, _) = issue(&store.inner, "t", |r| r).await;
+    store.set_failing(true);
+    let auth = AuthLayer::builder(Verifier::builder(store.clone()).build())
+        .retry_after(Duration::from_millis(300))
+        .build();
+    let router = Router::new()
+        .route("/me", get(|| async { "me" }).layer(auth.require_scopes(["x"])))
+        .layer(auth);
+    let request = Request::get("/me")
+        .header(AUTHORIZATION, format!("Bearer {}", token.token().expose()))
+        .body(Body::empty())
+        .unwrap();
+    let response = router.oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(response.headers()[RETRY_AFTER], "1");
+}

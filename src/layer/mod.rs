@@ -226,7 +226,8 @@ impl AuthLayerBuilder {
         self
     }
 
-    /// Bounds the `Authorization` header (default 4 KiB); longer is answered 400.
+    /// Bounds the `Authorization` header (default 4 KiB); longer is answered 400 (so 0
+    /// refuses every credential).
     pub fn max_header_len(mut self, bytes: usize) -> Self {
         self.parser = self.parser.max_len(bytes);
         self
@@ -255,9 +256,10 @@ impl AuthLayerBuilder {
         self
     }
 
-    /// The `Retry-After` sent with 503 (default 1 s; whole seconds).
+    /// The `Retry-After` sent with 503 (default 1 s), in whole seconds: rounded down, and 1
+    /// at least.
     pub fn retry_after(mut self, after: Duration) -> Self {
-        self.retry_after = after;
+        self.retry_after = Duration::from_secs(after.as_secs().max(1));
         self
     }
 
@@ -275,7 +277,7 @@ impl AuthLayerBuilder {
             self.parser.bearer_enabled(),
             self.parser.basic_enabled(),
             &self.required_scopes,
-            self.retry_after.as_secs().max(1),
+            self.retry_after.as_secs(),
         );
         // Structured tokens are read once, in the parser.
         let parser = self.parser.token_format(self.verifier.format().clone());
