@@ -1,4 +1,4 @@
-//! The example server of CONTRACT §4: `cargo run --example server`.
+//! The example server of behaviour §4: `cargo run --example server`.
 //!
 //! | setting (flag or env) | default |
 //! | --- | --- |

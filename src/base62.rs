@@ -1,4 +1,4 @@
-//! Base62 with the alphabet `0-9A-Za-z` (CONTRACT §2), for ids, secrets and checksums.
+//! Base62 with the alphabet `0-9A-Za-z` (behaviour §2), for ids, secrets and checksums.
 
 /// The base62 alphabet, in digit order.
 pub(crate) const ALPHABET: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";

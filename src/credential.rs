@@ -1,4 +1,4 @@
-//! Reading credentials from the `Authorization` header (CONTRACT §1; RFC 7235, 6750, 7617).
+//! Reading credentials from the `Authorization` header (behaviour §1; RFC 7235, 6750, 7617).
 //!
 //! The Bearer path borrows from the header and allocates nothing; Basic decodes base64
 //! into one owned buffer.
@@ -309,7 +309,7 @@ impl CredentialParser {
         let is_bearer = scheme.eq_ignore_ascii_case(b"bearer");
         let is_basic = scheme.eq_ignore_ascii_case(b"basic");
         if !(is_bearer && self.bearer || is_basic && self.basic) {
-            // CONTRACT §1: another scheme is no credentials, whatever its parameters hold.
+            // behaviour §1: another scheme is no credentials, whatever its parameters hold.
             if scheme.is_empty() {
                 return Err(if printable(bytes) {
                     CredentialError::InvalidScheme

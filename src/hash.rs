@@ -1,4 +1,4 @@
-//! Hashing secrets for storage and comparing the hashes in constant time (CONTRACT §2).
+//! Hashing secrets for storage and comparing the hashes in constant time (behaviour §2).
 
 use std::fmt;
 

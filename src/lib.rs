@@ -1,17 +1,21 @@
-// The README is the crate's guide; its examples need the `axum`, `sqlite` and `postgres`
+// The README is the crate's guide; its examples need the `axum`, `sqlite`, `postgres` and `admin`
 // features, so without them the docs are this summary and the README's examples are not
 // compiled.
 #![cfg_attr(
-    all(feature = "axum", feature = "_sqlite", feature = "postgres"),
+    all(feature = "axum", feature = "_sqlite", feature = "postgres", feature = "admin"),
     doc = include_str!("../README.md")
 )]
 #![cfg_attr(
-    not(all(feature = "axum", feature = "_sqlite", feature = "postgres")),
+    not(all(feature = "axum", feature = "_sqlite", feature = "postgres", feature = "admin")),
     doc = "Embeddable authentication middleware for tower: Bearer and Basic tokens, a cached verifier, \
            pluggable token stores, a token manager and an admin API. The guide is the README, shown here \
            when the docs are built with all features (as on docs.rs)."
 )]
 
+#[doc = include_str!("../docs/behaviour.md")]
+pub mod behaviour {}
+
+#[cfg(feature = "admin")]
 pub mod admin;
 #[cfg(feature = "axum")]
 mod axum_support;
@@ -42,12 +46,13 @@ pub mod future {
     pub use crate::layer::{RequireScopesFuture, ResponseFuture};
 }
 
+#[cfg(feature = "admin")]
 pub use admin::{AdminApi, AdminBuilder, AdminService, DEFAULT_SELF_SCOPE};
 pub use credential::{BasicCredential, Credential, CredentialError, CredentialParser};
 pub use hash::{SecretHash, SecretHasher};
 pub use layer::{
     AuthLayer, AuthLayerBuilder, AuthService, ClientKey, DEFAULT_REALM, Damping, DampingBuilder, ForwardedFor,
-    PeerAddr, Rejection, RejectionKind, RequireScopes, RequireScopesLayer, error_body,
+    PeerAddr, Rejection, RejectionKind, RequireScopes, RequireScopesLayer,
 };
 pub use manage::{BOOTSTRAP_ID, DEFAULT_ADMIN_SCOPE, IssuedToken, ManageError, NewToken, OwnedTokens, TokenManager};
 pub use principal::{Principal, PrincipalSlot};

@@ -1,4 +1,4 @@
-//! The token format `<prefix>_<id>_<secret><checksum>` (CONTRACT §2): generation, parsing
+//! The token format `<prefix>_<id>_<secret><checksum>` (behaviour §2): generation, parsing
 //! and the offline checksum check.
 
 use std::fmt;

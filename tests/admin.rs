@@ -1,4 +1,5 @@
 //! The admin API through HTTP requests into the mounted router: every row of CONTRACT §3.
+#![cfg(feature = "admin")]
 
 mod support;
 

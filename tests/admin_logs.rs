@@ -1,5 +1,6 @@
 //! Everything the admin API and the layer log during the whole admin suite, captured and
 //! searched: no secret may appear.
+#![cfg(feature = "admin")]
 
 mod support;
 

@@ -234,6 +234,7 @@ async fn behind_a_trusted_proxy_the_forwarded_client_is_counted_not_the_proxy() 
     assert_eq!(other.status(), StatusCode::OK, "the proxy itself is not blocked");
 }
 
+#[cfg(feature = "admin")]
 #[tokio::test]
 async fn one_damping_counts_failures_across_layers() {
     let store = memory();

@@ -1,7 +1,7 @@
 //! The example servers, started for real on free loopback ports and driven over HTTP: the
 //! axum one of CONTRACT §4 (temporary SQLite database, SIGTERM, restart) and the plain
 //! hyper one.
-#![cfg(all(unix, feature = "_sqlite"))]
+#![cfg(all(unix, feature = "_sqlite", feature = "admin"))]
 
 mod support;
 

@@ -120,6 +120,7 @@ async fn a_panic_in_the_layer_answers_that_request_500_and_the_next_is_decided()
     );
 }
 
+#[cfg(feature = "admin")]
 #[tokio::test]
 async fn a_panic_in_an_admin_handler_answers_that_request_500() {
     use http::{Method, StatusCode};
@@ -139,6 +140,7 @@ async fn a_panic_in_an_admin_handler_answers_that_request_500() {
 
 // CONTRACT §3: 400 for a malformed field, never a panic: a date-time whose UTC instant is
 // past the year 9999 (the offset carries it over) is out of range, in POST and in PATCH.
+#[cfg(feature = "admin")]
 #[tokio::test]
 async fn far_dates_are_refused_not_a_panic() {
     use http::{Method, StatusCode};

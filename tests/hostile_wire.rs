@@ -5,7 +5,7 @@
 //!
 //! `cargo test --test hostile_wire -- --nocapture` prints the table of what was sent and
 //! what came back.
-#![cfg(all(unix, feature = "_sqlite"))]
+#![cfg(all(unix, feature = "_sqlite", feature = "admin"))]
 
 mod support;
 

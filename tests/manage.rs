@@ -6,11 +6,8 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::{Method, StatusCode};
-use serde_json::{Value, json};
-use support::admin::Harness;
+use serde_json::json;
 use support::{Instrumented, memory};
-use time::OffsetDateTime;
 use tollgate::{
     BOOTSTRAP_ID, BasicCredential, Credential, ManageError, MemoryStore, NewToken, Secret, TokenManager, TokenPatch,
     TokenSource, TokenStatus, Verifier, VerifyError,
@@ -28,13 +25,6 @@ async fn passes(verifier: &Verifier, token: &str) -> bool {
         Ok(_) => true,
         Err(VerifyError::Invalid(_)) => false,
         Err(err) => panic!("the store failed: {err}"),
-    }
-}
-
-fn field_of(err: &ManageError) -> &str {
-    match err {
-        ManageError::Invalid { field, .. } => field,
-        other => panic!("not a field error: {other:?}"),
     }
 }
 
@@ -66,102 +56,6 @@ async fn a_created_token_works_at_once_and_is_shown_only_in_the_answer() {
 
 /// Every invalid input is refused by the Rust API and the admin API alike, with the same
 /// message: the admin API is built on the manager, so they cannot drift.
-#[tokio::test]
-async fn the_rust_api_and_the_admin_api_refuse_the_same_input_with_the_same_message() {
-    let h = Harness::new().await;
-    let tokens = TokenManager::new(h.store.clone(), h.verifier.clone());
-    let big = json!({"big": "x".repeat(4100)}).as_object().unwrap().clone();
-    let past = OffsetDateTime::now_utc() - time::Duration::days(1);
-    let cases: Vec<(Value, NewToken, Option<&str>, &str)> = vec![
-        (json!({"name": ""}), NewToken::new(""), None, "name"),
-        (
-            json!({"name": "x".repeat(129)}),
-            NewToken::new("x".repeat(129)),
-            None,
-            "name",
-        ),
-        (json!({"name": "a\u{7}b"}), NewToken::new("a\u{7}b"), None, "name"),
-        (
-            json!({"name": "n", "scopes": ["ok", "a b"]}),
-            NewToken::new("n").scopes(["ok", "a b"]),
-            None,
-            "scopes[1]",
-        ),
-        (
-            json!({"name": "n", "kind": ""}),
-            NewToken::new("n").kind(""),
-            None,
-            "kind",
-        ),
-        (
-            json!({"name": "n", "metadata": big}),
-            NewToken::new("n").metadata(big.clone()),
-            None,
-            "metadata",
-        ),
-        (
-            json!({"name": "n", "expires_at": past.format(&time::format_description::well_known::Rfc3339).unwrap()}),
-            NewToken::new("n").expires_at(past),
-            None,
-            "expires_at",
-        ),
-        (
-            json!({"name": "n", "expires_in": 0}),
-            NewToken::new("n").expires_in(time::Duration::ZERO),
-            None,
-            "expires_in",
-        ),
-        (
-            json!({"name": "n", "secret": "too-short"}),
-            NewToken::new("n"),
-            Some("too-short"),
-            "secret",
-        ),
-        (
-            json!({"name": "n", "secret": "tg_claims_our_prefix_123456"}),
-            NewToken::new("n"),
-            Some("tg_claims_our_prefix_123456"),
-            "secret",
-        ),
-    ];
-    for (body, new, secret, field) in cases {
-        let err = match secret {
-            Some(secret) => tokens.import(new, &Secret::new(secret)).await.unwrap_err(),
-            None => tokens.create(new).await.map(|_| ()).unwrap_err(),
-        };
-        assert_eq!(field_of(&err), field, "{body}");
-        let reply = h.admin(Method::POST, "/tokens", Some(body.clone())).await;
-        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{body}");
-        assert_eq!(reply.body["error"]["message"], err.to_string(), "{body}");
-    }
-
-    let created = h.create(json!({"name": "target"})).await;
-    let id = created.body["id"].as_str().unwrap();
-    for (body, patch, field) in [
-        (json!({"name": ""}), TokenPatch::new().name(""), "name"),
-        (json!({"scopes": ["\""]}), TokenPatch::new().scopes(["\""]), "scopes[0]"),
-        (
-            json!({"expires_at": "2001-01-01T00:00:00Z"}),
-            TokenPatch::new().expires_at(Some(time::macros::datetime!(2001-01-01 00:00 UTC))),
-            "expires_at",
-        ),
-    ] {
-        let err = tokens.update(id, patch).await.unwrap_err();
-        assert_eq!(field_of(&err), field);
-        let reply = h.admin(Method::PATCH, &format!("/tokens/{id}"), Some(body)).await;
-        assert_eq!(reply.body["error"]["message"], err.to_string());
-    }
-    let err = tokens.rotate(id, time::Duration::seconds(-1)).await.unwrap_err();
-    let reply = h
-        .admin(
-            Method::POST,
-            &format!("/tokens/{id}/rotate"),
-            Some(json!({"grace_seconds": -1})),
-        )
-        .await;
-    assert_eq!(reply.body["error"]["message"], err.to_string());
-}
-
 #[tokio::test]
 async fn an_imported_secret_works_as_bearer_and_basic_and_is_taken_once() {
     let (_store, verifier, tokens) = manager();
@@ -317,4 +211,118 @@ async fn stores_bootstrapping_one_database_at_once_make_one_token() {
     assert_eq!(listed.len(), 1);
     let verifier = Verifier::builder(store).build();
     assert!(passes(&verifier, made[0].expose()).await, "and it is the one stored");
+}
+
+/// The same input refused by the Rust API and by the admin API, with the same message.
+#[cfg(feature = "admin")]
+mod against_the_admin_api {
+    use http::{Method, StatusCode};
+    use serde_json::{Value, json};
+    use time::OffsetDateTime;
+    use tollgate::{ManageError, NewToken, Secret, TokenManager, TokenPatch};
+
+    use super::support::admin::Harness;
+
+    fn field_of(err: &ManageError) -> &str {
+        match err {
+            ManageError::Invalid { field, .. } => field,
+            other => panic!("not a field error: {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_rust_api_and_the_admin_api_refuse_the_same_input_with_the_same_message() {
+        let h = Harness::new().await;
+        let tokens = TokenManager::new(h.store.clone(), h.verifier.clone());
+        let big = json!({"big": "x".repeat(4100)}).as_object().unwrap().clone();
+        let past = OffsetDateTime::now_utc() - time::Duration::days(1);
+        let cases: Vec<(Value, NewToken, Option<&str>, &str)> = vec![
+            (json!({"name": ""}), NewToken::new(""), None, "name"),
+            (
+                json!({"name": "x".repeat(129)}),
+                NewToken::new("x".repeat(129)),
+                None,
+                "name",
+            ),
+            (json!({"name": "a\u{7}b"}), NewToken::new("a\u{7}b"), None, "name"),
+            (
+                json!({"name": "n", "scopes": ["ok", "a b"]}),
+                NewToken::new("n").scopes(["ok", "a b"]),
+                None,
+                "scopes[1]",
+            ),
+            (
+                json!({"name": "n", "kind": ""}),
+                NewToken::new("n").kind(""),
+                None,
+                "kind",
+            ),
+            (
+                json!({"name": "n", "metadata": big}),
+                NewToken::new("n").metadata(big.clone()),
+                None,
+                "metadata",
+            ),
+            (
+                json!({"name": "n", "expires_at": past.format(&time::format_description::well_known::Rfc3339).unwrap()}),
+                NewToken::new("n").expires_at(past),
+                None,
+                "expires_at",
+            ),
+            (
+                json!({"name": "n", "expires_in": 0}),
+                NewToken::new("n").expires_in(time::Duration::ZERO),
+                None,
+                "expires_in",
+            ),
+            (
+                json!({"name": "n", "secret": "too-short"}),
+                NewToken::new("n"),
+                Some("too-short"),
+                "secret",
+            ),
+            (
+                json!({"name": "n", "secret": "tg_claims_our_prefix_123456"}),
+                NewToken::new("n"),
+                Some("tg_claims_our_prefix_123456"),
+                "secret",
+            ),
+        ];
+        for (body, new, secret, field) in cases {
+            let err = match secret {
+                Some(secret) => tokens.import(new, &Secret::new(secret)).await.unwrap_err(),
+                None => tokens.create(new).await.map(|_| ()).unwrap_err(),
+            };
+            assert_eq!(field_of(&err), field, "{body}");
+            let reply = h.admin(Method::POST, "/tokens", Some(body.clone())).await;
+            assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{body}");
+            assert_eq!(reply.body["error"]["message"], err.to_string(), "{body}");
+        }
+
+        let created = h.create(json!({"name": "target"})).await;
+        let id = created.body["id"].as_str().unwrap();
+        for (body, patch, field) in [
+            (json!({"name": ""}), TokenPatch::new().name(""), "name"),
+            (json!({"scopes": ["\""]}), TokenPatch::new().scopes(["\""]), "scopes[0]"),
+            (
+                json!({"expires_at": "2001-01-01T00:00:00Z"}),
+                TokenPatch::new().expires_at(Some(time::macros::datetime!(2001-01-01 00:00 UTC))),
+                "expires_at",
+            ),
+        ] {
+            let err = tokens.update(id, patch).await.unwrap_err();
+            assert_eq!(field_of(&err), field);
+            let reply = h.admin(Method::PATCH, &format!("/tokens/{id}"), Some(body)).await;
+            assert_eq!(reply.body["error"]["message"], err.to_string());
+        }
+        let err = tokens.rotate(id, time::Duration::seconds(-1)).await.unwrap_err();
+        let reply = h
+            .admin(
+                Method::POST,
+                &format!("/tokens/{id}/rotate"),
+                Some(json!({"grace_seconds": -1})),
+            )
+            .await;
+        assert_eq!(reply.body["error"]["message"], err.to_string());
+    }
 }

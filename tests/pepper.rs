@@ -3,6 +3,7 @@
 //! admin API, and verified by the layer, as Bearer and as Basic. A stored plain SHA-256 of
 //! the same secret must not work: any place that hashes without the verifier's hasher fails
 //! here.
+#![cfg(feature = "admin")]
 
 mod support;
 

@@ -1,7 +1,7 @@
 //! The README's quick starts, as a new user follows them: the code blocks are the example
 //! files word for word, and the examples, run as processes, mint the first token, serve
 //! it, and damp a client that guesses.
-#![cfg(all(unix, feature = "_sqlite"))]
+#![cfg(all(unix, feature = "_sqlite", feature = "admin"))]
 
 mod support;
 

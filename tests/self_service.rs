@@ -1,4 +1,5 @@
 //! Owners, self-service and audit fields through the admin API: every row of CONTRACT §3a.
+#![cfg(feature = "admin")]
 
 mod support;
 

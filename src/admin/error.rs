@@ -1,11 +1,12 @@
-//! [`ApiError`]: every error the admin API answers with, as CONTRACT §3 lists them.
+//! [`ApiError`]: every error the admin API answers with, as behaviour §3.1 lists them.
 
 use bytes::Bytes;
-use http::header::{ALLOW, CONTENT_TYPE, RETRY_AFTER};
+use http::header::{ALLOW, CONTENT_TYPE};
 use http::{HeaderValue, Response, StatusCode};
 use http_body_util::Full;
 
-use crate::{ManageError, Rejection, error_body};
+use crate::layer::error_body;
+use crate::{ManageError, Rejection, RejectionKind};
 
 /// An admin request that failed, and how it is answered.
 #[derive(Debug)]
@@ -83,11 +84,10 @@ impl ApiError {
                 "unsupported_media_type",
                 "request body must be application/json".to_owned(),
             ),
-            Self::Unavailable => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                "token store unavailable, retry later".to_owned(),
-            ),
+            // The layer's own 503: one status, message and Retry-After for both.
+            Self::Unavailable => {
+                return Rejection::new(RejectionKind::Unavailable).realm(realm).to_response();
+            }
             Self::Internal => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal_error",
@@ -98,14 +98,8 @@ impl ApiError {
         *response.status_mut() = status;
         let headers = response.headers_mut();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        match self {
-            Self::MethodNotAllowed(allow) => {
-                headers.insert(ALLOW, HeaderValue::from_static(allow));
-            }
-            Self::Unavailable => {
-                headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));
-            }
-            _ => {}
+        if let Self::MethodNotAllowed(allow) = self {
+            headers.insert(ALLOW, HeaderValue::from_static(allow));
         }
         response
     }

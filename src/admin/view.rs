@@ -1,4 +1,4 @@
-//! How a record is shown: CONTRACT §3's fields and the owner and audit fields, never a
+//! How a record is shown: the fields of behaviour §3.1, never a
 //! secret, never a hash.
 
 use serde::Serialize;

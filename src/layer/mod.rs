@@ -1,6 +1,6 @@
 //! [`AuthLayer`]: the tower middleware. It reads the credential, asks the [`Verifier`],
 //! and either hands the request to the inner service with a [`Principal`] in its
-//! extensions, or answers it as CONTRACT §1 says.
+//! extensions, or answers it as behaviour §1 says.
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -22,7 +22,9 @@ pub use body::{AuthBody, BodyMode, SameBody, Wrapped};
 pub use damping::{ClientKey, Damping, DampingBuilder, ForwardedFor, PeerAddr};
 pub use future::ResponseFuture;
 use rejection::Challenges;
-pub use rejection::{Rejection, RejectionKind, error_body};
+#[cfg(feature = "admin")]
+pub(crate) use rejection::error_body;
+pub use rejection::{Rejection, RejectionKind};
 pub use scope::{RequireScopes, RequireScopesFuture, RequireScopesLayer};
 pub use service::AuthService;
 

@@ -1,5 +1,5 @@
 //! [`Rejection`]: why the layer answered a request itself, and the response it sends
-//! (CONTRACT §1's table).
+//! (behaviour §1's table).
 
 use std::fmt;
 
@@ -345,9 +345,10 @@ impl fmt::Display for Rejection {
     }
 }
 
-/// The JSON error body used everywhere: `{"error":{"code":..,"message":..}}`.
+/// The JSON error body the layer and the admin API answer with:
+/// `{"error":{"code":..,"message":..}}`.
 #[must_use]
-pub fn error_body(code: &str, message: &str) -> Bytes {
+pub(crate) fn error_body(code: &str, message: &str) -> Bytes {
     let body = serde_json::json!({ "error": { "code": code, "message": message } });
     Bytes::from(body.to_string())
 }

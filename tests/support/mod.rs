@@ -1,6 +1,7 @@
 //! Test support shared by the integration tests.
 #![allow(dead_code, unreachable_pub, unused_imports)]
 
+#[cfg(feature = "admin")]
 pub mod admin;
 pub mod backends;
 pub mod checksum;
@@ -12,6 +13,7 @@ pub mod process;
 pub mod proxy;
 #[cfg(feature = "redis")]
 pub mod redis;
+#[cfg(feature = "admin")]
 pub mod self_service;
 
 use std::sync::Arc;

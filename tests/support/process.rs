@@ -19,6 +19,7 @@ pub fn example_binary(name: &str) -> PathBuf {
     let mut build = Command::new(env!("CARGO"));
     build.args(["build", "--quiet", "--example", name, "--no-default-features"]);
     let features: Vec<&str> = [
+        (cfg!(feature = "admin"), "admin"),
         (cfg!(feature = "sqlite"), "sqlite"),
         (cfg!(feature = "sqlite-unbundled"), "sqlite-unbundled"),
         (cfg!(feature = "axum"), "axum"),
