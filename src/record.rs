@@ -248,20 +248,46 @@ impl TokenRecord {
     /// Whether the token is active and unexpired at `at`.
     #[must_use]
     pub fn is_usable_at(&self, at: OffsetDateTime) -> bool {
-        self.status == TokenStatus::Active && self.expires_at.is_none_or(|exp| at < exp)
+        self.status == TokenStatus::Active && !expired(self.expires_at.as_ref(), Some(&at))
     }
 
     /// Whether `hash` is the current secret's, or the previous one's within its grace
     /// period at `at`. Both comparisons always run, in constant time.
     #[must_use]
     pub fn secret_matches(&self, hash: &SecretHash, at: OffsetDateTime) -> bool {
-        let current = self.secret_hash == *hash;
-        let previous = self
-            .previous_secret
-            .as_ref()
-            .is_some_and(|prev| (prev.hash == *hash) & (at < prev.valid_until));
-        current | previous
+        secret_opens(hash, &self.secret_hash, Some(&at), || {
+            self.previous_secret
+                .as_ref()
+                .map(|prev| (&prev.hash, &prev.valid_until))
+        })
     }
+}
+
+// The two rules below decide a presented secret for a record and for the verifier's cached
+// copy of one (`verify/entry.rs`), which keeps its times as `SystemTime`: one rule, any clock.
+
+/// Whether `presented` opens a token whose current secret hashes to `current`: it is that
+/// hash, or the previous secret's while its grace runs (`now` before its end). Both are
+/// compared in constant time. `now` is `None` only for a token with no deadline (no expiry,
+/// no previous secret): `previous` is then not called, so a cached entry's second cache
+/// line is not read on a plain hit.
+#[inline]
+pub(crate) fn secret_opens<'a, T: PartialOrd + 'a>(
+    presented: &SecretHash,
+    current: &SecretHash,
+    now: Option<&T>,
+    previous: impl FnOnce() -> Option<(&'a SecretHash, &'a T)>,
+) -> bool {
+    let current = *current == *presented;
+    let previous = now.is_some_and(|now| previous().is_some_and(|(hash, until)| (*hash == *presented) & (now < until)));
+    current | previous
+}
+
+/// Whether a token that stops working at `expires_at` has stopped at `now` (`None`: a token
+/// with no deadline, never expired).
+#[inline]
+pub(crate) fn expired<T: PartialOrd>(expires_at: Option<&T>, now: Option<&T>) -> bool {
+    matches!((expires_at, now), (Some(exp), Some(now)) if now >= exp)
 }
 
 /// Reads scopes in any order into the sorted form records keep.

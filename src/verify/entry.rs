@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use crate::principal::{Identified, Identity};
+use crate::record;
 use crate::{Principal, SecretHash, TokenRecord, TokenStatus};
 
 use super::key::IdKey;
@@ -149,16 +150,14 @@ impl Entry {
     /// [`Entry::check`] without handing out the principal.
     #[inline]
     pub(crate) fn accepts(&self, presented: &SecretHash, now_ms: u64) -> Result<(), InvalidReason> {
+        // The precise clock, for a token with a deadline only; the rules are the record's.
         let now = self.has_deadline.then(SystemTime::now);
-        let current = self.hash == *presented;
-        // Only a token with a deadline has its second line read.
-        let previous = now
-            .is_some_and(|now| matches!(&self.previous, Some((hash, until)) if (*hash == *presented) & (now < *until)));
-        if !(current | previous) {
+        let previous = || self.previous.as_ref().map(|(hash, until)| (hash, until));
+        if !record::secret_opens(presented, &self.hash, now.as_ref(), previous) {
             Err(InvalidReason::WrongSecret)
         } else if !self.active {
             Err(InvalidReason::Inactive)
-        } else if now.is_some_and(|now| self.expires_at.is_some_and(|exp| now >= exp)) {
+        } else if record::expired(self.expires_at.as_ref(), now.as_ref()) {
             Err(InvalidReason::Expired)
         } else {
             self.touch(now_ms);
@@ -213,5 +212,37 @@ mod tests {
             std::mem::offset_of!(Entry, has_deadline) + 1,
         ];
         assert!(hot.iter().all(|&end| end <= 80), "{hot:?}");
+    }
+
+    #[test]
+    fn a_cached_entry_decides_every_secret_as_its_record_does() {
+        use crate::{PreviousSecret, SecretHasher};
+        use time::{Duration as Span, OffsetDateTime};
+
+        let hasher = SecretHasher::Sha256;
+        let (current, old, other) = (hasher.hash(b"current"), hasher.hash(b"old"), hasher.hash(b"other"));
+        let now = OffsetDateTime::now_utc();
+        let hour = Span::hours(1);
+        let mut decided = 0;
+        for previous in [None, Some(now + hour), Some(now - hour)] {
+            for expiry in [None, Some(now + hour), Some(now - hour)] {
+                for status in [TokenStatus::Active, TokenStatus::Inactive] {
+                    let record = TokenRecord::new("id", "name", current)
+                        .with_status(status)
+                        .with_expiry(expiry)
+                        .with_previous_secret(previous.map(|valid_until| PreviousSecret { hash: old, valid_until }));
+                    let entry = Entry::from_record(&record, Duration::from_secs(60));
+                    for presented in [current, old, other] {
+                        let by_record = record.secret_matches(&presented, now) && record.is_usable_at(now);
+                        let by_entry = entry.accepts(&presented, clock::coarse_ms()).is_ok();
+                        assert_eq!(by_entry, by_record, "{previous:?} {expiry:?} {status:?}");
+                        decided += usize::from(by_entry);
+                    }
+                }
+            }
+        }
+        // An active, unexpired token (two expiry cases) opens to its current secret (three
+        // previous-secret cases) and to the old one within its grace.
+        assert_eq!(decided, 2 * 3 + 2);
     }
 }
