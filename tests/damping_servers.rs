@@ -5,9 +5,7 @@
 mod support;
 
 use std::convert::Infallible;
-use std::io::Write;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
@@ -15,39 +13,14 @@ use http_body_util::{BodyExt as _, Full};
 use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use support::logs::Capture;
 use support::memory;
 use tollgate::{AuthLayer, BasicCredential, Damping, Verifier};
 use tower::ServiceBuilder;
-use tracing_subscriber::fmt::MakeWriter;
 
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for Capture {
-    type Writer = Capture;
-
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
-
-impl Capture {
-    fn warnings(&self) -> usize {
-        String::from_utf8_lossy(&self.0.lock().unwrap())
-            .matches("damping found no client key")
-            .count()
-    }
+/// How many times damping warned that it found no client key.
+fn warnings(capture: &Capture) -> usize {
+    capture.text().matches("damping found no client key").count()
 }
 
 /// 21 failed guesses from one client: the statuses it got.
@@ -129,21 +102,16 @@ async fn hyper_server(insert_peer: bool) -> SocketAddr {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn default_damping_damps_where_the_server_names_the_client_and_warns_once_where_not() {
     let capture = Capture::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::WARN)
-        .with_writer(capture.clone())
-        .with_ansi(false)
-        .finish();
-    tracing::subscriber::set_global_default(subscriber).unwrap();
+    tracing::subscriber::set_global_default(capture.subscriber()).unwrap();
 
     let statuses = guess(hyper_server(true).await).await;
     assert!(damped(&statuses), "hyper, peer address inserted: {statuses:?}");
-    assert_eq!(capture.warnings(), 0);
+    assert_eq!(warnings(&capture), 0);
 
     let statuses = guess(hyper_server(false).await).await;
     assert!(statuses.iter().all(|s| *s == StatusCode::UNAUTHORIZED), "{statuses:?}");
     assert_eq!(
-        capture.warnings(),
+        warnings(&capture),
         1,
         "hyper without a peer address: warned once, not per request"
     );
@@ -152,10 +120,10 @@ async fn default_damping_damps_where_the_server_names_the_client_and_warns_once_
     {
         let statuses = guess(axum_server(true).await).await;
         assert!(damped(&statuses), "axum with ConnectInfo: {statuses:?}");
-        assert_eq!(capture.warnings(), 1);
+        assert_eq!(warnings(&capture), 1);
 
         let statuses = guess(axum_server(false).await).await;
         assert!(statuses.iter().all(|s| *s == StatusCode::UNAUTHORIZED), "{statuses:?}");
-        assert_eq!(capture.warnings(), 2, "axum without ConnectInfo: warned once");
+        assert_eq!(warnings(&capture), 2, "axum without ConnectInfo: warned once");
     }
 }

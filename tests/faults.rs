@@ -11,8 +11,12 @@ use axum::routing::get;
 use axum::{Extension, Router};
 use http::header::{AUTHORIZATION, RETRY_AFTER};
 use http::{Request, StatusCode};
+use support::logs::Capture;
 use support::{Instrumented, issue, memory, unknown_token};
-use tollgate::{AuthLayer, MemoryStore, Principal, TokenPatch, TokenStatus, TokenStore, Verifier, VerifierBuilder};
+use tollgate::{
+    AuthLayer, MemoryStore, Principal, SecretHasher, TokenPatch, TokenRecord, TokenStatus, TokenStore, Verifier,
+    VerifierBuilder,
+};
 use tower::ServiceExt as _;
 
 struct App {
@@ -89,6 +93,44 @@ async fn store_errors_are_never_cached_and_never_let_a_request_through() {
     app.store.set_failing(false);
     assert_eq!(status(&app, token.token().expose()).await, StatusCode::OK);
     assert_eq!(status(&app, unknown.token().expose()).await, StatusCode::UNAUTHORIZED);
+}
+
+// An operator reads which token's lookup failed: a generated token by its id, an imported
+// one (found by the hash of its secret) by neither its secret nor its hash.
+#[tokio::test]
+async fn a_failed_lookup_is_logged_with_the_token_id_and_never_the_secret() {
+    let capture = Capture::default();
+    let _guard = tracing::subscriber::set_default(capture.subscriber());
+    let app = app(|b| b);
+    let (token, _) = issue(&app.store.inner, "t", |r| r).await;
+    let imported = "legacy-opaque-token_0123456789";
+    let hash = SecretHasher::Sha256.hash(imported.as_bytes());
+    let record = TokenRecord::new("Imp0rted", "legacy", hash);
+    app.store.inner.create(record).await.unwrap();
+    app.store.set_failing(true);
+    assert_eq!(
+        status(&app, token.token().expose()).await,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    assert_eq!(status(&app, imported).await, StatusCode::SERVICE_UNAVAILABLE);
+
+    let logged = capture.text();
+    let failures: Vec<&str> = logged
+        .lines()
+        .filter(|line| line.contains("token store lookup failed"))
+        .collect();
+    assert_eq!(failures.len(), 2, "{logged}");
+    assert!(failures[0].contains(" WARN "), "{}", failures[0]);
+    assert!(
+        failures[0].contains(&format!("key=Id(\"{}\")", token.id())),
+        "{}",
+        failures[0]
+    );
+    assert!(failures[1].contains("key=Hash(..)"), "{}", failures[1]);
+    let hex = serde_json::to_string(&hash).unwrap();
+    for secret in [token.secret_segment(), imported, hex.trim_matches('"')] {
+        assert!(!logged.contains(secret), "{logged}");
+    }
 }
 
 #[tokio::test]

@@ -633,3 +633,90 @@ async fn a_cached_principal_shows_its_identity_and_nothing_of_the_cache() {
         assert!(!debug.contains(shown), "{debug}");
     }
 }
+
+/// An imported token, stored under `id` with `secret` as its whole secret.
+async fn import(store: &impl TokenStore, id: &str, secret: &str) -> tollgate::SecretHash {
+    let hash = SecretHasher::Sha256.hash(secret.as_bytes());
+    store
+        .create(tollgate::TokenRecord::new(id, "imported", hash))
+        .await
+        .unwrap();
+    hash
+}
+
+// An imported token is found by the hash of its secret once; after that the hash is known
+// to the cache and no request for it goes back to the source.
+#[tokio::test]
+async fn an_opaque_token_is_looked_up_once_then_served_from_the_cache() {
+    let store = memory();
+    let secret = "legacy-opaque-token-0123456789";
+    import(&store.inner, "Imp0rted", secret).await;
+    let verifier = Verifier::builder(store.clone()).build();
+    for _ in 0..3 {
+        assert_eq!(verifier.verify(&bearer(secret)).await.unwrap().id(), "Imp0rted");
+    }
+    assert_eq!(store.lookups(), 1);
+}
+
+/// A lookup by hash that found nothing, and answers after that secret was imported (and
+/// `invalidate_hash` called, as the token manager does), must not leave the secret
+/// remembered as unknown.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_opaque_lookup_from_before_an_import_does_not_hide_the_import() {
+    let store = memory();
+    let secret = "legacy-opaque-token-0123456789";
+    let verifier = Verifier::builder(store.clone()).build();
+    let mut held = store.hold_next_lookup();
+    let in_flight = {
+        let verifier = verifier.clone();
+        tokio::spawn(async move { verifier.verify(&bearer(secret)).await })
+    };
+    // The lookup has found nothing...
+    held.has_read().await;
+    // ...and answers after the import.
+    let hash = import(&store.inner, "Imp0rted", secret).await;
+    verifier.invalidate_hash(&hash);
+    held.release();
+    assert_eq!(
+        invalid(in_flight.await.unwrap()),
+        InvalidReason::Unknown,
+        "it answered what it read"
+    );
+    assert_eq!(verifier.verify(&bearer(secret)).await.unwrap().id(), "Imp0rted");
+}
+
+// Ids are at most 64 characters: a Basic user-id of 64 is looked up, one of 65 is refused
+// without a lookup.
+#[tokio::test]
+async fn a_basic_id_of_the_longest_length_is_looked_up_and_a_longer_one_is_not() {
+    let store = memory();
+    let secret = "an-imported-secret-of-some-length";
+    let longest = "L".repeat(64);
+    import(&store.inner, &longest, secret).await;
+    let verifier = Verifier::builder(store.clone()).build();
+    let basic = BasicCredential::new(&longest, secret);
+    assert_eq!(verifier.verify(&Credential::Basic(basic)).await.unwrap().id(), longest);
+    assert_eq!(store.lookups(), 1);
+    let longer = BasicCredential::new(&"L".repeat(65), secret);
+    assert_eq!(
+        invalid(verifier.verify(&Credential::Basic(longer)).await),
+        InvalidReason::Unknown
+    );
+    assert_eq!(store.lookups(), 1, "an id too long for any token is not looked up");
+}
+
+// Basic with one token's id and another token whole as the password is refused at once:
+// the two ids disagree, and no lookup is needed to say so.
+#[tokio::test]
+async fn basic_with_another_tokens_whole_token_is_refused_without_a_lookup() {
+    let store = memory();
+    let (a, _) = issue(&store.inner, "a", |r| r).await;
+    let (b, _) = issue(&store.inner, "b", |r| r).await;
+    let verifier = Verifier::builder(store.clone()).build();
+    let mixed = BasicCredential::new(a.id(), b.token().expose());
+    assert_eq!(
+        invalid(verifier.verify(&Credential::Basic(mixed)).await),
+        InvalidReason::WrongSecret
+    );
+    assert_eq!(store.lookups(), 0);
+}

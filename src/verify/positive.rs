@@ -151,9 +151,10 @@ impl Positive {
                 sample_read(|| {
                     // Tells moka the entry is popular; the answer is not needed. Popularity
                     // only decides what is evicted: while the cache is less than half full a
-                    // read would wait on moka's cold memory and tell it nothing it needs yet. (moka then tidies itself on fills only, so an expired
-                    // entry nobody asks for again stays counted until the next fill; a hit
-                    // never uses one, `with` checks freshness itself.)
+                    // read would wait on moka's cold memory and tell it nothing it needs yet.
+                    // (moka then tidies itself on fills only, so an expired entry nobody asks
+                    // for again stays counted until the next fill; a hit never uses one, `with`
+                    // checks freshness itself.)
                     if self.policy.entry_count() >= self.sampled_from {
                         let _ = self.policy.get(id);
                     }
@@ -257,6 +258,16 @@ mod tests {
     fn decide(cache: &Positive, id: &str) -> Option<Result<(), InvalidReason>> {
         let presented = SecretHasher::Sha256.hash(b"secret");
         cache.with(id, |entry, now_ms| entry.accepts(&presented, now_ms))
+    }
+
+    // The index's `entry` finds what it holds for an id through this equality: were it
+    // false, a refresh would sit beside the entry it replaces, and `invalidate` would
+    // remove only one of the two.
+    #[test]
+    fn index_keys_are_equal_exactly_when_their_ids_are() {
+        let (first, second) = (entry("abc", TokenStatus::Active), entry("abc", TokenStatus::Inactive));
+        assert!(Cached(first) == Cached(Arc::clone(&second)));
+        assert!(Cached(second) != Cached(entry("abd", TokenStatus::Active)));
     }
 
     #[test]

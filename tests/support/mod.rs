@@ -6,6 +6,7 @@ pub mod admin;
 pub mod backends;
 pub mod checksum;
 pub mod conformance;
+pub mod logs;
 #[cfg(feature = "postgres")]
 pub mod pg;
 #[cfg(unix)]
