@@ -214,6 +214,22 @@ mod tests {
         assert!(hot.iter().all(|&end| end <= 80), "{hot:?}");
     }
 
+    // An entry's life is half-open, as a token's expiry is: fresh from its fill up to, not
+    // including, the end of its time-to-live; usable in stale mode up to, not including,
+    // the end of the window after that.
+    #[test]
+    fn freshness_and_the_stale_window_end_at_their_first_instant() {
+        let record = TokenRecord::new("id", "name", crate::SecretHasher::Sha256.hash(b"s"));
+        let entry = Entry::from_record(&record, Duration::from_millis(1_000));
+        let (filled, stale) = (entry.filled_ms, entry.stale_ms);
+        assert_eq!(stale, filled + 1_000);
+        assert!(entry.is_fresh(filled) && entry.is_fresh(stale - 1));
+        assert!(!entry.is_fresh(stale));
+        assert!(!entry.is_fresh(filled - 1), "a clock that went backwards");
+        assert!(entry.within_window(stale + 499, 500));
+        assert!(!entry.within_window(stale + 500, 500));
+    }
+
     #[test]
     fn a_cached_entry_decides_every_secret_as_its_record_does() {
         use crate::{PreviousSecret, SecretHasher};
