@@ -50,3 +50,34 @@ async fn the_layer_wraps_a_plain_service_fn() {
     let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(json["error"]["code"], "unauthorized");
 }
+
+/// An inner service that is never ready: it has failed (a closed connection pool, say).
+#[derive(Debug, Clone)]
+struct Broken;
+
+impl tower::Service<Request<Full<Bytes>>> for Broken {
+    type Response = Response<Full<Bytes>>;
+    type Error = &'static str;
+    type Future = std::future::Ready<Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(&mut self, _: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Err("the inner service is broken"))
+    }
+
+    fn call(&mut self, _: Request<Full<Bytes>>) -> Self::Future {
+        unreachable!("a service that is not ready is never called")
+    }
+}
+
+// The layer is ready when the service it wraps is, and passes its readiness error on, as
+// tower's backpressure requires; its Debug shows the inner service.
+#[tokio::test]
+async fn the_layer_passes_on_the_inner_services_readiness_and_shows_it_in_debug() {
+    let layer = AuthLayer::new(Verifier::builder(memory()).build());
+    let service = ServiceBuilder::new().layer(layer).service(Broken);
+    assert!(
+        format!("{service:?}").contains("AuthService { inner: Broken"),
+        "{service:?}"
+    );
+    assert_eq!(service.ready_oneshot().await.err(), Some("the inner service is broken"));
+}

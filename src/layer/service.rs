@@ -293,3 +293,23 @@ impl<S, M> AuthService<S, M> {
         }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    // Retry-After is whole seconds, rounded up, and only a fraction rounds: a client told 3
+    // after 3 s exactly would otherwise wait a second for nothing.
+    #[test]
+    fn retry_after_rounds_a_fraction_up_and_a_whole_second_not() {
+        let secs = |remaining| match too_many_failures(remaining).kind() {
+            RejectionKind::TooManyFailures { retry_after_secs } => *retry_after_secs,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(secs(Duration::from_secs(3)), 3);
+        assert_eq!(secs(Duration::from_millis(2_001)), 3);
+        assert_eq!(secs(Duration::from_nanos(1)), 1);
+    }
+}
