@@ -28,6 +28,7 @@ mod manage;
 mod metrics;
 mod principal;
 mod record;
+mod record_view;
 mod scopes;
 mod secret;
 pub mod store;
@@ -57,6 +58,7 @@ pub use layer::{
 pub use manage::{BOOTSTRAP_ID, DEFAULT_ADMIN_SCOPE, IssuedToken, ManageError, NewToken, OwnedTokens, TokenManager};
 pub use principal::{Principal, PrincipalSlot};
 pub use record::{PreviousSecret, TokenRecord, TokenStatus};
+pub use record_view::RecordView;
 pub use secret::Secret;
 pub use store::{
     ChangeEvent, ChangeStream, ListQuery, MemoryStore, Page, Rotation, StoreError, TokenPatch, TokenSource, TokenStore,

@@ -58,8 +58,8 @@ pub struct PreviousSecret {
 ///
 /// With serde, a record serializes every field, the secret's hash included (as 64 hex
 /// digits) and timestamps as RFC 3339: the form for a store of your own that keeps records
-/// as documents. Never send it to a client; the admin API shows records without their
-/// hashes.
+/// as documents. Never send it to a client: send [`TokenRecord::view`], as the admin API
+/// does.
 ///
 /// ```
 /// use tollgate::{SecretHasher, TokenFormat, TokenRecord, TokenStatus};

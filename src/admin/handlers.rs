@@ -10,10 +10,10 @@ use serde::Serialize;
 
 use super::error::{ApiError, json_response};
 use super::input::{self, CheckRequest, CreateRequest, PatchRequest, RevokeOwnerRequest, RotateRequest};
-use super::view::{CheckView, ListView, RecordView, RevokedView, WithToken};
+use super::view::{CheckView, ListView, RevokedView, WithToken};
 use super::{Actor, State};
 use crate::store::BoxError;
-use crate::{BasicCredential, Credential, NewToken, TokenManager, TokenPatch};
+use crate::{BasicCredential, Credential, NewToken, TokenManager, TokenPatch, TokenRecord};
 
 type Reply = Result<Response<Full<Bytes>>, ApiError>;
 
@@ -56,7 +56,7 @@ impl State {
             let issued = actor.access.create(new).await?;
             tracing::info!(target: "tollgate::admin", action = "created", token_id = %issued.id(), actor = actor.id, imported = false);
             let shown = WithToken {
-                record: RecordView::from(issued.record()),
+                record: issued.record().view(),
                 token: issued.token().expose(),
             };
             return json(StatusCode::CREATED, &shown);
@@ -64,14 +64,14 @@ impl State {
         // The caller's secret is never echoed.
         let record = actor.access.import(new, &secret).await?;
         tracing::info!(target: "tollgate::admin", action = "created", token_id = %record.id, actor = actor.id, imported = true);
-        json(StatusCode::CREATED, &RecordView::from(&record))
+        json(StatusCode::CREATED, &record.view())
     }
 
     pub(super) async fn list(&self, query: Option<&str>, actor: Actor<'_>) -> Reply {
         let query = input::list_query(query)?;
         let page = actor.access.list(&query).await?;
         let view = ListView {
-            tokens: page.records.iter().map(RecordView::from).collect(),
+            tokens: page.records.iter().map(TokenRecord::view).collect(),
             next_cursor: page.next_after.as_deref().map(super::cursor::encode),
         };
         json(StatusCode::OK, &view)
@@ -79,7 +79,7 @@ impl State {
 
     pub(super) async fn get(&self, id: &str, actor: Actor<'_>) -> Reply {
         let record = actor.access.get(id).await?.ok_or(ApiError::NotFound)?;
-        json(StatusCode::OK, &RecordView::from(&record))
+        json(StatusCode::OK, &record.view())
     }
 
     pub(super) async fn update<B>(&self, id: &str, req: Request<B>, actor: Actor<'_>) -> Reply
@@ -104,7 +104,7 @@ impl State {
         }
         let record = actor.access.update(id, patch).await?;
         tracing::info!(target: "tollgate::admin", action = "updated", token_id = %id, actor = actor.id);
-        json(StatusCode::OK, &RecordView::from(&record))
+        json(StatusCode::OK, &record.view())
     }
 
     pub(super) async fn delete(&self, id: &str, actor: Actor<'_>) -> Reply {
@@ -125,7 +125,7 @@ impl State {
         let issued = actor.access.rotate(id, time::Duration::seconds(grace)).await?;
         tracing::info!(target: "tollgate::admin", action = "rotated", token_id = %id, actor = actor.id, grace_seconds = grace);
         let shown = WithToken {
-            record: RecordView::from(issued.record()),
+            record: issued.record().view(),
             token: issued.token().expose(),
         };
         json(StatusCode::OK, &shown)
@@ -165,7 +165,7 @@ impl State {
         let record = tokens.check(&credential).await?;
         let view = CheckView {
             valid: record.is_some(),
-            token: record.as_ref().map(RecordView::from),
+            token: record.as_ref().map(TokenRecord::view),
         };
         json(StatusCode::OK, &view)
     }
