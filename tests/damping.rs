@@ -187,6 +187,44 @@ async fn a_block_ends_with_its_window() {
 }
 
 #[tokio::test]
+async fn a_window_ends_on_time_for_a_client_that_kept_asking() {
+    // A client idle for a whole window is forgotten; this one is not: its window is ended
+    // by the clock, not by forgetting it.
+    let app = app(|b| b.max_failures(2).window(Duration::from_millis(1000)));
+    let guess = || async { status(&app, ATTACKER, unknown_token().token().expose()).await };
+    assert_eq!(guess().await, StatusCode::UNAUTHORIZED);
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(guess().await, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        guess().await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "two failures in the window"
+    );
+    // 1,200 ms after the window opened, 600 ms after the client's last failure.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(guess().await, StatusCode::UNAUTHORIZED, "a new window");
+    assert_eq!(guess().await, StatusCode::UNAUTHORIZED);
+    assert_eq!(guess().await, StatusCode::TOO_MANY_REQUESTS, "and it counts afresh");
+}
+
+#[test]
+fn damping_and_its_builder_show_their_settings_in_debug() {
+    let builder = Damping::builder()
+        .max_failures(7)
+        .window(Duration::from_secs(42))
+        .capacity(900);
+    let shown = format!("{builder:?}");
+    for part in ["max_failures: 7", "window: 42s", "capacity: 900"] {
+        assert!(shown.contains(part), "{part} in {shown}");
+    }
+    let damping = builder.build();
+    let shown = format!("{damping:?}");
+    for part in ["max_failures: 7", "window: 42s", "tracked_clients: 0"] {
+        assert!(shown.contains(part), "{part} in {shown}");
+    }
+}
+
+#[tokio::test]
 async fn counter_memory_is_bounded_by_the_configured_capacity() {
     let app = app(|b| b.capacity(1_000));
     let format = TokenFormat::default();
