@@ -96,7 +96,9 @@ pub struct TokenRecord {
     /// The first instant at which the token no longer works, if it expires.
     #[serde(with = "time::serde::rfc3339::option")]
     pub expires_at: Option<OffsetDateTime>,
-    /// When the token last authenticated a request, as far as the store was told.
+    /// When the token last authenticated a request, as far as the store was told: the
+    /// verifier tells it only while [`Verifier::usage_task`](crate::Verifier::usage_task)
+    /// runs, so without it this stays `None`.
     #[serde(with = "time::serde::rfc3339::option")]
     pub last_used_at: Option<OffsetDateTime>,
     /// Free-form JSON object kept with the token.
