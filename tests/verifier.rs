@@ -561,7 +561,9 @@ async fn an_unbounded_cache_ttl_is_accepted() {
         .cache_ttl(Duration::MAX)
         .negative_ttl(Duration::MAX)
         .serve_stale(Duration::MAX);
-    // Clamped in the setters, as their docs say.
+    // Clamped in the setters, as their docs say, to about 100 years.
+    let years = tollgate::MAX_DURATION.as_secs() / (365 * 24 * 3600);
+    assert_eq!(years, 100, "{:?}", tollgate::MAX_DURATION);
     let shown = format!("{builder:?}");
     assert_eq!(
         shown.matches(&format!("{:?}", tollgate::MAX_DURATION)).count(),
@@ -719,4 +721,54 @@ async fn basic_with_another_tokens_whole_token_is_refused_without_a_lookup() {
         InvalidReason::WrongSecret
     );
     assert_eq!(store.lookups(), 0);
+}
+
+#[tokio::test]
+async fn a_verifiers_debug_shows_its_setup_and_cache_sizes_and_never_a_secret() {
+    let store = memory();
+    let (token, _) = issue(&store.inner, "shown", |r| r).await;
+    let verifier = Verifier::builder(store.clone()).build();
+    assert!(format!("{verifier:?}").contains("cached: 0"), "{verifier:?}");
+
+    verifier.verify(&bearer(token.token().expose())).await.unwrap();
+    for _ in 0..2 {
+        let unknown = unknown_token();
+        let _ = verifier.verify(&bearer(unknown.token().expose())).await;
+    }
+    verifier.run_pending_tasks();
+    assert_eq!((verifier.cached_count(), verifier.negative_cached_count()), (1, 2));
+    let shown = format!("{verifier:?}");
+    for part in [
+        "Verifier",
+        "format",
+        "hasher: Sha256",
+        "cached: 1",
+        "negative_cached: 2",
+    ] {
+        assert!(shown.contains(part), "{part} in {shown}");
+    }
+    assert!(!shown.contains(token.secret_segment()), "{shown}");
+}
+
+#[tokio::test]
+async fn a_verifier_with_its_own_token_prefix_gives_it_to_the_manager_and_the_layer() {
+    let store = Arc::new(MemoryStore::new());
+    let format = tollgate::TokenFormat::new("acme").unwrap();
+    let verifier = Verifier::builder(store.clone()).format(format).build();
+    assert_eq!(verifier.format().prefix(), "acme");
+
+    let tokens = tollgate::TokenManager::new(store, verifier.clone());
+    let issued = tokens.create(tollgate::NewToken::new("ci")).await.unwrap();
+    assert!(
+        issued.token().expose().starts_with("acme_"),
+        "made with the verifier's prefix"
+    );
+    let service = AuthLayer::new(verifier).layer(service_fn(|_req: Request<()>| async {
+        Ok::<_, std::convert::Infallible>(Response::new(()))
+    }));
+    let request = Request::get("/")
+        .header(AUTHORIZATION, format!("Bearer {}", issued.token().expose()))
+        .body(())
+        .unwrap();
+    assert_eq!(service.oneshot(request).await.unwrap().status(), StatusCode::OK);
 }

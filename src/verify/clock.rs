@@ -158,4 +158,34 @@ mod tests {
         }
         assert!(clock.now_ms() >= before);
     }
+
+    #[test]
+    fn the_process_clock_ticks_once_started() {
+        start();
+        coarse_ms();
+        assert!(CLOCK.thread.get().is_some(), "a ticking thread was started");
+        // Read, it ticks: its time is the coarse one, not 0 (the parked clock's mark).
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while CLOCK.ms.load(Ordering::Relaxed) == 0 {
+            assert!(std::time::Instant::now() < deadline, "never ticked");
+            coarse_ms();
+            std::thread::sleep(TICK);
+        }
+    }
+
+    #[test]
+    fn a_clock_that_is_read_keeps_ticking() {
+        // Parks after 20 ticks (200 ms) without a read; read every half tick for a second.
+        let clock: &'static Clock = Box::leak(Box::new(Clock::new()));
+        clock.start(20);
+        let mut ticks = std::collections::BTreeSet::new();
+        for _ in 0..200 {
+            let ms = clock.ms.load(Ordering::Relaxed);
+            assert_ne!(ms, 0, "parked while read, after {} ticks", ticks.len());
+            ticks.insert(ms);
+            clock.now_ms();
+            std::thread::sleep(TICK / 2);
+        }
+        assert!(ticks.len() > 20, "it ticked: {} distinct times", ticks.len());
+    }
 }

@@ -356,3 +356,37 @@ impl Verifier {
         self.inner.negative.entry_count()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{MemoryStore, TokenFormat};
+
+    fn pending(verifier: &Verifier, credential: &Credential<'_>) -> Pending {
+        match verifier.verify_cached(credential) {
+            CacheAnswer::Pending(pending) => pending,
+            CacheAnswer::Decided(decided) => panic!("decided from an empty cache: {decided:?}"),
+        }
+    }
+
+    #[test]
+    fn a_pending_lookup_names_its_token_id_and_never_the_secret() {
+        let verifier = Verifier::builder(MemoryStore::new()).build();
+        let token = TokenFormat::default().generate().unwrap();
+
+        let by_id = pending(&verifier, &Credential::Bearer(token.token().expose()));
+        assert_eq!(by_id.id().as_deref(), Some(token.id()));
+        let shown = format!("{by_id:?}");
+        assert!(shown.contains(token.id()), "{shown}");
+        assert!(!shown.contains(token.secret_segment()), "{shown}");
+
+        // An opaque token is looked up by its hash: no id, and neither secret nor hash shown.
+        let opaque = "an-imported-secret-of-some-length";
+        let by_hash = pending(&verifier, &Credential::Bearer(opaque));
+        assert_eq!(by_hash.id(), None);
+        let shown = format!("{by_hash:?}");
+        assert!(shown.contains("Hash(..)") && !shown.contains(opaque), "{shown}");
+        let hash = SecretHasher::Sha256.hash(opaque.as_bytes()).to_hex();
+        assert!(!shown.contains(&hash), "{shown}");
+    }
+}
