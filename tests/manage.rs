@@ -54,8 +54,6 @@ async fn a_created_token_works_at_once_and_is_shown_only_in_the_answer() {
     );
 }
 
-/// Every invalid input is refused by the Rust API and the admin API alike, with the same
-/// message: the admin API is built on the manager, so they cannot drift.
 #[tokio::test]
 async fn an_imported_secret_works_as_bearer_and_basic_and_is_taken_once() {
     let (_store, verifier, tokens) = manager();
@@ -175,6 +173,67 @@ async fn bootstrap_makes_the_first_token_only() {
     assert!(others.bootstrap_admin().await.unwrap().is_none());
     assert_eq!(other.inner.len(), 1);
     assert_eq!(store.inner.len(), 1);
+}
+
+#[tokio::test]
+async fn an_owners_manager_grants_no_scope_it_was_not_given_and_sees_no_other_owner() {
+    let (_store, verifier, tokens) = manager();
+    // From code, with no principal: no creator is recorded.
+    let plain = tokens.owned_by("alice").create(NewToken::new("laptop")).await.unwrap();
+    assert_eq!(plain.record().owner.as_deref(), Some("alice"));
+    assert_eq!(plain.record().created_by, None);
+    assert!(passes(&verifier, plain.token().expose()).await);
+
+    // Nothing named: not even an admin token, nor any other scope.
+    for scope in [tollgate::DEFAULT_ADMIN_SCOPE, "tokens:self", "repo:read"] {
+        let refused = tokens
+            .owned_by("alice")
+            .create(NewToken::new("x").scopes([scope]))
+            .await;
+        assert!(
+            matches!(&refused, Err(ManageError::NotAllowed { scopes, .. }) if scopes == &[scope]),
+            "{scope}: {refused:?}"
+        );
+    }
+    let alice = tokens.owned_by("alice").grantable_scopes(["repo:read"]);
+    let read = alice.create(NewToken::new("ci").scopes(["repo:read"])).await.unwrap();
+    assert_eq!(read.record().scopes, ["repo:read"]);
+    let widened = alice
+        .update(read.id(), TokenPatch::new().scopes(["repo:read", "repo:write"]))
+        .await;
+    assert!(matches!(widened, Err(ManageError::NotAllowed { .. })), "{widened:?}");
+
+    // Bob sees none of Alice's tokens, and each change of one is NotFound.
+    let bob = tokens.owned_by("bob").grantable_scopes(["repo:read"]);
+    assert!(bob.get(read.id()).await.unwrap().is_none());
+    assert!(
+        bob.list(&tollgate::ListQuery::new(10))
+            .await
+            .unwrap()
+            .records
+            .is_empty()
+    );
+    assert!(matches!(bob.revoke(read.id()).await, Err(ManageError::NotFound)));
+    assert!(matches!(
+        bob.rotate(read.id(), time::Duration::ZERO).await,
+        Err(ManageError::NotFound)
+    ));
+    assert!(matches!(bob.delete(read.id()).await, Err(ManageError::NotFound)));
+    assert!(passes(&verifier, read.token().expose()).await, "untouched by Bob");
+
+    // Alice revokes her own, and cannot bring it back; an admin can.
+    alice.revoke(read.id()).await.unwrap();
+    assert!(!passes(&verifier, read.token().expose()).await);
+    let back = alice
+        .update(read.id(), TokenPatch::new().status(TokenStatus::Active))
+        .await;
+    assert!(matches!(back, Err(ManageError::NotAllowed { .. })), "{back:?}");
+    assert_eq!(
+        alice.revoke_all().await.unwrap(),
+        1,
+        "the laptop token, the other one already"
+    );
+    assert!(!passes(&verifier, plain.token().expose()).await);
 }
 
 #[cfg(feature = "_sqlite")]

@@ -317,7 +317,8 @@ impl TokenManager {
     }
 
     /// A manager of `owner`'s tokens only, for self-service: what an "API tokens" page
-    /// behind your own sign-in calls. See [`OwnedTokens`].
+    /// behind your own sign-in calls. It grants no scope until you name those it may with
+    /// [`OwnedTokens::grantable_scopes`]. See [`OwnedTokens`].
     pub fn owned_by(&self, owner: impl Into<String>) -> OwnedTokens {
         OwnedTokens::new(self.clone(), owner.into())
     }

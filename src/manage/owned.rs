@@ -14,8 +14,10 @@ use crate::{ListQuery, Page, Secret, TokenPatch, TokenRecord, TokenStatus};
 ///   every change [`ManageError::NotFound`], so ids do not leak.
 /// - A token it creates belongs to its owner; it cannot give one to another owner, nor
 ///   take the owner off ([`ManageError::NotAllowed`]).
-/// - With [`grantable_scopes`](Self::grantable_scopes), it grants only those scopes
-///   (the scopes the user holds, say); asking for another is [`ManageError::NotAllowed`].
+/// - It grants only the scopes given to [`grantable_scopes`](Self::grantable_scopes) (the
+///   scopes the user holds, say), none until then: a token it makes carries no scope you
+///   did not name, so no self-service page mints an admin token by mistake. Asking for
+///   another is [`ManageError::NotAllowed`].
 /// - It revokes, but never makes an inactive token active again: a revocation holds until
 ///   an admin lifts it ([`ManageError::NotAllowed`]).
 ///
@@ -52,7 +54,7 @@ use crate::{ListQuery, Page, Secret, TokenPatch, TokenRecord, TokenStatus};
 pub struct OwnedTokens {
     manager: TokenManager,
     owner: String,
-    grantable: Option<Vec<String>>,
+    grantable: Vec<String>,
 }
 
 impl fmt::Debug for OwnedTokens {
@@ -69,18 +71,19 @@ impl OwnedTokens {
         Self {
             manager,
             owner,
-            grantable: None,
+            grantable: Vec::new(),
         }
     }
 
-    /// Grants only these scopes (default: any). The admin API passes the scopes of the
-    /// principal that asks, so a user can never mint more than they hold.
+    /// Grants only these scopes (default: none, so its tokens carry no scope until you
+    /// name those it may grant). The admin API passes the scopes of the principal that
+    /// asks, so a user can never mint more than they hold.
     pub fn grantable_scopes<I, S>(mut self, scopes: I) -> Self
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.grantable = Some(scopes.into_iter().map(Into::into).collect());
+        self.grantable = scopes.into_iter().map(Into::into).collect();
         self
     }
 
@@ -221,10 +224,7 @@ impl OwnedTokens {
     }
 
     fn check_grantable(&self, scopes: &[String]) -> Result<(), ManageError> {
-        let Some(grantable) = &self.grantable else {
-            return Ok(());
-        };
-        let missing: Vec<String> = scopes.iter().filter(|s| !grantable.contains(s)).cloned().collect();
+        let missing: Vec<String> = scopes.iter().filter(|s| !self.grantable.contains(s)).cloned().collect();
         if missing.is_empty() {
             Ok(())
         } else {
