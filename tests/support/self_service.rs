@@ -122,9 +122,16 @@ pub async fn two_owners_each_manage_only_their_own_tokens() {
         "tokens:admin",
     );
 
-    // Bob cannot see, change, rotate, revoke or delete Alice's tokens, nor one without an
-    // owner: 404, as for an id that does not exist.
-    for id in [&alice_laptop, &alice_id, &unowned] {
+    // Neither can see, change, rotate, revoke or delete the other's tokens, nor one without
+    // an owner: 404, as for an id that does not exist.
+    for (who, id) in [
+        (&bob, &alice_laptop),
+        (&bob, &alice_id),
+        (&bob, &unowned),
+        (&alice, &bob_script),
+        (&alice, &bob_id),
+        (&alice, &unowned),
+    ] {
         let path = format!("/tokens/{id}");
         for (method, path, body) in [
             (Method::GET, path.clone(), None),
@@ -133,15 +140,20 @@ pub async fn two_owners_each_manage_only_their_own_tokens() {
             (Method::POST, format!("{path}/rotate"), None),
             (Method::DELETE, path.clone(), None),
         ] {
-            let reply = h.admin_as(&bob, method.clone(), &path, body).await;
+            let reply = h.admin_as(who, method.clone(), &path, body).await;
             assert_error(&reply, StatusCode::NOT_FOUND, "not_found");
             assert_eq!(
                 reply.raw,
-                h.admin_as(&bob, Method::GET, "/tokens/no-such-id", None).await.raw
+                h.admin_as(who, Method::GET, "/tokens/no-such-id", None).await.raw
             );
         }
     }
     assert_eq!(h.bearer("/reports", &laptop_token).await, StatusCode::OK, "untouched");
+    assert_eq!(
+        ids_of(&h.admin_as(&bob, Method::GET, "/tokens", None).await),
+        sorted(&[&bob_id, &bob_script]),
+        "untouched"
+    );
 
     // Neither can mint a scope it lacks, nor an admin token, nor one for someone else.
     let lacks = h
@@ -155,6 +167,15 @@ pub async fn two_owners_each_manage_only_their_own_tokens() {
     assert_forbidden(&lacks, "reports:read");
     let message = lacks.body["error"]["message"].as_str().unwrap();
     assert!(message.contains("cannot grant reports:read"), "{message}");
+    let lacks = h
+        .admin_as(
+            &alice,
+            Method::POST,
+            "/tokens",
+            Some(json!({"name": "x", "scopes": ["reports:read", "billing:write"]})),
+        )
+        .await;
+    assert_forbidden(&lacks, "billing:write");
     for who in [&alice, &bob] {
         let admin = h
             .admin_as(
