@@ -14,6 +14,8 @@ pub mod process;
 pub mod proxy;
 #[cfg(feature = "redis")]
 pub mod redis;
+#[cfg(any(feature = "postgres", feature = "redis"))]
+pub mod replicas;
 #[cfg(feature = "admin")]
 pub mod self_service;
 
