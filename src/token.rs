@@ -242,7 +242,7 @@ fn check_len(field: &'static str, got: usize, min: usize, max: usize) -> Result<
 
 /// CRC-32 (zlib polynomial) of `body`, as six base62 digits.
 #[must_use]
-pub fn checksum(body: &[u8]) -> [u8; CHECKSUM_LEN] {
+pub(crate) fn checksum(body: &[u8]) -> [u8; CHECKSUM_LEN] {
     base62::encode_fixed(u64::from(crc32fast::hash(body)))
 }
 

@@ -20,8 +20,9 @@ pub use client::{ClientKey, ForwardedFor, PeerAddr};
 const IN_FLIGHT_RETRY: Duration = Duration::from_secs(1);
 
 /// Brute-force damping: failed verifications are counted per client; a client over the
-/// limit is answered 429 with `Retry-After`, and its credentials are neither verified nor
-/// looked up, until its window ends.
+/// limit is answered 429 with `Retry-After` until its window ends, without a store lookup
+/// and, for a credential that could be guessed, without asking the cache either (what
+/// exactly a blocked client gets is below).
 ///
 /// The client is told by a [`ClientKey`]: the peer address by default ([`PeerAddr`]: a
 /// `SocketAddr` your hyper accept loop inserts, or with the `axum` feature axum's
