@@ -52,6 +52,14 @@ async fn a_generated_tokens_secret_segment_does_not_work_on_its_own() {
     let new_segment = rotated.token().expose().rsplit('_').next().unwrap().to_owned();
     for candidate in [&segment, &new_segment] {
         assert!(refused(verifier.verify(&Credential::Bearer(candidate)).await));
+        // As a Basic password alone (netrc, URL userinfo), or under another name.
+        for user in ["", "someone"] {
+            let basic = BasicCredential::new(user, candidate);
+            assert!(
+                verifier.verify(&Credential::Basic(basic)).await.is_err(),
+                "Basic {user}:segment in the grace"
+            );
+        }
     }
     assert!(
         verifier.verify(&Credential::Bearer(&whole)).await.is_ok(),

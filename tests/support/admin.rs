@@ -258,6 +258,20 @@ pub async fn create_rejects_bad_fields_naming_them() {
         let reply = h.admin(Method::POST, "/tokens", Some(body.clone())).await;
         assert_bad_field(&reply, field);
     }
+    // CONTRACT §3 (hardening): an imported secret that is obviously weak is refused, the
+    // message naming the rule: too few distinct characters, or too little strength.
+    for (weak, rule) in [
+        ("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "distinct characters"),
+        ("abcdefghijklmnop", "bits"),
+    ] {
+        let reply = h
+            .admin(Method::POST, "/tokens", Some(json!({"name": "n", "secret": weak})))
+            .await;
+        assert_bad_field(&reply, "secret");
+        let message = reply.body["error"]["message"].as_str().unwrap();
+        assert!(message.contains("too weak") && message.contains(rule), "{message}");
+        assert!(!message.contains(weak), "the secret is not echoed: {message}");
+    }
     let req = Request::post("/admin/tokens")
         .header(AUTHORIZATION, format!("Bearer {}", h.admin_token))
         .header(CONTENT_TYPE, "application/json")
