@@ -133,3 +133,34 @@ pub(crate) fn json_response(status: StatusCode, body: Vec<u8>) -> Response<Full<
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::{StoreError, TokenError};
+
+    #[test]
+    fn the_admin_api_answers_each_manager_error_with_the_status_it_names() {
+        let errors = || {
+            vec![
+                ManageError::invalid("name", "is empty"),
+                ManageError::NotFound,
+                ManageError::DuplicateId,
+                ManageError::DuplicateSecret,
+                ManageError::Store(StoreError::unavailable("down")),
+                ManageError::Timeout(Duration::from_secs(1)),
+                ManageError::NotAllowed {
+                    rule: "cannot grant x".to_owned(),
+                    scopes: vec!["x".to_owned()],
+                },
+                ManageError::Random(TokenError::Malformed),
+            ]
+        };
+        for (err, named) in errors().into_iter().zip(errors()) {
+            let answered = ApiError::from(err).into_response("r", "tokens:admin").status();
+            assert_eq!(answered, named.status(), "{named:?}");
+        }
+    }
+}

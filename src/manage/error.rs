@@ -52,6 +52,31 @@ pub enum ManageError {
 }
 
 impl ManageError {
+    /// The HTTP status the admin API answers this error with, for an app's own pages that
+    /// call the manager (a self-service settings page, say): 400 `Invalid`, 403
+    /// `NotAllowed`, 404 `NotFound`, 409 `DuplicateId` and `DuplicateSecret`, 503 for the
+    /// rest (the store failed or did not answer, or no secret could be generated: worth
+    /// retrying).
+    ///
+    /// ```
+    /// use http::StatusCode;
+    /// use tollgate::ManageError;
+    ///
+    /// assert_eq!(ManageError::NotFound.status(), StatusCode::NOT_FOUND);
+    /// assert_eq!(ManageError::DuplicateSecret.status(), StatusCode::CONFLICT);
+    /// ```
+    #[must_use]
+    pub fn status(&self) -> http::StatusCode {
+        use http::StatusCode;
+        match self {
+            Self::Invalid { .. } => StatusCode::BAD_REQUEST,
+            Self::NotAllowed { .. } => StatusCode::FORBIDDEN,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::DuplicateId | Self::DuplicateSecret => StatusCode::CONFLICT,
+            Self::Store(_) | Self::Timeout(_) | Self::Random(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
     pub(crate) fn invalid(field: impl Into<String>, rule: impl Into<String>) -> Self {
         Self::Invalid {
             field: field.into(),
