@@ -46,7 +46,7 @@ async fn a_revocation_through_one_replica_is_refused_by_the_other_at_once() {
 /// `CLIENT KILL` of the subscriber's connection: the stream says `Reset` (the verifier
 /// empties its cache), the subscriber comes back, and later changes reach the verifier
 /// again.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test]
 async fn a_killed_subscriber_reconnects_says_reset_and_hears_later_changes() {
     let url = server!("a_killed_subscriber_reconnects_says_reset_and_hears_later_changes");
     let prefix = Prefix::new(&url);

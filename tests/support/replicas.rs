@@ -109,12 +109,16 @@ pub async fn revocations_reach_the_other_replica<S: TokenStore>(a: Arc<S>, b: Ar
 /// A verifier following `store`'s change stream, whose connection `kill` cuts: the stream
 /// says `Reset` and the verifier empties its cache (changes may have been missed); once
 /// the stream is back, a later change is heard, and a token revoked through another
-/// handle on the store is refused by the verifier well before its cache lifetime.
+/// handle on the store is refused by the verifier well before its cache lifetime. The
+/// loss and the reconnect are logged as warnings. Run it on a current-thread runtime, so
+/// that the store's listening task logs where this captures.
 pub async fn a_verifier_follows_the_stream_across_a_reconnect<S, K>(store: Arc<S>, kill: K)
 where
     S: TokenStore,
     K: AsyncFnOnce(),
 {
+    let logs = super::logs::Capture::default();
+    let _logging = tracing::subscriber::set_default(logs.subscriber());
     let verifier = Verifier::builder(store.clone())
         .cache_ttl(Duration::from_secs(600))
         .build();
@@ -164,6 +168,19 @@ where
     tokens.revoke(kept.id()).await.unwrap();
     let took = refused_after(&verifier, kept.token().expose(), Instant::now()).await;
     println!("after the reconnect, a revocation reached the verifier in {took:?}");
+
+    let logged = logs.text();
+    for warning in [
+        "lost the connection that listens for token changes: reconnecting",
+        "listening for token changes again: caches drop every token",
+    ] {
+        assert!(
+            logged
+                .lines()
+                .any(|line| line.contains(" WARN ") && line.contains(warning)),
+            "warned {warning:?}:\n{logged}"
+        );
+    }
 }
 
 /// What an [`AuthLayer`] over `verifier` answers `token` (status and headers), and how
