@@ -249,6 +249,21 @@ mod tests {
     use crate::verify::InvalidReason;
     use crate::{SecretHasher, TokenRecord, TokenStatus};
 
+    #[test]
+    fn one_read_in_sample_is_recorded_per_thread() {
+        // A thread of its own: the count is per thread, and others' hits would shift it.
+        let recorded = std::thread::spawn(|| {
+            let mut recorded = Vec::new();
+            for read in 1..=SAMPLE * 3 {
+                sample_read(|| recorded.push(read));
+            }
+            recorded
+        })
+        .join()
+        .unwrap();
+        assert_eq!(recorded, [SAMPLE, SAMPLE * 2, SAMPLE * 3]);
+    }
+
     fn entry(id: &str, status: TokenStatus) -> Arc<Entry> {
         let mut record = TokenRecord::new(id, "n", SecretHasher::Sha256.hash(b"secret"));
         record.status = status;
