@@ -110,16 +110,15 @@ impl Setup {
                 tokens.push(token);
             }
         });
+        let inner: fn(Request<Full<Bytes>>) -> HelloFuture = hello;
         #[cfg(feature = "metrics")]
         let recorded = {
             let recorder: &'static _ = Box::leak(Box::new(metrics_util::debugging::DebuggingRecorder::new()));
             metrics::with_local_recorder(recorder, || {
-                let inner: fn(Request<Full<Bytes>>) -> HelloFuture = hello;
                 AuthLayer::new(Verifier::builder(store.clone()).build()).layer(service_fn(inner))
             })
         };
         let verifier = Verifier::builder(store).build();
-        let inner: fn(Request<Full<Bytes>>) -> HelloFuture = hello;
         let static_token = "a-static-token-of-the-same-length-as-ours-0123456789abcdefghijklmnop";
         let hot = &tokens[STORE_SIZE / 2];
         let cold = &tokens[STORE_SIZE / 3];

@@ -4,7 +4,7 @@
 
 mod support;
 
-use support::now;
+use support::{now, percentiles};
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -495,14 +495,6 @@ async fn a_database_from_before_table_prefixes_keeps_its_tokens() {
         )
         .unwrap();
     assert_eq!(orphans, 0);
-}
-
-/// p50, p99 and max of some durations, in milliseconds.
-fn percentiles(mut samples: Vec<Duration>) -> (f64, f64, f64) {
-    samples.sort();
-    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    let at = |q: f64| ms(samples[((samples.len() - 1) as f64 * q).round() as usize]);
-    (at(0.5), at(0.99), ms(*samples.last().unwrap()))
 }
 
 /// Two stores on one file, each with its own verifier and change poller, as two processes

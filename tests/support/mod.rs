@@ -30,6 +30,14 @@ use tollgate::{
     TokenFormat, TokenPatch, TokenRecord, TokenSource, TokenStore,
 };
 
+/// p50, p99 and max of some durations, in milliseconds.
+pub fn percentiles(mut samples: Vec<Duration>) -> (f64, f64, f64) {
+    samples.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let at = |q: f64| ms(samples[((samples.len() - 1) as f64 * q).round() as usize]);
+    (at(0.5), at(0.99), ms(*samples.last().unwrap()))
+}
+
 /// Wraps a source and injects faults: counts lookups, and can delay them, make them fail,
 /// make them hang, or make every Nth one fail.
 pub struct Instrumented<S> {

@@ -14,20 +14,14 @@ use tollgate::{
 };
 use tower::{Layer as _, ServiceExt as _, service_fn};
 
+use super::percentiles;
+
 pub async fn passes(verifier: &Verifier, token: &str) -> Result<bool, VerifyError> {
     match verifier.verify(&Credential::Bearer(token)).await {
         Ok(_) => Ok(true),
         Err(VerifyError::Invalid(_)) => Ok(false),
         Err(err) => Err(err),
     }
-}
-
-/// p50, p99 and max of some durations, in milliseconds.
-pub fn percentiles(mut samples: Vec<Duration>) -> (f64, f64, f64) {
-    samples.sort();
-    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    let at = |q: f64| ms(samples[((samples.len() - 1) as f64 * q).round() as usize]);
-    (at(0.5), at(0.99), ms(*samples.last().unwrap()))
 }
 
 /// How long until `verifier` refuses `token`, polled; panics after five seconds.
