@@ -20,6 +20,7 @@ mod clock;
 mod entry;
 mod flight;
 mod generation;
+mod index;
 mod inner;
 mod key;
 mod positive;

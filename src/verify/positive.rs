@@ -1,7 +1,7 @@
 //! The positive cache: tokens known to exist, as [`Entry`]s.
 //!
 //! moka decides what is cached: it bounds the capacity, admits and evicts by popularity
-//! (TinyLFU), and its eviction listener keeps a `DashMap` index in step. Requests read the
+//! (TinyLFU), and its eviction listener keeps an [`Index`] in step. Requests read the
 //! index only: a moka read costs several times a map lookup (it records the read and reads
 //! a clock), and this lookup runs on every authenticated request. Each entry carries its own
 //! time-to-live, checked against the clock reading the request takes anyway, and one read
@@ -35,11 +35,11 @@ use std::cell::Cell;
 use std::sync::Arc;
 use std::time::Duration;
 
-use dashmap::DashMap;
 use moka::notification::RemovalCause;
 use moka::sync::Cache;
 
 use super::entry::{Entry, Staleness};
+use super::index::Index;
 use super::inner::FastHash;
 
 /// One hit in this many, per thread, is also recorded in moka.
@@ -62,34 +62,15 @@ fn sample_read(record: impl FnOnce()) {
     }
 }
 
-/// The index: the cached entries, each found by its id through the entry's own key. A
-/// bucket is one pointer, so the whole table stays small enough for the CPU's caches, and
-/// a hit waits on memory for the entry alone.
-type Index = DashMap<Cached, (), FastHash>;
-
-/// An entry as the index holds it: hashed and compared by its id.
-struct Cached(Arc<Entry>);
-
-impl std::borrow::Borrow<[u8]> for Cached {
-    fn borrow(&self) -> &[u8] {
-        self.0.key()
-    }
+/// What a request found in the index for its id.
+enum Found<T> {
+    /// A usable entry, and what `decide` made of it.
+    Decided(T),
+    /// A stale entry kept for stale mode: ask the source.
+    Refresh,
+    /// An entry past use, to drop.
+    Expired(Arc<Entry>),
 }
-
-// Hash and equality are those of the id's bytes, as `Borrow` requires.
-impl std::hash::Hash for Cached {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.0.key().hash(state);
-    }
-}
-
-impl PartialEq for Cached {
-    fn eq(&self, other: &Self) -> bool {
-        self.0.key() == other.0.key()
-    }
-}
-
-impl Eq for Cached {}
 
 pub(crate) struct Positive {
     index: Arc<Index>,
@@ -106,14 +87,14 @@ pub(crate) struct Positive {
 impl Positive {
     pub(crate) fn new(capacity: u64, ttl: Duration, stale_window: Duration) -> Self {
         super::clock::start();
-        let index: Arc<Index> = Arc::new(DashMap::with_hasher(FastHash::default()));
+        let index = Arc::new(Index::new());
         let listener_index = Arc::clone(&index);
         let policy = Cache::builder()
             .max_capacity(capacity)
             .time_to_live(ttl.saturating_add(stale_window))
             .eviction_listener(move |id: Arc<Arc<str>>, entry: Arc<Entry>, _cause: RemovalCause| {
                 // Only this very entry: a newer one for the same id may have replaced it.
-                listener_index.remove_if(id.as_bytes(), |current, ()| Arc::ptr_eq(&current.0, &entry));
+                listener_index.remove_if(id.as_bytes(), |current| Arc::ptr_eq(current, &entry));
             })
             .build_with_hasher(FastHash::default());
         let stale_window_ms = u64::try_from(stale_window.as_millis()).unwrap_or(u64::MAX);
@@ -132,22 +113,25 @@ impl Positive {
     /// [`Entry::staleness`]).
     #[inline]
     pub(crate) fn with<T>(&self, id: &str, decide: impl FnOnce(&Arc<Entry>, u64) -> T) -> Option<T> {
-        let stale = {
-            let slot = self.index.get(id.as_bytes())?;
-            let entry = &slot.key().0;
+        let found = self.index.get(id.as_bytes(), |entry| {
             let now_ms = super::clock::coarse_ms();
             let usable = entry.is_fresh(now_ms)
                 || (self.stale_window_ms > 0 && {
                     match entry.staleness(now_ms, self.stale_window_ms) {
                         Staleness::Serve => true,
                         // Kept, to fall back on if the source fails.
-                        Staleness::Refresh => return None,
+                        Staleness::Refresh => return Found::Refresh,
                         Staleness::Expired => false,
                     }
                 });
             if usable {
-                let decided = decide(entry, now_ms);
-                drop(slot);
+                Found::Decided(decide(entry, now_ms))
+            } else {
+                Found::Expired(Arc::clone(entry))
+            }
+        })?;
+        match found {
+            Found::Decided(decided) => {
                 sample_read(|| {
                     // Tells moka the entry is popular; the answer is not needed. Popularity
                     // only decides what is evicted: while the cache is less than half full a
@@ -159,13 +143,15 @@ impl Positive {
                         let _ = self.policy.get(id);
                     }
                 });
-                return Some(decided);
+                Some(decided)
             }
-            Arc::clone(entry)
-        };
-        self.index
-            .remove_if(id.as_bytes(), |current, ()| Arc::ptr_eq(&current.0, &stale));
-        None
+            Found::Refresh => None,
+            Found::Expired(stale) => {
+                self.index
+                    .remove_if(id.as_bytes(), |current| Arc::ptr_eq(current, &stale));
+                None
+            }
+        }
     }
 
     /// Stale mode: the entry to decide from after the source failed to refresh it, if it is
@@ -174,35 +160,21 @@ impl Positive {
         if self.stale_window_ms == 0 {
             return None;
         }
-        let slot = self.index.get(id.as_bytes())?;
-        let entry = &slot.key().0;
         let now_ms = super::clock::coarse_ms();
-        entry
-            .refresh_failed(now_ms, self.stale_window_ms)
-            .then(|| Arc::clone(entry))
+        self.index
+            .get(id.as_bytes(), |entry| {
+                entry
+                    .refresh_failed(now_ms, self.stale_window_ms)
+                    .then(|| Arc::clone(entry))
+            })
+            .flatten()
     }
 
     /// Inserts `entry` if `current()` still holds once the index's lock for its id is
     /// taken; returns whether it did (invariant 3 of the module docs). When it does not
     /// hold, whatever the index has for the id goes too: removing only ever costs a lookup.
-    pub(crate) fn insert_if(&self, entry: Arc<Entry>, current: impl Fn() -> bool) -> bool {
-        let inserted = match self.index.entry(Cached(Arc::clone(&entry))) {
-            // The key is the entry: replacing the value alone would keep the old one.
-            dashmap::Entry::Occupied(held) if current() => {
-                held.replace_entry(());
-                true
-            }
-            dashmap::Entry::Vacant(vacant) if current() => {
-                vacant.insert(());
-                true
-            }
-            dashmap::Entry::Occupied(held) => {
-                held.remove();
-                false
-            }
-            dashmap::Entry::Vacant(_) => false,
-        };
-        if !inserted {
+    pub(crate) fn insert_if(&self, entry: Arc<Entry>, current: impl FnOnce() -> bool) -> bool {
+        if !self.index.insert_if(Arc::clone(&entry), current) {
             // Outside the index lock, which moka's eviction listener takes.
             self.policy.invalidate(&*entry.id);
             return false;
@@ -214,7 +186,7 @@ impl Positive {
     }
 
     pub(crate) fn invalidate(&self, id: &str) {
-        self.index.remove(id.as_bytes());
+        self.index.remove_if(id.as_bytes(), |_| true);
         self.policy.invalidate(id);
     }
 
@@ -225,9 +197,7 @@ impl Positive {
 
     /// Visits every cached entry.
     pub(crate) fn for_each(&self, mut visit: impl FnMut(&Entry)) {
-        for slot in self.index.iter() {
-            visit(&slot.key().0);
-        }
+        self.index.for_each(|entry| visit(entry));
     }
 
     pub(crate) fn ttl(&self) -> Duration {
@@ -273,16 +243,6 @@ mod tests {
     fn decide(cache: &Positive, id: &str) -> Option<Result<(), InvalidReason>> {
         let presented = SecretHasher::Sha256.hash(b"secret");
         cache.with(id, |entry, now_ms| entry.accepts(&presented, now_ms))
-    }
-
-    // The index's `entry` finds what it holds for an id through this equality: were it
-    // false, a refresh would sit beside the entry it replaces, and `invalidate` would
-    // remove only one of the two.
-    #[test]
-    fn index_keys_are_equal_exactly_when_their_ids_are() {
-        let (first, second) = (entry("abc", TokenStatus::Active), entry("abc", TokenStatus::Inactive));
-        assert!(Cached(first) == Cached(Arc::clone(&second)));
-        assert!(Cached(second) != Cached(entry("abd", TokenStatus::Active)));
     }
 
     #[test]
