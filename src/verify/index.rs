@@ -172,8 +172,10 @@ impl Table {
 struct Shard(RwLock<Table>);
 
 impl Shard {
-    // The index's own code never panics under a lock, so a poisoned lock (a panic while
-    // dropping an entry, say) guards a consistent table.
+    // A poisoned lock is used anyway: under a write lock the index runs only its own code,
+    // the ids' comparison and `insert_if`'s `current()` (removed entries are dropped after
+    // the lock is released), so a panic there would be a bug of its own, and answering every
+    // later request 500 for it would be worse.
     fn read(&self) -> RwLockReadGuard<'_, Table> {
         self.0.read().unwrap_or_else(PoisonError::into_inner)
     }
