@@ -226,8 +226,8 @@ fn measure(rt: &tokio::runtime::Runtime, kind: Kind, n: u64) -> (Row, Warm) {
     (row, warm)
 }
 
-/// Times every row's hits in turn, a pass over its 10,000 hot tokens each, [`ROUNDS`]
-/// times, and sets each row's median. Timed one row after another, a row read up to twice
+/// Times every row's hits in turn, a pass over its 10,000 hot tokens each, 30 times, and
+/// sets each row's median. Timed one row after another, a row read up to twice
 /// another with the same work (the machine's speed drifts over seconds), and a row at
 /// 10,000 tokens could read more than one at 1,000,000, which a hit cannot.
 fn hits_in_turn(rows: &mut [Row], warm: &[Warm]) {

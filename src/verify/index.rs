@@ -299,8 +299,7 @@ mod tests {
 
     #[test]
     fn under_a_good_hash_most_ids_sit_in_their_own_bucket() {
-        let hasher = FastHash::default();
-        let hash_of = |id: &[u8]| std::hash::BuildHasher::hash_one(&hasher, id);
+        let hash_of = good_hash();
         let mut table = Table::with_buckets(1);
         let ids: Vec<String> = (0..5_000).map(|k| format!("id{k}")).collect();
         for id in &ids {
@@ -324,8 +323,7 @@ mod tests {
     // that grew later would only probe further, so nothing but this test sees either.
     #[test]
     fn a_table_fills_seven_eighths_of_its_slots_before_it_grows() {
-        let hasher = FastHash::default();
-        let hash_of = |id: &[u8]| std::hash::BuildHasher::hash_one(&hasher, id);
+        let hash_of = good_hash();
         let mut table = Table::with_buckets(1);
         let mut held_before_growing = Vec::new();
         for k in 0..2_000 {
@@ -351,6 +349,12 @@ mod tests {
             assert!(index.insert_if(entry(&format!("t{k}")), || true));
         }
         assert!(index.shards.iter().all(|shard| shard.read().len > 0));
+    }
+
+    /// The hash an `Index` uses, for a `Table` of a test's own.
+    fn good_hash() -> impl Fn(&[u8]) -> u64 {
+        let hasher = FastHash::default();
+        move |id| std::hash::BuildHasher::hash_one(&hasher, id)
     }
 
     fn entry(id: &str) -> Arc<Entry> {
@@ -414,8 +418,7 @@ mod tests {
 
     #[test]
     fn a_table_agrees_with_a_map_under_a_good_hash() {
-        let hasher = FastHash::default();
-        against_a_map(&|id| std::hash::BuildHasher::hash_one(&hasher, id), 2_000, 20_000);
+        against_a_map(&good_hash(), 2_000, 20_000);
     }
 
     #[test]
