@@ -6,7 +6,8 @@ use std::sync::Arc;
 use serde::ser::{Serialize, SerializeStruct, Serializer};
 use serde_json::{Map, Value};
 
-use crate::TokenRecord;
+use crate::record::TokenRecord;
+use crate::scopes::Scopes;
 
 /// The authenticated caller, inserted into the request's extensions by
 /// [`AuthLayer`](crate::AuthLayer). Cloning is cheap (one reference count).
@@ -67,20 +68,40 @@ impl Identified for Standalone {
 pub(crate) struct Identity {
     name: String,
     kind: String,
-    scopes: Vec<String>,
+    scopes: Scopes,
     metadata: Map<String, Value>,
     owner: Option<String>,
 }
 
 impl Identity {
     pub(crate) fn from_record(record: &TokenRecord) -> Self {
+        // Every field, so that one added to the record is shown, or said not to be.
+        let TokenRecord {
+            name,
+            kind,
+            scopes,
+            metadata,
+            owner,
+            // The principal's own id is its holder's.
+            id: _,
+            // Checked on every request, by whoever holds the identity; not who the token is.
+            status: _,
+            expires_at: _,
+            secret_hash: _,
+            previous_secret: _,
+            // The record's history.
+            created_at: _,
+            created_by: _,
+            updated_at: _,
+            revoked_at: _,
+            last_used_at: _,
+        } = record;
         Self {
-            name: record.name.clone(),
-            kind: record.kind.clone(),
-            // Sorted here, whatever the source gave: `scopes()` promises it.
-            scopes: crate::scopes::normalize(record.scopes.iter().map(String::as_str)),
-            metadata: record.metadata.clone(),
-            owner: record.owner.clone(),
+            name: name.clone(),
+            kind: kind.clone(),
+            scopes: scopes.clone(),
+            metadata: metadata.clone(),
+            owner: owner.clone(),
         }
     }
 }
@@ -144,7 +165,7 @@ impl Principal {
     /// Whether the token grants `scope`.
     #[must_use]
     pub fn has_scope(&self, scope: &str) -> bool {
-        crate::scopes::grants(&self.identity().scopes, scope)
+        self.identity().scopes.grants(scope)
     }
 
     /// Whether the token grants every one of `scopes`.

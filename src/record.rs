@@ -4,7 +4,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
-use crate::SecretHash;
+use crate::hash::SecretHash;
+use crate::scopes::Scopes;
 
 /// Whether a token may be used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
@@ -85,9 +86,8 @@ pub struct TokenRecord {
     pub name: String,
     /// Free-form kind, e.g. `api`, `service`, `personal`.
     pub kind: String,
-    /// Granted scopes, sorted and without duplicates (deserializing sorts them).
-    #[serde(deserialize_with = "sorted_scopes")]
-    pub scopes: Vec<String>,
+    /// Granted scopes, sorted and without duplicates.
+    pub scopes: Scopes,
     /// Active or inactive.
     pub status: TokenStatus,
     /// When the token was created.
@@ -135,7 +135,7 @@ impl TokenRecord {
             id: id.into(),
             name: name.into(),
             kind: DEFAULT_KIND.to_owned(),
-            scopes: Vec::new(),
+            scopes: Scopes::new(),
             status: TokenStatus::Active,
             created_at,
             expires_at: None,
@@ -157,7 +157,7 @@ impl TokenRecord {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.scopes = crate::scopes::normalize(scopes);
+        self.scopes = scopes.into_iter().collect();
         self
     }
 
@@ -241,10 +241,10 @@ impl TokenRecord {
         self
     }
 
-    /// Whether the token grants `scope` (whatever the order of [`scopes`](Self::scopes)).
+    /// Whether the token grants `scope`.
     #[must_use]
     pub fn has_scope(&self, scope: &str) -> bool {
-        crate::scopes::grants(&self.scopes, scope)
+        self.scopes.grants(scope)
     }
 
     /// Whether the token is active and unexpired at `at`.
@@ -292,11 +292,6 @@ pub(crate) fn expired<T: PartialOrd>(expires_at: Option<&T>, now: Option<&T>) ->
     matches!((expires_at, now), (Some(exp), Some(now)) if now >= exp)
 }
 
-/// Reads scopes in any order into the sorted form records keep.
-fn sorted_scopes<'de, D: serde::Deserializer<'de>>(de: D) -> Result<Vec<String>, D::Error> {
-    Vec::<String>::deserialize(de).map(crate::scopes::normalize)
-}
-
 /// The current time, truncated to microseconds so that every store round-trips it exactly.
 #[must_use]
 pub(crate) fn now() -> OffsetDateTime {
@@ -328,7 +323,7 @@ pub(crate) fn truncate_to_micros(at: OffsetDateTime) -> OffsetDateTime {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::SecretHasher;
+    use crate::hash::SecretHasher;
     use time::Duration;
 
     #[test]

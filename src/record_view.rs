@@ -4,7 +4,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
-use crate::{TokenRecord, TokenStatus};
+use crate::record::{TokenRecord, TokenStatus};
 
 /// A token's record as a client may see it: every field but the secret's hashes, shown as
 /// the admin API shows a record (behaviour §3.1).
@@ -61,20 +61,39 @@ impl TokenRecord {
     /// [`RecordView`].
     #[must_use]
     pub fn view(&self) -> RecordView<'_> {
+        // Every field, so that one added to the record is shown, or said not to be.
+        let TokenRecord {
+            id,
+            name,
+            kind,
+            scopes,
+            status,
+            created_at,
+            expires_at,
+            last_used_at,
+            metadata,
+            owner,
+            created_by,
+            updated_at,
+            revoked_at,
+            // Never to a client.
+            secret_hash: _,
+            previous_secret: _,
+        } = self;
         RecordView {
-            id: &self.id,
-            name: &self.name,
-            kind: &self.kind,
-            scopes: &self.scopes,
-            status: self.status,
-            created_at: self.created_at,
-            expires_at: self.expires_at,
-            last_used_at: self.last_used_at,
-            metadata: &self.metadata,
-            owner: self.owner.as_deref(),
-            created_by: self.created_by.as_deref(),
-            updated_at: self.updated_at,
-            revoked_at: self.revoked_at,
+            id,
+            name,
+            kind,
+            scopes,
+            status: *status,
+            created_at: *created_at,
+            expires_at: *expires_at,
+            last_used_at: *last_used_at,
+            metadata,
+            owner: owner.as_deref(),
+            created_by: created_by.as_deref(),
+            updated_at: *updated_at,
+            revoked_at: *revoked_at,
         }
     }
 }
@@ -83,7 +102,8 @@ impl TokenRecord {
 mod tests {
     use time::OffsetDateTime;
 
-    use crate::{PreviousSecret, SecretHasher, TokenRecord};
+    use crate::hash::SecretHasher;
+    use crate::record::{PreviousSecret, TokenRecord};
 
     #[test]
     fn a_view_shows_every_field_of_a_record_but_its_hashes() {

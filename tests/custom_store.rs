@@ -1,7 +1,7 @@
 //! A store of the user's own that keeps a token's scopes in an order of its choosing (here:
-//! descending). The crate documents scopes as sorted, but nothing makes a third-party store
-//! keep them so: records are put in order where they enter the crate, and whether a token
-//! grants a scope never depends on the order.
+//! descending). The crate documents scopes as sorted, and their type keeps them so: a record
+//! the store builds from its own form holds them sorted, whatever order it gave, so whether
+//! a token grants a scope never depends on the order.
 
 mod support;
 
@@ -19,11 +19,19 @@ use tollgate::{
 };
 use tower::{ServiceBuilder, ServiceExt as _, service_fn};
 
-/// Hands out every record with its scopes in descending order.
+/// Keeps scopes in descending order, its own form, and builds every record it hands out
+/// from that form.
 struct Descending(MemoryStore);
 
+/// The scopes as this store keeps them.
+fn own_form(record: &TokenRecord) -> Vec<String> {
+    let mut scopes = record.scopes.to_vec();
+    scopes.sort_unstable_by(|a, b| b.cmp(a));
+    scopes
+}
+
 fn descending(mut record: TokenRecord) -> TokenRecord {
-    record.scopes.sort_unstable_by(|a, b| b.cmp(a));
+    record.scopes = own_form(&record).into_iter().collect();
     record
 }
 
@@ -70,15 +78,19 @@ async fn scopes_in_any_order_from_a_custom_store_are_granted_and_shown_sorted() 
     let store = Arc::new(Descending(MemoryStore::new()));
     let (token, record) = issue(&store.0, "unsorted", |r| r.with_scopes(SCOPES)).await;
     let fetched = store.get(&record.id).await.unwrap().unwrap();
-    assert_eq!(fetched.scopes, ["c", "b", "a"], "the store hands them out descending");
-    // A record's own answer does not depend on the order either.
+    assert_eq!(own_form(&fetched), ["c", "b", "a"], "the store keeps them descending");
+    assert_eq!(
+        fetched.scopes,
+        ["a", "b", "c"],
+        "the record it builds holds them sorted"
+    );
     assert!(SCOPES.iter().all(|scope| fetched.has_scope(scope)));
 
     let verifier = Verifier::builder(store.clone()).build();
     let auth = AuthLayer::new(verifier.clone());
     for scope in SCOPES {
-        // Before scopes were put in order where records enter, "a" and "c" were refused
-        // with 403: the principal searched ["c", "b", "a"] by halves.
+        // Before scopes were kept in order by their type, "a" and "c" could be refused with
+        // 403: a principal searched ["c", "b", "a"] by halves.
         let service = ServiceBuilder::new()
             .layer(auth.clone())
             .layer(auth.require_scopes([scope]))
@@ -115,7 +127,7 @@ async fn scopes_in_any_order_from_a_custom_store_are_granted_and_shown_sorted() 
 }
 
 /// The admin API's view of the same token, and its own admin token, whose scopes the
-/// store also hands out descending.
+/// store also keeps descending.
 #[cfg(feature = "admin")]
 async fn admin_shows_them_sorted(store: &Arc<Descending>, verifier: Verifier, id: &str) {
     let admin = tollgate::AdminApi::builder(store.clone(), verifier).build();
@@ -130,7 +142,7 @@ async fn admin_shows_them_sorted(store: &Arc<Descending>, verifier: Verifier, id
         )
         .await
         .unwrap();
-    // "tokens:admin" sorts last of ["other", "tokens:admin"], first as the store hands it out.
+    // "tokens:admin" sorts last of ["other", "tokens:admin"], first as the store keeps it.
     assert_eq!(response.status(), StatusCode::OK);
     let body = http_body_util::BodyExt::collect(response.into_body())
         .await

@@ -145,10 +145,7 @@ async fn a_second_connection_sees_writes_at_once() {
         TokenStatus::Inactive
     );
 
-    let rotation = Rotation {
-        new_hash: hash("rotated"),
-        old_valid_until: None,
-    };
+    let rotation = Rotation::new(hash("rotated"), None);
     first.rotate("shared", &rotation).await.unwrap().unwrap();
     assert_eq!(
         second.find_by_hash(&hash("rotated")).await.unwrap().unwrap().id,

@@ -312,10 +312,7 @@ async fn rotated_secret_keeps_working_only_during_grace() {
 
     let new = tollgate::TokenFormat::default().generate_for(old.id()).unwrap();
     let until = support::now() + time::Duration::milliseconds(300);
-    let rotation = Rotation {
-        new_hash: SecretHasher::Sha256.hash(new.secret_segment().as_bytes()),
-        old_valid_until: Some(until),
-    };
+    let rotation = Rotation::new(SecretHasher::Sha256.hash(new.secret_segment().as_bytes()), Some(until));
     store.inner.rotate(old.id(), &rotation).await.unwrap().unwrap();
     verifier.invalidate(old.id());
 

@@ -218,7 +218,7 @@ impl TokenManager {
     /// # Errors
     /// [`ManageError::Store`] or [`ManageError::Timeout`] when the store fails.
     pub async fn get(&self, id: &str) -> Result<Option<TokenRecord>, ManageError> {
-        Ok(self.call(self.inner.store.get(id)).await?.map(entered))
+        self.call(self.inner.store.get(id)).await
     }
 
     /// A page of records by ascending id; pass [`Page::next_after`] to
@@ -227,9 +227,7 @@ impl TokenManager {
     /// # Errors
     /// [`ManageError::Store`] or [`ManageError::Timeout`] when the store fails.
     pub async fn list(&self, query: &ListQuery) -> Result<Page, ManageError> {
-        let mut page = self.call(self.inner.store.list(query)).await?;
-        page.records = page.records.into_iter().map(entered).collect();
-        Ok(page)
+        self.call(self.inner.store.list(query)).await
     }
 
     /// Changes a token's name, scopes, status, expiry, metadata or owner, in force on the next
@@ -258,7 +256,7 @@ impl TokenManager {
         let updated = self.call(self.inner.store.update(id, &patch)).await;
         // Whatever the answer: a write that timed out may still have been applied.
         self.inner.verifier.invalidate(id);
-        let record = updated?.map(entered).ok_or(ManageError::NotFound)?;
+        let record = updated?.ok_or(ManageError::NotFound)?;
         tracing::debug!(target: "tollgate::manage", action = "updated", token_id = %id);
         Ok(record)
     }
@@ -366,7 +364,7 @@ impl TokenManager {
         let rotated = self.call(self.inner.store.rotate(id, &rotation)).await;
         // Whatever the answer: a rotation that timed out may still have been applied.
         self.inner.verifier.invalidate(id);
-        let record = rotated?.map(entered).ok_or(ManageError::NotFound)?;
+        let record = rotated?.ok_or(ManageError::NotFound)?;
         tracing::debug!(target: "tollgate::manage", action = "rotated", token_id = %id, grace_seconds = grace.whole_seconds());
         Ok(IssuedToken {
             record,
@@ -462,13 +460,4 @@ impl TokenManager {
             Err(_) => Err(ManageError::Timeout(timeout)),
         }
     }
-}
-
-/// A record as it enters the crate from a store, in the form the crate keeps: scopes
-/// sorted and distinct, whatever the store gave (see `crate::scopes`).
-fn entered(mut record: TokenRecord) -> TokenRecord {
-    if !record.scopes.is_sorted_by(|a, b| a < b) {
-        record.scopes = crate::scopes::normalize(std::mem::take(&mut record.scopes));
-    }
-    record
 }

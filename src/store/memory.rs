@@ -17,8 +17,8 @@ use time::OffsetDateTime;
 use tokio::sync::broadcast;
 
 use super::{ChangeEvent, ChangeStream, ListQuery, Page, Rotation, StoreError, TokenPatch, TokenSource, TokenStore};
-use crate::record::DEFAULT_KIND;
-use crate::{PreviousSecret, SecretHash, TokenRecord, TokenStatus};
+use crate::hash::SecretHash;
+use crate::record::{DEFAULT_KIND, PreviousSecret, TokenRecord, TokenStatus};
 
 /// Tokens kept in this process's memory: for tests, development and single-process
 /// services whose tokens are created at start-up. Nothing survives a restart.
@@ -51,6 +51,7 @@ struct Stored {
     name: Box<str>,
     /// `None`: [`DEFAULT_KIND`].
     kind: Option<Box<str>>,
+    /// Sorted, as the record's.
     scopes: Box<[Box<str>]>,
     status: TokenStatus,
     created_at: OffsetDateTime,
@@ -73,26 +74,39 @@ struct Audit {
 
 impl Stored {
     fn new(record: TokenRecord) -> Self {
+        // Every field, so that one added to the record cannot be forgotten here.
+        let TokenRecord {
+            id,
+            name,
+            kind,
+            scopes,
+            status,
+            created_at,
+            expires_at,
+            last_used_at,
+            metadata,
+            secret_hash,
+            previous_secret,
+            owner,
+            created_by,
+            updated_at,
+            revoked_at,
+        } = record;
         Self {
-            id: record.id.into(),
-            name: record.name.into(),
-            kind: (record.kind != DEFAULT_KIND).then(|| record.kind.into()),
-            scopes: record.scopes.into_iter().map(String::into_boxed_str).collect(),
-            status: record.status,
-            created_at: record.created_at,
-            expires_at: record.expires_at,
-            last_used_at: record.last_used_at,
-            metadata: (!record.metadata.is_empty()).then(|| Box::new(record.metadata)),
-            secret_hash: record.secret_hash,
-            previous_secret: record.previous_secret.map(Box::new),
-            owner: record.owner.map(String::into_boxed_str),
-            updated_at: record.updated_at,
-            audit: (record.created_by.is_some() || record.revoked_at.is_some()).then(|| {
-                Box::new(Audit {
-                    created_by: record.created_by,
-                    revoked_at: record.revoked_at,
-                })
-            }),
+            id: id.into(),
+            name: name.into(),
+            kind: (kind != DEFAULT_KIND).then(|| kind.into()),
+            scopes: scopes.into_vec().into_iter().map(String::into_boxed_str).collect(),
+            status,
+            created_at,
+            expires_at,
+            last_used_at,
+            metadata: (!metadata.is_empty()).then(|| Box::new(metadata)),
+            secret_hash,
+            previous_secret: previous_secret.map(Box::new),
+            owner: owner.map(String::into_boxed_str),
+            updated_at,
+            audit: (created_by.is_some() || revoked_at.is_some()).then(|| Box::new(Audit { created_by, revoked_at })),
         }
     }
 
@@ -375,20 +389,13 @@ impl TokenStore for MemoryStore {
                 smallest.push(id);
             }
         }
-        let mut ids = smallest.into_sorted_vec();
-        let more = ids.len() > query.limit;
-        ids.truncate(query.limit);
-        let records: Vec<TokenRecord> = ids
+        let records: Vec<TokenRecord> = smallest
+            .into_sorted_vec()
             .iter()
             .filter_map(|id| tokens.get(id))
             .map(Stored::to_record)
             .collect();
-        let next_after = if more {
-            records.last().map(|r| r.id.clone())
-        } else {
-            None
-        };
-        Ok(Page { records, next_after })
+        Ok(Page::from_overfetch(records, query.limit))
     }
 
     async fn update(&self, id: &str, patch: &TokenPatch) -> Result<Option<TokenRecord>, StoreError> {
@@ -443,7 +450,7 @@ impl TokenStore for MemoryStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::SecretHasher;
+    use crate::hash::SecretHasher;
 
     fn hash(s: &str) -> SecretHash {
         SecretHasher::Sha256.hash(s.as_bytes())
@@ -455,10 +462,7 @@ mod tests {
         let store = MemoryStore::new();
         store.create(TokenRecord::new("a", "a", hash("a1"))).await.unwrap();
         store.create(TokenRecord::new("b", "b", hash("b1"))).await.unwrap();
-        let rotation = Rotation {
-            new_hash: hash("a2"),
-            old_valid_until: Some(crate::record::now() + time::Duration::hours(1)),
-        };
+        let rotation = Rotation::new(hash("a2"), Some(crate::record::now() + time::Duration::hours(1)));
         store.rotate("a", &rotation).await.unwrap().unwrap();
         assert_eq!(store.find_by_hash(&hash("a1")).await.unwrap().unwrap().id, "a");
         assert_eq!(store.find_by_hash(&hash("a2")).await.unwrap().unwrap().id, "a");

@@ -15,8 +15,11 @@ use async_trait::async_trait;
 use futures_core::Stream;
 use time::OffsetDateTime;
 
-use crate::{SecretHash, TokenRecord, TokenStatus};
+use crate::hash::SecretHash;
+use crate::record::TokenRecord;
 
+mod change;
+mod list;
 #[cfg(any(feature = "postgres", feature = "redis", feature = "_sqlite"))]
 mod listen;
 mod memory;
@@ -27,6 +30,9 @@ mod redis;
 #[cfg(feature = "_sqlite")]
 mod sqlite;
 
+pub(crate) use change::Revocation;
+pub use change::{Rotation, TokenPatch};
+pub use list::{ListQuery, Page};
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
 pub use postgres::{DEFAULT_SCHEMA, PostgresBuilder, PostgresStore};
@@ -144,217 +150,6 @@ pub trait TokenSource: Send + Sync + 'static {
     }
 }
 
-/// Which tokens a [`TokenStore::list`] call returns.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct ListQuery {
-    /// At most this many records.
-    pub limit: usize,
-    /// Only ids strictly after this one (in byte order): the cursor of the previous page.
-    pub after: Option<String>,
-    /// Only tokens with this status.
-    pub status: Option<TokenStatus>,
-    /// Only tokens granting this scope.
-    pub scope: Option<String>,
-    /// Only tokens of this owner.
-    pub owner: Option<String>,
-}
-
-impl ListQuery {
-    /// The first `limit` records, unfiltered.
-    #[must_use]
-    pub fn new(limit: usize) -> Self {
-        Self {
-            limit,
-            after: None,
-            status: None,
-            scope: None,
-            owner: None,
-        }
-    }
-
-    /// Continues after this id.
-    #[must_use]
-    pub fn after(mut self, id: impl Into<String>) -> Self {
-        self.after = Some(id.into());
-        self
-    }
-
-    /// Keeps only this status.
-    #[must_use]
-    pub fn status(mut self, status: TokenStatus) -> Self {
-        self.status = Some(status);
-        self
-    }
-
-    /// Keeps only tokens granting this scope.
-    #[must_use]
-    pub fn scope(mut self, scope: impl Into<String>) -> Self {
-        self.scope = Some(scope.into());
-        self
-    }
-
-    /// Keeps only tokens of this owner.
-    #[must_use]
-    pub fn owner(mut self, owner: impl Into<String>) -> Self {
-        self.owner = Some(owner.into());
-        self
-    }
-
-    /// Whether `record` passes the filters (not the cursor).
-    #[must_use]
-    pub fn matches(&self, record: &TokenRecord) -> bool {
-        self.admits(record.status, &record.scopes, record.owner.as_deref())
-    }
-
-    /// [`matches`](Self::matches) on a record's parts, for a store that keeps them in a
-    /// form of its own.
-    pub(crate) fn admits<S: AsRef<str>>(&self, status: TokenStatus, scopes: &[S], owner: Option<&str>) -> bool {
-        self.status.is_none_or(|s| status == s)
-            && self.scope.as_deref().is_none_or(|s| crate::scopes::grants(scopes, s))
-            && self.owner.as_deref().is_none_or(|o| owner == Some(o))
-    }
-}
-
-/// One page of a listing, ordered by id.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Page {
-    /// The records, in ascending byte order of id.
-    pub records: Vec<TokenRecord>,
-    /// The id to continue after, when more records may follow.
-    pub next_after: Option<String>,
-}
-
-/// Changes to apply to a record; `None` leaves a field as it is.
-///
-/// ```
-/// use tollgate::{TokenPatch, TokenStatus};
-///
-/// let patch = TokenPatch::new().name("renamed").scopes(["read"]).status(TokenStatus::Inactive);
-/// assert_eq!(patch.name.as_deref(), Some("renamed"));
-/// assert_eq!(patch.expires_at, None, "the expiry stays as it is");
-/// ```
-#[derive(Debug, Clone, Default, PartialEq)]
-#[non_exhaustive]
-pub struct TokenPatch {
-    /// New name.
-    pub name: Option<String>,
-    /// New scopes (they replace the old ones).
-    pub scopes: Option<Vec<String>>,
-    /// New status.
-    pub status: Option<TokenStatus>,
-    /// New expiry; `Some(None)` removes it.
-    pub expires_at: Option<Option<OffsetDateTime>>,
-    /// New metadata (it replaces the old object).
-    pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
-    /// New owner; `Some(None)` removes it.
-    pub owner: Option<Option<String>>,
-}
-
-impl TokenPatch {
-    /// A patch that changes nothing yet.
-    #[must_use]
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Renames the token.
-    #[must_use]
-    pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.name = Some(name.into());
-        self
-    }
-
-    /// Replaces the scopes.
-    #[must_use]
-    pub fn scopes<I, S>(mut self, scopes: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        self.scopes = Some(scopes.into_iter().map(Into::into).collect());
-        self
-    }
-
-    /// Sets the status.
-    #[must_use]
-    pub fn status(mut self, status: TokenStatus) -> Self {
-        self.status = Some(status);
-        self
-    }
-
-    /// Sets the expiry; `None` removes it.
-    #[must_use]
-    pub fn expires_at(mut self, expires_at: Option<OffsetDateTime>) -> Self {
-        self.expires_at = Some(expires_at);
-        self
-    }
-
-    /// Replaces the metadata.
-    #[must_use]
-    pub fn metadata(mut self, metadata: serde_json::Map<String, serde_json::Value>) -> Self {
-        self.metadata = Some(metadata);
-        self
-    }
-
-    /// Sets the owner; `None` removes it.
-    #[must_use]
-    pub fn owner(mut self, owner: Option<String>) -> Self {
-        self.owner = Some(owner);
-        self
-    }
-
-    /// Applies the patch to a record in memory, at `now`: `updated_at` becomes `now`, and
-    /// `revoked_at` follows the status (set when it turns inactive, cleared when it turns
-    /// active). Stores with a query language may do the same in place instead.
-    pub fn apply(&self, record: &mut TokenRecord, now: OffsetDateTime) {
-        match self.status {
-            Some(TokenStatus::Inactive) if record.status == TokenStatus::Active => record.revoked_at = Some(now),
-            Some(TokenStatus::Active) => record.revoked_at = None,
-            _ => {}
-        }
-        record.updated_at = now;
-        if let Some(owner) = &self.owner {
-            record.owner.clone_from(owner);
-        }
-        if let Some(name) = &self.name {
-            record.name.clone_from(name);
-        }
-        if let Some(scopes) = &self.scopes {
-            record.scopes = crate::scopes::normalize(scopes.iter().cloned());
-        }
-        if let Some(status) = self.status {
-            record.status = status;
-        }
-        if let Some(expires_at) = self.expires_at {
-            record.expires_at = expires_at;
-        }
-        if let Some(metadata) = &self.metadata {
-            record.metadata.clone_from(metadata);
-        }
-    }
-}
-
-/// A new secret for an existing token.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rotation {
-    /// Hash of the new secret.
-    pub new_hash: SecretHash,
-    /// Until when the old secret keeps working; `None` ends it at once.
-    pub old_valid_until: Option<OffsetDateTime>,
-}
-
-impl Rotation {
-    /// Applies the rotation to a record in memory, at `now` (its `updated_at`).
-    pub fn apply(&self, record: &mut TokenRecord, now: OffsetDateTime) {
-        record.updated_at = now;
-        let old = std::mem::replace(&mut record.secret_hash, self.new_hash);
-        record.previous_secret = self
-            .old_valid_until
-            .map(|valid_until| crate::PreviousSecret { hash: old, valid_until });
-    }
-}
-
 /// Full management of tokens, on top of [`TokenSource`].
 ///
 /// Writes are atomic per token. A store that has a [`TokenSource::changes`] stream
@@ -409,8 +204,8 @@ pub trait TokenStore: TokenSource {
     /// stay revoked.
     async fn revoke_owner(&self, owner: &str) -> Result<Vec<String>, StoreError> {
         let mut revoked = Vec::new();
-        let mut query = ListQuery::new(500).owner(owner).status(TokenStatus::Active);
-        let patch = TokenPatch::new().status(TokenStatus::Inactive);
+        let mut query = ListQuery::new(500).owner(owner).status(Revocation::APPLIES_TO);
+        let patch = Revocation::patch();
         loop {
             let page = self.list(&query).await?;
             for record in page.records {

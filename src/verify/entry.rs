@@ -66,20 +66,39 @@ pub(crate) const STALE_RETRY_MS: u64 = 1_000;
 
 impl Entry {
     pub(crate) fn from_record(record: &TokenRecord, ttl: Duration) -> Self {
+        // Every field, so that one added to the record is checked, or said not to be.
+        let TokenRecord {
+            id,
+            secret_hash,
+            status,
+            expires_at,
+            previous_secret,
+            // Who the token is: the identity's.
+            name: _,
+            kind: _,
+            scopes: _,
+            metadata: _,
+            owner: _,
+            // The record's history: nothing a request is decided by.
+            created_at: _,
+            created_by: _,
+            updated_at: _,
+            revoked_at: _,
+            last_used_at: _,
+        } = record;
         let filled_ms = clock::coarse_ms();
-        let expires_at = record.expires_at.map(SystemTime::from);
-        let previous = record
-            .previous_secret
+        let expires_at = expires_at.map(SystemTime::from);
+        let previous = previous_secret
             .as_ref()
             .map(|prev| (prev.hash, SystemTime::from(prev.valid_until)));
-        let id: Arc<str> = Arc::from(record.id.as_str());
+        let id: Arc<str> = Arc::from(id.as_str());
         Self {
             key: IdKey::new(&id),
-            hash: record.secret_hash,
+            hash: *secret_hash,
             filled_ms,
             stale_ms: filled_ms.saturating_add(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX)),
             last_used_s: AtomicU32::new(0),
-            active: record.status == TokenStatus::Active,
+            active: *status == TokenStatus::Active,
             has_deadline: expires_at.is_some() || previous.is_some(),
             id,
             identity: Identity::from_record(record),

@@ -40,6 +40,7 @@ pub async fn run<S: TokenStore>(store: &S, changes: Changes) {
     listing_pages_by_id_with_filters(store).await;
     listing_stays_exact_while_tokens_come_and_go(store).await;
     updates_apply_each_field(store).await;
+    concurrent_changes_to_one_token_are_all_kept(store).await;
     rotation_replaces_the_secret(store).await;
     deletion_removes_every_trace(store).await;
     usage_is_recorded(store).await;
@@ -245,17 +246,51 @@ async fn updates_apply_each_field<S: TokenStore>(store: &S) {
     cleanup(store).await;
 }
 
+/// Writes are atomic per token: changes to one token made at once, each of another field,
+/// all land, however the store serializes them (a lock, a transaction, a version check).
+async fn concurrent_changes_to_one_token_are_all_kept<S: TokenStore>(store: &S) {
+    store.create(record("conc", "s-conc-1")).await.unwrap();
+    let until = now() + time::Duration::minutes(5);
+    let expires = now() + time::Duration::days(3);
+    let patches = [
+        TokenPatch::new().name("renamed at once"),
+        TokenPatch::new().scopes(["y", "x"]),
+        TokenPatch::new().metadata(json!({"k": 1}).as_object().unwrap().clone()),
+        TokenPatch::new().owner(Some("owner-conc".into())),
+        TokenPatch::new().expires_at(Some(expires)),
+        TokenPatch::new().status(TokenStatus::Inactive),
+    ];
+    let updates = futures_util::future::join_all(patches.iter().map(|patch| store.update("conc", patch)));
+    let rotation = Rotation::new(hash("s-conc-2"), Some(until));
+    let (updated, rotated) = futures_util::future::join(updates, store.rotate("conc", &rotation)).await;
+    assert!(updated.into_iter().all(|r| r.unwrap().is_some()));
+    assert!(rotated.unwrap().is_some());
+    let got = store.get("conc").await.unwrap().unwrap();
+    assert_eq!(got.name, "renamed at once");
+    assert_eq!(got.scopes, ["x", "y"]);
+    assert_eq!(got.metadata["k"], 1);
+    assert_eq!(got.owner.as_deref(), Some("owner-conc"));
+    assert_eq!(got.expires_at, Some(expires));
+    assert_eq!(got.status, TokenStatus::Inactive);
+    assert!(got.revoked_at.is_some());
+    assert_eq!(got.secret_hash, hash("s-conc-2"));
+    assert_eq!(
+        got.previous_secret,
+        Some(PreviousSecret {
+            hash: hash("s-conc-1"),
+            valid_until: until
+        })
+    );
+    assert_eq!(store.find_by_hash(&hash("s-conc-2")).await.unwrap().unwrap().id, "conc");
+    assert_eq!(store.find_by_hash(&hash("s-conc-1")).await.unwrap().unwrap().id, "conc");
+    cleanup(store).await;
+}
+
 async fn rotation_replaces_the_secret<S: TokenStore>(store: &S) {
     store.create(record("rot", "s-rot-1")).await.unwrap();
     let until = now() + time::Duration::minutes(5);
     let rotated = store
-        .rotate(
-            "rot",
-            &Rotation {
-                new_hash: hash("s-rot-2"),
-                old_valid_until: Some(until),
-            },
-        )
+        .rotate("rot", &Rotation::new(hash("s-rot-2"), Some(until)))
         .await
         .unwrap()
         .unwrap();
@@ -272,13 +307,7 @@ async fn rotation_replaces_the_secret<S: TokenStore>(store: &S) {
 
     // Rotating again without grace ends both older secrets.
     store
-        .rotate(
-            "rot",
-            &Rotation {
-                new_hash: hash("s-rot-3"),
-                old_valid_until: None,
-            },
-        )
+        .rotate("rot", &Rotation::new(hash("s-rot-3"), None))
         .await
         .unwrap()
         .unwrap();
@@ -290,25 +319,13 @@ async fn rotation_replaces_the_secret<S: TokenStore>(store: &S) {
 
     store.create(record("taken", "s-taken")).await.unwrap();
     let err = store
-        .rotate(
-            "rot",
-            &Rotation {
-                new_hash: hash("s-taken"),
-                old_valid_until: None,
-            },
-        )
+        .rotate("rot", &Rotation::new(hash("s-taken"), None))
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::DuplicateSecret), "{err:?}");
     assert!(
         store
-            .rotate(
-                "missing",
-                &Rotation {
-                    new_hash: hash("x"),
-                    old_valid_until: None
-                }
-            )
+            .rotate("missing", &Rotation::new(hash("x"), None))
             .await
             .unwrap()
             .is_none()
@@ -447,13 +464,7 @@ async fn audit_fields_follow_each_change<S: TokenStore>(store: &S) {
 
     let before = now();
     let rotated = store
-        .rotate(
-            "aud",
-            &Rotation {
-                new_hash: hash("s-aud-2"),
-                old_valid_until: None,
-            },
-        )
+        .rotate("aud", &Rotation::new(hash("s-aud-2"), None))
         .await
         .unwrap()
         .unwrap();
@@ -478,13 +489,7 @@ async fn changes_are_published<S: TokenStore>(store: &S, offered: Changes) {
         .unwrap();
     store.update("evt", &TokenPatch::new().name("renamed")).await.unwrap();
     store
-        .rotate(
-            "evt",
-            &Rotation {
-                new_hash: hash("s-evt-2"),
-                old_valid_until: None,
-            },
-        )
+        .rotate("evt", &Rotation::new(hash("s-evt-2"), None))
         .await
         .unwrap();
     store.revoke_owner("erin").await.unwrap();

@@ -17,9 +17,12 @@ use tokio_postgres::NoTls;
 
 use self::row::{pg_error, pool_error, record_from_row};
 use self::sql::Sql;
-use super::{ChangeStream, ListQuery, Page, Rotation, StoreError, TokenPatch, TokenSource, TokenStore};
+use super::{ChangeStream, ListQuery, Page, Revocation, Rotation, StoreError, TokenPatch, TokenSource, TokenStore};
+use crate::hash::SecretHash;
+use crate::record::TokenRecord;
 use crate::store::listen::Listener;
-use crate::{SecretHash, TokenRecord};
+use deadpool_postgres::Transaction;
+use tokio_postgres::types::ToSql;
 
 /// The schema a [`PostgresStore`] keeps its tables in unless told otherwise.
 pub const DEFAULT_SCHEMA: &str = "tollgate";
@@ -276,41 +279,17 @@ impl TokenSource for PostgresStore {
 #[async_trait]
 impl TokenStore for PostgresStore {
     async fn create(&self, record: TokenRecord) -> Result<(), StoreError> {
-        let metadata = serde_json::to_string(&record.metadata).map_err(StoreError::unavailable)?;
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(pg_error)?;
-        let insert = tx.prepare_cached(&self.sql.insert_token).await.map_err(pg_error)?;
-        tx.execute(
-            &insert,
-            &[
-                &record.id,
-                &record.name,
-                &record.kind,
-                &record.scopes,
-                &record.status.as_str(),
-                &record.created_at,
-                &record.expires_at,
-                &record.last_used_at,
-                &metadata,
-                &record.owner,
-                &record.created_by,
-                &record.updated_at,
-                &record.revoked_at,
-            ],
-        )
-        .await
-        .map_err(pg_error)?;
-        insert_secret(&tx, &self.sql, &record.id, &record.secret_hash, None).await?;
-        if let Some(previous) = &record.previous_secret {
-            insert_secret(&tx, &self.sql, &record.id, &previous.hash, Some(previous.valid_until)).await?;
-        }
+        insert_token(&tx, &self.sql, &record).await?;
+        write_secrets(&tx, &self.sql, &record).await?;
         notify(&tx, &self.sql, &record.id).await?;
         tx.commit().await.map_err(pg_error)
     }
 
     async fn list(&self, query: &ListQuery) -> Result<Page, StoreError> {
         let sql = self.sql.list(query);
-        let status = query.status.map(crate::TokenStatus::as_str);
+        let status = query.status.map(crate::record::TokenStatus::as_str);
         // One more than asked tells whether another page follows.
         let limit = i64::try_from(query.limit).map_or(i64::MAX, |limit| limit.saturating_add(1));
         let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = Vec::with_capacity(4);
@@ -330,15 +309,8 @@ impl TokenStore for PostgresStore {
         let client = self.client().await?;
         let statement = client.prepare_cached(&sql).await.map_err(pg_error)?;
         let rows = client.query(&statement, &params).await.map_err(pg_error)?;
-        let mut records = rows.iter().map(record_from_row).collect::<Result<Vec<_>, _>>()?;
-        let more = records.len() > query.limit;
-        records.truncate(query.limit);
-        let next_after = if more {
-            records.last().map(|r| r.id.clone())
-        } else {
-            None
-        };
-        Ok(Page { records, next_after })
+        let records = rows.iter().map(record_from_row).collect::<Result<Vec<_>, _>>()?;
+        Ok(Page::from_overfetch(records, query.limit))
     }
 
     async fn update(&self, id: &str, patch: &TokenPatch) -> Result<Option<TokenRecord>, StoreError> {
@@ -348,24 +320,7 @@ impl TokenStore for PostgresStore {
             return Ok(None);
         };
         patch.apply(&mut record, crate::record::now());
-        let metadata = serde_json::to_string(&record.metadata).map_err(StoreError::unavailable)?;
-        let update = tx.prepare_cached(&self.sql.update).await.map_err(pg_error)?;
-        tx.execute(
-            &update,
-            &[
-                &id,
-                &record.name,
-                &record.scopes,
-                &record.status.as_str(),
-                &record.expires_at,
-                &metadata,
-                &record.owner,
-                &record.updated_at,
-                &record.revoked_at,
-            ],
-        )
-        .await
-        .map_err(pg_error)?;
+        update_token(&tx, &self.sql, &record).await?;
         notify(&tx, &self.sql, id).await?;
         tx.commit().await.map_err(pg_error)?;
         Ok(Some(record))
@@ -385,50 +340,43 @@ impl TokenStore for PostgresStore {
     }
 
     async fn rotate(&self, id: &str, rotation: &Rotation) -> Result<Option<TokenRecord>, StoreError> {
-        let new_hash = &rotation.new_hash.as_bytes()[..];
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(pg_error)?;
         // Taken by any token, this one included, in either role: as in every store. The
         // primary key refuses a race with another writer too.
         let taken = tx.prepare_cached(&self.sql.secret_taken).await.map_err(pg_error)?;
+        let new_hash = &rotation.new_hash.as_bytes()[..];
         if tx.query_opt(&taken, &[&new_hash]).await.map_err(pg_error)?.is_some() {
             return Err(StoreError::DuplicateSecret);
         }
-        let lock = tx.prepare_cached(&self.sql.lock_token).await.map_err(pg_error)?;
-        if tx.query_opt(&lock, &[&id]).await.map_err(pg_error)?.is_none() {
+        let Some(mut record) = Self::select_one(&tx, &self.sql.get_for_update, &[&id]).await? else {
             return Ok(None);
-        }
-        let drop_previous = tx.prepare_cached(&self.sql.drop_previous).await.map_err(pg_error)?;
-        tx.execute(&drop_previous, &[&id]).await.map_err(pg_error)?;
-        match rotation.old_valid_until {
-            Some(until) => {
-                let demote = tx.prepare_cached(&self.sql.demote_current).await.map_err(pg_error)?;
-                tx.execute(&demote, &[&id, &until]).await.map_err(pg_error)?;
-            }
-            None => {
-                let drop_current = tx.prepare_cached(&self.sql.drop_current).await.map_err(pg_error)?;
-                tx.execute(&drop_current, &[&id]).await.map_err(pg_error)?;
-            }
-        }
-        insert_secret(&tx, &self.sql, id, &rotation.new_hash, None).await?;
-        let touch = tx.prepare_cached(&self.sql.touch).await.map_err(pg_error)?;
-        tx.execute(&touch, &[&id, &crate::record::now()])
-            .await
-            .map_err(pg_error)?;
-        let record = Self::select_one(&tx, &self.sql.get, &[&id]).await?;
+        };
+        rotation.apply(&mut record, crate::record::now());
+        write_secrets(&tx, &self.sql, &record).await?;
+        update_token(&tx, &self.sql, &record).await?;
         notify(&tx, &self.sql, id).await?;
         tx.commit().await.map_err(pg_error)?;
-        Ok(record)
+        Ok(Some(record))
     }
 
     async fn revoke_owner(&self, owner: &str) -> Result<Vec<String>, StoreError> {
+        let Revocation {
+            status,
+            revoked_at,
+            updated_at,
+        } = Revocation::at(crate::record::now());
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(pg_error)?;
         let revoke = tx.prepare_cached(&self.sql.revoke_owner).await.map_err(pg_error)?;
-        let rows = tx
-            .query(&revoke, &[&owner, &crate::record::now()])
-            .await
-            .map_err(pg_error)?;
+        let params: [&(dyn ToSql + Sync); 5] = [
+            &owner,
+            &Revocation::APPLIES_TO.as_str(),
+            &status.as_str(),
+            &revoked_at,
+            &updated_at,
+        ];
+        let rows = tx.query(&revoke, &params).await.map_err(pg_error)?;
         let ids: Vec<String> = rows.iter().map(|row| row.get(0)).collect();
         if !ids.is_empty() {
             tx.execute(self.sql.notify_all, &[&self.sql.channel, &ids])
@@ -440,19 +388,104 @@ impl TokenStore for PostgresStore {
     }
 }
 
-/// Adds a secret to a token: its current one, or with `valid_until` its previous one.
-async fn insert_secret(
-    tx: &deadpool_postgres::Transaction<'_>,
-    sql: &Sql,
-    id: &str,
-    hash: &SecretHash,
-    valid_until: Option<OffsetDateTime>,
-) -> Result<(), StoreError> {
-    let role = if valid_until.is_some() { "previous" } else { "current" };
+/// Inserts a new token's row (its secrets are [`write_secrets`]'s).
+async fn insert_token(tx: &Transaction<'_>, sql: &Sql, record: &TokenRecord) -> Result<(), StoreError> {
+    // Every field, so that one added to the record cannot be forgotten here.
+    let TokenRecord {
+        id,
+        name,
+        kind,
+        scopes,
+        status,
+        created_at,
+        expires_at,
+        last_used_at,
+        metadata,
+        secret_hash: _,
+        previous_secret: _,
+        owner,
+        created_by,
+        updated_at,
+        revoked_at,
+    } = record;
+    let metadata = serde_json::to_string(metadata).map_err(StoreError::unavailable)?;
+    let insert = tx.prepare_cached(&sql.insert_token).await.map_err(pg_error)?;
+    let params: [&(dyn ToSql + Sync); 13] = [
+        id,
+        name,
+        kind,
+        &scopes.as_slice(),
+        &status.as_str(),
+        created_at,
+        expires_at,
+        last_used_at,
+        &metadata,
+        owner,
+        created_by,
+        updated_at,
+        revoked_at,
+    ];
+    tx.execute(&insert, &params).await.map_err(pg_error)?;
+    Ok(())
+}
+
+/// Writes what an update or a rotation may have changed of a token's row: every column but
+/// those nothing changes once the token exists.
+async fn update_token(tx: &Transaction<'_>, sql: &Sql, record: &TokenRecord) -> Result<(), StoreError> {
+    let TokenRecord {
+        id,
+        name,
+        kind,
+        scopes,
+        status,
+        // Set once, when the token is made.
+        created_at: _,
+        created_by: _,
+        // `record_use`'s, never a change's: another writer may have moved it on.
+        last_used_at: _,
+        expires_at,
+        metadata,
+        // `write_secrets`'s.
+        secret_hash: _,
+        previous_secret: _,
+        owner,
+        updated_at,
+        revoked_at,
+    } = record;
+    let metadata = serde_json::to_string(metadata).map_err(StoreError::unavailable)?;
+    let update = tx.prepare_cached(&sql.update).await.map_err(pg_error)?;
+    let params: [&(dyn ToSql + Sync); 10] = [
+        id,
+        name,
+        kind,
+        &scopes.as_slice(),
+        &status.as_str(),
+        expires_at,
+        &metadata,
+        owner,
+        updated_at,
+        revoked_at,
+    ];
+    tx.execute(&update, &params).await.map_err(pg_error)?;
+    Ok(())
+}
+
+/// Makes a token's secrets the record's: its current one, and its previous one while its
+/// grace runs. A hash another token uses is [`StoreError::DuplicateSecret`].
+async fn write_secrets(tx: &Transaction<'_>, sql: &Sql, record: &TokenRecord) -> Result<(), StoreError> {
+    let delete = tx.prepare_cached(&sql.delete_secrets).await.map_err(pg_error)?;
+    tx.execute(&delete, &[&record.id]).await.map_err(pg_error)?;
     let insert = tx.prepare_cached(&sql.insert_secret).await.map_err(pg_error)?;
-    tx.execute(&insert, &[&&hash.as_bytes()[..], &id, &role, &valid_until])
+    let current = &record.secret_hash.as_bytes()[..];
+    tx.execute(&insert, &[&current, &record.id, &"current", &None::<OffsetDateTime>])
         .await
         .map_err(pg_error)?;
+    if let Some(previous) = &record.previous_secret {
+        let hash = &previous.hash.as_bytes()[..];
+        tx.execute(&insert, &[&hash, &record.id, &"previous", &Some(previous.valid_until)])
+            .await
+            .map_err(pg_error)?;
+    }
     Ok(())
 }
 

@@ -12,7 +12,9 @@ use tokio_postgres::Row;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::FromSql;
 
-use crate::{PreviousSecret, SecretHash, StoreError, TokenRecord, TokenStatus};
+use crate::hash::SecretHash;
+use crate::record::{PreviousSecret, TokenRecord, TokenStatus};
+use crate::store::StoreError;
 
 /// Reads a row selected by [`Sql::select_record`](super::sql::Sql::select_record).
 pub(super) fn record_from_row(row: &Row) -> Result<TokenRecord, StoreError> {
@@ -37,21 +39,23 @@ pub(super) fn record_from_row(row: &Row) -> Result<TokenRecord, StoreError> {
         }),
         None => None,
     };
-    Ok(
-        TokenRecord::new(id.clone(), read.column::<String>(1, "name")?, secret_hash)
-            .with_kind(read.column::<String>(2, "kind")?)
-            .with_scopes(scopes)
-            .with_status(status)
-            .with_created_at(read.column(5, "created_at")?)
-            .with_updated_at(read.column(14, "updated_at")?)
-            .with_expiry(read.column(6, "expires_at")?)
-            .with_last_used_at(read.column(7, "last_used_at")?)
-            .with_metadata(metadata)
-            .with_previous_secret(previous_secret)
-            .with_owner(read.column(12, "owner")?)
-            .with_created_by(read.column(13, "created_by")?)
-            .with_revoked_at(read.column(15, "revoked_at")?),
-    )
+    Ok(TokenRecord {
+        name: read.column(1, "name")?,
+        kind: read.column(2, "kind")?,
+        scopes: scopes.into(),
+        status,
+        created_at: read.column(5, "created_at")?,
+        expires_at: read.column(6, "expires_at")?,
+        last_used_at: read.column(7, "last_used_at")?,
+        metadata,
+        secret_hash,
+        previous_secret,
+        owner: read.column(12, "owner")?,
+        created_by: read.column(13, "created_by")?,
+        updated_at: read.column(14, "updated_at")?,
+        revoked_at: read.column(15, "revoked_at")?,
+        id,
+    })
 }
 
 /// The columns of one row, read for the token `id`.

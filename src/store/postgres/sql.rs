@@ -17,13 +17,9 @@ pub(super) struct Sql {
     pub(super) insert_secret: String,
     pub(super) update: String,
     pub(super) delete_token: String,
+    pub(super) delete_secrets: String,
     pub(super) secret_taken: String,
-    pub(super) lock_token: String,
-    pub(super) touch: String,
     pub(super) revoke_owner: String,
-    pub(super) drop_previous: String,
-    pub(super) demote_current: String,
-    pub(super) drop_current: String,
     pub(super) notify: &'static str,
     /// One notification per id of an array, in one round trip.
     pub(super) notify_all: &'static str,
@@ -64,23 +60,19 @@ impl Sql {
             insert_secret: format!(
                 "INSERT INTO {q}.token_secrets (hash, token_id, role, valid_until) VALUES ($1, $2, $3, $4)"
             ),
+            // Every column a change can touch (see `update_token`).
             update: format!(
-                "UPDATE {q}.tokens SET name = $2, scopes = $3, status = $4, expires_at = $5, \
-                 metadata = $6::text::json, owner = $7, updated_at = $8, revoked_at = $9 WHERE id = $1"
+                "UPDATE {q}.tokens SET name = $2, kind = $3, scopes = $4, status = $5, expires_at = $6, \
+                 metadata = $7::text::json, owner = $8, updated_at = $9, revoked_at = $10 WHERE id = $1"
             ),
+            delete_secrets: format!("DELETE FROM {q}.token_secrets WHERE token_id = $1"),
             delete_token: format!("DELETE FROM {q}.tokens WHERE id = $1"),
             secret_taken: format!("SELECT 1 FROM {q}.token_secrets WHERE hash = $1"),
-            lock_token: format!("SELECT 1 FROM {q}.tokens WHERE id = $1 FOR UPDATE"),
-            touch: format!("UPDATE {q}.tokens SET updated_at = $2 WHERE id = $1"),
+            // `Revocation`'s values, for the owner's tokens it applies to.
             revoke_owner: format!(
-                "UPDATE {q}.tokens SET status = 'inactive', revoked_at = $2, updated_at = $2 \
-                 WHERE owner = $1 AND status = 'active' RETURNING id"
+                "UPDATE {q}.tokens SET status = $3, revoked_at = $4, updated_at = $5 \
+                 WHERE owner = $1 AND status = $2 RETURNING id"
             ),
-            drop_previous: format!("DELETE FROM {q}.token_secrets WHERE token_id = $1 AND role = 'previous'"),
-            demote_current: format!(
-                "UPDATE {q}.token_secrets SET role = 'previous', valid_until = $2 WHERE token_id = $1 AND role = 'current'"
-            ),
-            drop_current: format!("DELETE FROM {q}.token_secrets WHERE token_id = $1 AND role = 'current'"),
             notify: "SELECT pg_notify($1, $2)",
             notify_all: "SELECT pg_notify($1, id) FROM unnest($2::text[]) AS id",
             select_record,
@@ -91,7 +83,7 @@ impl Sql {
     /// A page of records: the query's filters, in id order, one more than its limit to tell
     /// whether another page follows. Parameters in order: after, status, scope, owner,
     /// limit, for the filters present.
-    pub(super) fn list(&self, query: &crate::ListQuery) -> String {
+    pub(super) fn list(&self, query: &super::ListQuery) -> String {
         let mut filters = Vec::new();
         let mut n = 0;
         let mut param = || {

@@ -13,10 +13,11 @@ use futures_util::StreamExt as _;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use time::OffsetDateTime;
 
-use self::scripts::{CREATE, DELETE, FIND_BY_HASH, PAGE, RECORD_USE, ROTATE, UPDATE};
-use super::{ChangeStream, ListQuery, Page, Rotation, StoreError, TokenPatch, TokenSource, TokenStore};
+use self::scripts::{CREATE, DELETE, FIND_BY_HASH, PAGE, RECORD_USE, REVOKE, SECRETS, UPDATE};
+use super::{ChangeStream, ListQuery, Page, Revocation, Rotation, StoreError, TokenPatch, TokenSource, TokenStore};
+use crate::hash::SecretHash;
+use crate::record::TokenRecord;
 use crate::store::listen::Listener;
-use crate::{SecretHash, TokenRecord};
 
 /// The key prefix a [`RedisStore`] uses unless told otherwise.
 pub const DEFAULT_PREFIX: &str = "tollgate:";
@@ -350,35 +351,28 @@ impl TokenStore for RedisStore {
                 break;
             }
         }
-        let more = records.len() > query.limit;
-        records.truncate(query.limit);
-        let next_after = if more {
-            records.last().map(|r| r.id.clone())
-        } else {
-            None
-        };
-        Ok(Page { records, next_after })
+        Ok(Page::from_overfetch(records, query.limit))
     }
 
     async fn update(&self, id: &str, patch: &TokenPatch) -> Result<Option<TokenRecord>, StoreError> {
-        let (removed, set) = record::patch_fields(patch)?;
-        let mut invocation = UPDATE.key(self.keys.record(id));
-        invocation
-            .arg(id)
-            .arg(&self.keys.channel)
-            .arg(crate::record::to_micros(crate::record::now()))
-            .arg(removed.len());
-        for field in removed {
-            invocation.arg(field);
-        }
-        for (field, value) in set {
-            invocation.arg(field).arg(value);
-        }
-        let fields: Option<Fields> = invocation
-            .invoke_async(&mut self.conn.clone())
-            .await
-            .map_err(redis_error)?;
-        fields.map_or(Ok(None), |fields| record::record(id.to_owned(), fields))
+        self.change(id, |record, version| {
+            patch.apply(record, crate::record::now());
+            let (set, removed) = record::changed_fields(record)?;
+            let mut invocation = UPDATE.key(self.keys.record(id));
+            invocation
+                .arg(id)
+                .arg(&self.keys.channel)
+                .arg(version)
+                .arg(removed.len());
+            for field in removed {
+                invocation.arg(field);
+            }
+            for (field, value) in set {
+                invocation.arg(field).arg(value);
+            }
+            Ok(invocation)
+        })
+        .await
     }
 
     async fn delete(&self, id: &str) -> Result<bool, StoreError> {
@@ -395,20 +389,100 @@ impl TokenStore for RedisStore {
     }
 
     async fn rotate(&self, id: &str, rotation: &Rotation) -> Result<Option<TokenRecord>, StoreError> {
-        let until = rotation
-            .old_valid_until
-            .map_or_else(String::new, |until| crate::record::to_micros(until).to_string());
-        let fields: Option<Fields> = ROTATE
-            .key(self.keys.record(id))
-            .arg(id)
-            .arg(&self.keys.channel)
-            .arg(&self.keys.secrets)
-            .arg(rotation.new_hash.to_hex())
-            .arg(until)
-            .arg(crate::record::to_micros(crate::record::now()))
-            .invoke_async(&mut self.conn.clone())
-            .await
-            .map_err(redis_error)?;
-        fields.map_or(Ok(None), |fields| record::record(id.to_owned(), fields))
+        self.change(id, |record, version| {
+            let hex = |hash: Option<&SecretHash>| hash.map_or_else(String::new, |hash| hash.to_hex());
+            let was = (record.secret_hash, record.previous_secret.as_ref().map(|p| p.hash));
+            rotation.apply(record, crate::record::now());
+            let until = record
+                .previous_secret
+                .as_ref()
+                .map_or_else(String::new, |p| crate::record::to_micros(p.valid_until).to_string());
+            let mut invocation = SECRETS.key(self.keys.record(id));
+            invocation
+                .arg(id)
+                .arg(&self.keys.channel)
+                .arg(version)
+                .arg(&self.keys.secrets)
+                .arg(was.0.to_hex())
+                .arg(hex(was.1.as_ref()))
+                .arg(record.secret_hash.to_hex())
+                .arg(hex(record.previous_secret.as_ref().map(|p| &p.hash)))
+                .arg(until)
+                .arg(crate::record::to_micros(record.updated_at));
+            Ok(invocation)
+        })
+        .await
+    }
+
+    async fn revoke_owner(&self, owner: &str) -> Result<Vec<String>, StoreError> {
+        let Revocation {
+            status,
+            revoked_at,
+            updated_at,
+        } = Revocation::at(crate::record::now());
+        let revoked_at = revoked_at.map_or_else(String::new, |at| crate::record::to_micros(at).to_string());
+        let updated_at = crate::record::to_micros(updated_at);
+        let mut revoked = Vec::new();
+        let mut query = ListQuery::new(500).owner(owner).status(Revocation::APPLIES_TO);
+        loop {
+            let page = self.list(&query).await?;
+            for record in page.records {
+                let done: i64 = REVOKE
+                    .key(self.keys.record(&record.id))
+                    .arg(&record.id)
+                    .arg(&self.keys.channel)
+                    .arg(Revocation::APPLIES_TO.as_str())
+                    .arg(status.as_str())
+                    .arg(&revoked_at)
+                    .arg(updated_at)
+                    .invoke_async(&mut self.conn.clone())
+                    .await
+                    .map_err(redis_error)?;
+                if done == 1 {
+                    revoked.push(record.id);
+                }
+            }
+            match page.next_after {
+                Some(after) => query = query.after(after),
+                None => return Ok(revoked),
+            }
+        }
     }
 }
+
+impl RedisStore {
+    /// Changes the record of `id`: reads it, lets `write` compute the new record and the
+    /// script invocation that writes it, and runs that; when another write came in between
+    /// (the version moved), reads again, up to [`MAX_CONFLICTS`] times. `None` for an
+    /// unknown id.
+    async fn change(
+        &self,
+        id: &str,
+        mut write: impl FnMut(&mut TokenRecord, &str) -> Result<redis::ScriptInvocation<'static>, StoreError>,
+    ) -> Result<Option<TokenRecord>, StoreError> {
+        for _ in 0..MAX_CONFLICTS {
+            let mut fields: Fields = redis::cmd("HGETALL")
+                .arg(self.keys.record(id))
+                .query_async(&mut self.conn.clone())
+                .await
+                .map_err(redis_error)?;
+            let version = fields.remove("v").unwrap_or_default();
+            let Some(mut record) = record::record(id.to_owned(), fields)? else {
+                return Ok(None);
+            };
+            let invocation = write(&mut record, &version)?;
+            match invocation.invoke_async::<Option<Fields>>(&mut self.conn.clone()).await {
+                Ok(written) => return written.map_or(Ok(None), |fields| record::record(id.to_owned(), fields)),
+                Err(err) if err.code() == Some("TOLLGATE_CONFLICT") => {}
+                Err(err) => return Err(redis_error(err)),
+            }
+        }
+        Err(StoreError::unavailable(format!(
+            "token {id:?} changed under {MAX_CONFLICTS} writes in a row"
+        )))
+    }
+}
+
+/// How many times a change is read and computed again when other writes to the same token
+/// come in between.
+const MAX_CONFLICTS: usize = 16;

@@ -10,73 +10,105 @@ use std::fmt;
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
-use crate::record::{from_micros, to_micros};
-use crate::{PreviousSecret, SecretHash, StoreError, TokenPatch, TokenRecord, TokenStatus};
+use crate::hash::SecretHash;
+use crate::record::{PreviousSecret, TokenRecord, TokenStatus, from_micros, to_micros};
+use crate::store::StoreError;
 
 /// Fields and their values, as `HSET` takes them.
 pub(super) type Fields = Vec<(&'static str, String)>;
 
-/// Every field of a record.
+/// Every field of a new record.
 pub(super) fn fields(record: &TokenRecord) -> Result<Fields, StoreError> {
+    // Every field, so that one added to the record cannot be forgotten here.
+    let TokenRecord {
+        id: _,
+        name,
+        kind,
+        scopes,
+        status,
+        created_at,
+        expires_at,
+        last_used_at,
+        metadata,
+        secret_hash,
+        previous_secret,
+        owner,
+        created_by,
+        updated_at,
+        revoked_at,
+    } = record;
     let mut fields = vec![
-        ("name", record.name.clone()),
-        ("kind", record.kind.clone()),
-        ("scopes", json(&record.scopes)?),
-        ("status", record.status.as_str().to_owned()),
-        ("created", to_micros(record.created_at).to_string()),
-        ("meta", json(&record.metadata)?),
-        ("hash", record.secret_hash.to_hex()),
-        ("updated", to_micros(record.updated_at).to_string()),
+        ("name", name.clone()),
+        ("kind", kind.clone()),
+        ("scopes", json(scopes)?),
+        ("status", status.as_str().to_owned()),
+        ("created", to_micros(*created_at).to_string()),
+        ("meta", json(metadata)?),
+        ("hash", secret_hash.to_hex()),
+        ("updated", to_micros(*updated_at).to_string()),
     ];
-    if let Some(owner) = &record.owner {
+    if let Some(owner) = owner {
         fields.push(("owner", owner.clone()));
     }
-    if let Some(by) = &record.created_by {
+    if let Some(by) = created_by {
         fields.push(("by", by.clone()));
     }
-    if let Some(at) = record.revoked_at {
-        fields.push(("revoked", to_micros(at).to_string()));
+    if let Some(at) = revoked_at {
+        fields.push(("revoked", to_micros(*at).to_string()));
     }
-    if let Some(at) = record.expires_at {
-        fields.push(("expires", to_micros(at).to_string()));
+    if let Some(at) = expires_at {
+        fields.push(("expires", to_micros(*at).to_string()));
     }
-    if let Some(at) = record.last_used_at {
-        fields.push(("used", to_micros(at).to_string()));
+    if let Some(at) = last_used_at {
+        fields.push(("used", to_micros(*at).to_string()));
     }
-    if let Some(previous) = &record.previous_secret {
+    if let Some(previous) = previous_secret {
         fields.push(("prev", previous.hash.to_hex()));
         fields.push(("prev_until", to_micros(previous.valid_until).to_string()));
     }
     Ok(fields)
 }
 
-/// What a patch changes: fields to remove, and fields to set.
-pub(super) fn patch_fields(patch: &TokenPatch) -> Result<(Vec<&'static str>, Fields), StoreError> {
+/// What an update writes of a changed record: every field but those nothing changes once
+/// the token exists, as fields to set and fields to remove (an option that is now `None`).
+pub(super) fn changed_fields(record: &TokenRecord) -> Result<(Fields, Vec<&'static str>), StoreError> {
+    let TokenRecord {
+        name,
+        kind,
+        scopes,
+        status,
+        expires_at,
+        metadata,
+        owner,
+        updated_at,
+        revoked_at,
+        // Set once, when the token is made.
+        id: _,
+        created_at: _,
+        created_by: _,
+        // `record_use`'s, never a change's: another writer may have moved it on.
+        last_used_at: _,
+        // A rotation's, written with the secrets' keys.
+        secret_hash: _,
+        previous_secret: _,
+    } = record;
+    let mut set = vec![
+        ("name", name.clone()),
+        ("kind", kind.clone()),
+        ("scopes", json(scopes)?),
+        ("status", status.as_str().to_owned()),
+        ("meta", json(metadata)?),
+        ("updated", to_micros(*updated_at).to_string()),
+    ];
     let mut removed = Vec::new();
-    let mut set = Vec::new();
-    if let Some(name) = &patch.name {
-        set.push(("name", name.clone()));
-    }
-    if let Some(scopes) = &patch.scopes {
-        set.push(("scopes", json(&crate::scopes::normalize(scopes.iter().cloned()))?));
-    }
-    if let Some(status) = patch.status {
-        set.push(("status", status.as_str().to_owned()));
-    }
-    match patch.expires_at {
-        Some(Some(at)) => set.push(("expires", to_micros(at).to_string())),
-        Some(None) => removed.push("expires"),
-        None => {}
-    }
-    if let Some(metadata) = &patch.metadata {
-        set.push(("meta", json(metadata)?));
-    }
-    match &patch.owner {
-        Some(Some(owner)) => set.push(("owner", owner.clone())),
-        Some(None) => removed.push("owner"),
-        None => {}
-    }
-    Ok((removed, set))
+    let mut optional = |field: &'static str, value: Option<String>| match value {
+        Some(value) => set.push((field, value)),
+        None => removed.push(field),
+    };
+    optional("expires", expires_at.map(|at| to_micros(at).to_string()));
+    optional("owner", owner.clone());
+    optional("revoked", revoked_at.map(|at| to_micros(at).to_string()));
+    Ok((set, removed))
 }
 
 fn json<T: serde::Serialize + ?Sized>(value: &T) -> Result<String, StoreError> {
@@ -112,19 +144,23 @@ pub(super) fn record(id: String, fields: HashMap<String, String>) -> Result<Opti
     let created_at = read
         .time("created")?
         .ok_or_else(|| read.corrupt("created", "missing"))?;
-    let record = TokenRecord::new(id.clone(), read.text("name")?, secret_hash)
-        .with_kind(read.text("kind")?)
-        .with_scopes(scopes)
-        .with_status(status)
-        .with_created_at(created_at)
-        .with_updated_at(read.time("updated")?.unwrap_or(created_at))
-        .with_expiry(read.time("expires")?)
-        .with_last_used_at(read.time("used")?)
-        .with_metadata(metadata)
-        .with_previous_secret(previous_secret)
-        .with_owner(read.optional("owner").map(str::to_owned))
-        .with_created_by(read.optional("by").map(str::to_owned))
-        .with_revoked_at(read.time("revoked")?);
+    let record = TokenRecord {
+        name: read.text("name")?.to_owned(),
+        kind: read.text("kind")?.to_owned(),
+        scopes: scopes.into(),
+        status,
+        created_at,
+        expires_at: read.time("expires")?,
+        last_used_at: read.time("used")?,
+        metadata,
+        secret_hash,
+        previous_secret,
+        owner: read.optional("owner").map(str::to_owned),
+        created_by: read.optional("by").map(str::to_owned),
+        updated_at: read.time("updated")?.unwrap_or(created_at),
+        revoked_at: read.time("revoked")?,
+        id,
+    };
     Ok(Some(record))
 }
 

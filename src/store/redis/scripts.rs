@@ -3,8 +3,14 @@
 //! published only once it is made. (`WATCH` would not do on a multiplexed connection that
 //! may reconnect under it.) Key names come in as arguments, from the store's prefix.
 //!
+//! The scripts hold no rule of what a change does to a record: an update or a rotation is
+//! computed in Rust from the record as read (`TokenPatch::apply`, `Rotation::apply`), and its
+//! script writes the result only if the record's version (`v`, counted up by every such
+//! write) is still the one read; otherwise the store reads again and recomputes.
+//!
 //! Errors a caller acts on are error replies whose first word names them:
-//! `TOLLGATE_DUPLICATE_ID`, `TOLLGATE_DUPLICATE_SECRET`.
+//! `TOLLGATE_DUPLICATE_ID`, `TOLLGATE_DUPLICATE_SECRET`, and `TOLLGATE_CONFLICT` (handled
+//! inside the store).
 
 use std::sync::LazyLock;
 
@@ -79,27 +85,43 @@ pub(super) static RECORD_USE: LazyLock<Script> = LazyLock::new(|| {
     )
 });
 
-/// KEYS: record. ARGV: id, channel, now (unix microseconds), how many fields to remove,
-/// their names, then fields and values to set. `updated` becomes now; `revoked` is set when
-/// the status turns inactive and removed when it turns active. The new record's fields, or
-/// nil for an unknown id.
+/// KEYS: record. ARGV: id, channel, the version the change was computed from (`v`, "" when
+/// the record has none), how many fields to remove, their names, then fields and values to
+/// set. The record's fields after the write, nil for an unknown id, or `TOLLGATE_CONFLICT`
+/// when another write came first (read again and recompute).
 pub(super) static UPDATE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
         if redis.call('EXISTS', KEYS[1]) == 0 then return false end
-        local was = redis.call('HGET', KEYS[1], 'status')
+        if (redis.call('HGET', KEYS[1], 'v') or '') ~= ARGV[3] then
+            return redis.error_reply('TOLLGATE_CONFLICT the token changed since it was read')
+        end
         local removed = tonumber(ARGV[4])
         for i = 5, 4 + removed do redis.call('HDEL', KEYS[1], ARGV[i]) end
         if #ARGV > 4 + removed then redis.call('HSET', KEYS[1], unpack(ARGV, 5 + removed)) end
-        local status = redis.call('HGET', KEYS[1], 'status')
-        if status == 'inactive' and was == 'active' then
-            redis.call('HSET', KEYS[1], 'revoked', ARGV[3])
-        elseif status == 'active' then
-            redis.call('HDEL', KEYS[1], 'revoked')
-        end
-        redis.call('HSET', KEYS[1], 'updated', ARGV[3])
+        redis.call('HINCRBY', KEYS[1], 'v', 1)
         redis.call('PUBLISH', ARGV[2], ARGV[1])
         return redis.call('HGETALL', KEYS[1])
+        ",
+    )
+});
+
+/// KEYS: record. ARGV: id, channel, the status a revocation applies to, then the
+/// revocation's status, `revoked` ("" for none) and `updated` (`Revocation`'s values). 1
+/// when the token had that status and was revoked, 0 otherwise.
+pub(super) static REVOKE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+        if redis.call('HGET', KEYS[1], 'status') ~= ARGV[3] then return 0 end
+        redis.call('HSET', KEYS[1], 'status', ARGV[4], 'updated', ARGV[6])
+        if ARGV[5] == '' then
+            redis.call('HDEL', KEYS[1], 'revoked')
+        else
+            redis.call('HSET', KEYS[1], 'revoked', ARGV[5])
+        end
+        redis.call('HINCRBY', KEYS[1], 'v', 1)
+        redis.call('PUBLISH', ARGV[2], ARGV[1])
+        return 1
         ",
     )
 });
@@ -123,35 +145,38 @@ pub(super) static DELETE: LazyLock<Script> = LazyLock::new(|| {
     )
 });
 
-/// KEYS: record. ARGV: id, channel, secret key prefix, the new hash, until when the old
-/// secret works (unix microseconds, or "" for not at all), now. The new record's fields, or
-/// nil for an unknown id.
-pub(super) static ROTATE: LazyLock<Script> = LazyLock::new(|| {
+/// KEYS: record. ARGV: id, channel, the version the change was computed from (as for
+/// [`UPDATE`]), secret key prefix, the token's current and previous hash as read (the
+/// previous or ""), then its new current hash, new previous hash and its end (unix
+/// microseconds; both "" for none), and `updated`. Replaces the token's secrets in its
+/// record and in the secret index; the new current hash must be in use by no token. The
+/// record's fields after the write, nil, or `TOLLGATE_CONFLICT` as for [`UPDATE`].
+pub(super) static SECRETS: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
-        local new_key = ARGV[3] .. ARGV[4]
-        -- Taken by any token, this one included, in either role: as in every store.
-        if redis.call('EXISTS', new_key) == 1 then
+        if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+        if (redis.call('HGET', KEYS[1], 'v') or '') ~= ARGV[3] then
+            return redis.error_reply('TOLLGATE_CONFLICT the token changed since it was read')
+        end
+        local prefix, current, previous = ARGV[4], ARGV[7], ARGV[8]
+        if redis.call('EXISTS', prefix .. current) == 1 then
             return redis.error_reply('TOLLGATE_DUPLICATE_SECRET another token already uses this secret')
         end
-        if redis.call('EXISTS', KEYS[1]) == 0 then return false end
-        local current = redis.call('HGET', KEYS[1], 'hash')
-        local previous = redis.call('HGET', KEYS[1], 'prev')
-        local function unindex(hash)
-            if hash then
-                local key = ARGV[3] .. hash
-                if redis.call('GET', key) == ARGV[1] then redis.call('DEL', key) end
+        for i = 5, 6 do
+            local old = ARGV[i]
+            if old ~= '' and old ~= current and old ~= previous then
+                if redis.call('GET', prefix .. old) == ARGV[1] then redis.call('DEL', prefix .. old) end
             end
         end
-        unindex(previous)
-        if ARGV[5] ~= '' then
-            redis.call('HSET', KEYS[1], 'prev', current, 'prev_until', ARGV[5])
+        redis.call('SET', prefix .. current, ARGV[1])
+        redis.call('HSET', KEYS[1], 'hash', current, 'updated', ARGV[10])
+        if previous ~= '' then
+            redis.call('SET', prefix .. previous, ARGV[1])
+            redis.call('HSET', KEYS[1], 'prev', previous, 'prev_until', ARGV[9])
         else
             redis.call('HDEL', KEYS[1], 'prev', 'prev_until')
-            unindex(current)
         end
-        redis.call('SET', new_key, ARGV[1])
-        redis.call('HSET', KEYS[1], 'hash', ARGV[4], 'updated', ARGV[6])
+        redis.call('HINCRBY', KEYS[1], 'v', 1)
         redis.call('PUBLISH', ARGV[2], ARGV[1])
         return redis.call('HGETALL', KEYS[1])
         ",

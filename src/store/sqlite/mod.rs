@@ -21,8 +21,9 @@ use self::pool::Pool;
 use self::row::{json_text, record_from_row, to_micros};
 use self::sql::Sql;
 use super::listen::Listener;
-use super::{ChangeStream, ListQuery, Page, Rotation, StoreError, TokenPatch, TokenSource, TokenStore};
-use crate::{SecretHash, TokenRecord};
+use super::{ChangeStream, ListQuery, Page, Revocation, Rotation, StoreError, TokenPatch, TokenSource, TokenStore};
+use crate::hash::SecretHash;
+use crate::record::TokenRecord;
 
 /// Tokens in a SQLite database file: persistent, with no server to run, and safe to share
 /// between processes on one machine.
@@ -262,35 +263,12 @@ impl TokenSource for SqliteStore {
 #[async_trait]
 impl TokenStore for SqliteStore {
     async fn create(&self, record: TokenRecord) -> Result<(), StoreError> {
-        let scopes = json_text(&record.scopes)?;
-        let metadata = json_text(&record.metadata)?;
         let sql = Arc::clone(&self.sql);
         self.pool
             .write(move |conn| {
                 let tx = immediate(conn)?;
-                tx.execute(
-                    &sql.insert_token,
-                    (
-                        &record.id,
-                        &record.name,
-                        &record.kind,
-                        scopes,
-                        record.status.as_str(),
-                        to_micros(record.created_at),
-                        record.expires_at.map(to_micros),
-                        record.last_used_at.map(to_micros),
-                        metadata,
-                        &record.owner,
-                        &record.created_by,
-                        to_micros(record.updated_at),
-                        record.revoked_at.map(to_micros),
-                    ),
-                )
-                .map_err(|err| conflict_or(err, StoreError::DuplicateId))?;
-                insert_secret(&tx, &sql, &record.id, &record.secret_hash, None)?;
-                if let Some(previous) = &record.previous_secret {
-                    insert_secret(&tx, &sql, &record.id, &previous.hash, Some(previous.valid_until))?;
-                }
+                insert_token(&tx, &sql, &record)?;
+                write_secrets(&tx, &sql, &record)?;
                 log_change(&tx, &sql, &record.id)?;
                 tx.commit().map_err(driver_error)
             })
@@ -339,14 +317,7 @@ impl TokenStore for SqliteStore {
                 while let Some(row) = rows.next().map_err(driver_error)? {
                     records.push(record_from_row(row)?);
                 }
-                let more = records.len() > limit;
-                records.truncate(limit);
-                let next_after = if more {
-                    records.last().map(|r| r.id.clone())
-                } else {
-                    None
-                };
-                Ok(Page { records, next_after })
+                Ok(Page::from_overfetch(records, limit))
             })
             .await
     }
@@ -360,21 +331,7 @@ impl TokenStore for SqliteStore {
                     return Ok(None);
                 };
                 patch.apply(&mut record, crate::record::now());
-                tx.execute(
-                    &sql.update,
-                    (
-                        &id,
-                        &record.name,
-                        json_text(&record.scopes)?,
-                        record.status.as_str(),
-                        record.expires_at.map(to_micros),
-                        json_text(&record.metadata)?,
-                        &record.owner,
-                        to_micros(record.updated_at),
-                        record.revoked_at.map(to_micros),
-                    ),
-                )
-                .map_err(driver_error)?;
+                update_token(&tx, &sql, &record)?;
                 log_change(&tx, &sql, &id)?;
                 tx.commit().map_err(driver_error)?;
                 Ok(Some(record))
@@ -412,26 +369,15 @@ impl TokenStore for SqliteStore {
                 if taken {
                     return Err(StoreError::DuplicateSecret);
                 }
-                let exists = tx
-                    .prepare_cached(&sql.token_exists)
-                    .and_then(|mut statement| statement.exists([&id]))
-                    .map_err(driver_error)?;
-                if !exists {
+                let Some(mut record) = select_one(&tx, &sql.get, [&id])? else {
                     return Ok(None);
-                }
-                tx.execute(&sql.drop_previous, [&id]).map_err(driver_error)?;
-                match rotation.old_valid_until {
-                    Some(until) => tx.execute(&sql.demote_current, (&id, to_micros(until))),
-                    None => tx.execute(&sql.drop_current, [&id]),
-                }
-                .map_err(driver_error)?;
-                insert_secret(&tx, &sql, &id, &rotation.new_hash, None)?;
-                tx.execute(&sql.touch, (&id, to_micros(crate::record::now())))
-                    .map_err(driver_error)?;
-                let record = select_one(&tx, &sql.get, [&id])?;
+                };
+                rotation.apply(&mut record, crate::record::now());
+                write_secrets(&tx, &sql, &record)?;
+                update_token(&tx, &sql, &record)?;
                 log_change(&tx, &sql, &id)?;
                 tx.commit().map_err(driver_error)?;
-                Ok(record)
+                Ok(Some(record))
             })
             .await
     }
@@ -441,10 +387,22 @@ impl TokenStore for SqliteStore {
         self.pool
             .write(move |conn| {
                 let tx = immediate(conn)?;
+                let Revocation {
+                    status,
+                    revoked_at,
+                    updated_at,
+                } = Revocation::at(crate::record::now());
                 let ids = {
                     let mut statement = tx.prepare_cached(&sql.revoke_owner).map_err(driver_error)?;
+                    let params = (
+                        &owner,
+                        Revocation::APPLIES_TO.as_str(),
+                        status.as_str(),
+                        revoked_at.map(to_micros),
+                        to_micros(updated_at),
+                    );
                     let rows = statement
-                        .query_map((&owner, to_micros(crate::record::now())), |row| row.get::<_, String>(0))
+                        .query_map(params, |row| row.get::<_, String>(0))
                         .map_err(driver_error)?;
                     rows.collect::<Result<Vec<_>, _>>().map_err(driver_error)?
                 };
@@ -472,20 +430,100 @@ fn select_one(conn: &Connection, sql: &str, params: impl Params) -> Result<Optio
     rows.next().map_err(driver_error)?.map(record_from_row).transpose()
 }
 
-/// Adds a secret to a token: its current one, or with `valid_until` its previous one.
-fn insert_secret(
-    tx: &Transaction<'_>,
-    sql: &Sql,
-    id: &str,
-    hash: &SecretHash,
-    valid_until: Option<OffsetDateTime>,
-) -> Result<(), StoreError> {
-    let role = if valid_until.is_some() { "previous" } else { "current" };
-    tx.execute(
-        &sql.insert_secret,
-        (hash.as_bytes(), id, role, valid_until.map(to_micros)),
-    )
-    .map_err(|err| conflict_or(err, StoreError::DuplicateSecret))?;
+/// Inserts a new token's row (its secrets are [`write_secrets`]'s).
+fn insert_token(tx: &Transaction<'_>, sql: &Sql, record: &TokenRecord) -> Result<(), StoreError> {
+    // Every field, so that one added to the record cannot be forgotten here.
+    let TokenRecord {
+        id,
+        name,
+        kind,
+        scopes,
+        status,
+        created_at,
+        expires_at,
+        last_used_at,
+        metadata,
+        secret_hash: _,
+        previous_secret: _,
+        owner,
+        created_by,
+        updated_at,
+        revoked_at,
+    } = record;
+    let params = (
+        id,
+        name,
+        kind,
+        json_text(scopes)?,
+        status.as_str(),
+        to_micros(*created_at),
+        expires_at.map(to_micros),
+        last_used_at.map(to_micros),
+        json_text(metadata)?,
+        owner,
+        created_by,
+        to_micros(*updated_at),
+        revoked_at.map(to_micros),
+    );
+    tx.execute(&sql.insert_token, params)
+        .map_err(|err| conflict_or(err, StoreError::DuplicateId))?;
+    Ok(())
+}
+
+/// Writes what an update or a rotation may have changed of a token's row: every column but
+/// those nothing changes once the token exists.
+fn update_token(tx: &Transaction<'_>, sql: &Sql, record: &TokenRecord) -> Result<(), StoreError> {
+    let TokenRecord {
+        id,
+        name,
+        kind,
+        scopes,
+        status,
+        // Set once, when the token is made.
+        created_at: _,
+        created_by: _,
+        // `record_use`'s, never a change's: another writer may have moved it on.
+        last_used_at: _,
+        expires_at,
+        metadata,
+        // `write_secrets`'s.
+        secret_hash: _,
+        previous_secret: _,
+        owner,
+        updated_at,
+        revoked_at,
+    } = record;
+    let params = (
+        id,
+        name,
+        kind,
+        json_text(scopes)?,
+        status.as_str(),
+        expires_at.map(to_micros),
+        json_text(metadata)?,
+        owner,
+        to_micros(*updated_at),
+        revoked_at.map(to_micros),
+    );
+    tx.execute(&sql.update, params).map_err(driver_error)?;
+    Ok(())
+}
+
+/// Makes a token's secrets the record's: its current one, and its previous one while its
+/// grace runs. A hash another token uses is [`StoreError::DuplicateSecret`].
+fn write_secrets(tx: &Transaction<'_>, sql: &Sql, record: &TokenRecord) -> Result<(), StoreError> {
+    let insert = |hash: &SecretHash, role: &str, valid_until: Option<OffsetDateTime>| {
+        tx.execute(
+            &sql.insert_secret,
+            (hash.as_bytes(), &record.id, role, valid_until.map(to_micros)),
+        )
+        .map_err(|err| conflict_or(err, StoreError::DuplicateSecret))
+    };
+    tx.execute(&sql.delete_secrets, [&record.id]).map_err(driver_error)?;
+    insert(&record.secret_hash, "current", None)?;
+    if let Some(previous) = &record.previous_secret {
+        insert(&previous.hash, "previous", Some(previous.valid_until))?;
+    }
     Ok(())
 }
 

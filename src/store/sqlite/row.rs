@@ -12,7 +12,9 @@ use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
 use super::driver_error;
-use crate::{PreviousSecret, SecretHash, StoreError, TokenRecord, TokenStatus};
+use crate::hash::SecretHash;
+use crate::record::{PreviousSecret, TokenRecord, TokenStatus};
+use crate::store::StoreError;
 
 /// Reads a row selected by [`Sql::select_record`](super::sql::Sql::select_record).
 pub(super) fn record_from_row(row: &Row<'_>) -> Result<TokenRecord, StoreError> {
@@ -45,21 +47,23 @@ pub(super) fn record_from_row(row: &Row<'_>) -> Result<TokenRecord, StoreError> 
     let created_at = read
         .timestamp(5, "created_at")?
         .ok_or_else(|| read.corrupt("created_at", "missing"))?;
-    Ok(
-        TokenRecord::new(id.clone(), read.column::<String>(1, "name")?, secret_hash)
-            .with_kind(read.column::<String>(2, "kind")?)
-            .with_scopes(scopes)
-            .with_status(status)
-            .with_created_at(created_at)
-            .with_updated_at(read.timestamp(14, "updated_at")?.unwrap_or(created_at))
-            .with_expiry(read.timestamp(6, "expires_at")?)
-            .with_last_used_at(read.timestamp(7, "last_used_at")?)
-            .with_metadata(metadata)
-            .with_previous_secret(previous_secret)
-            .with_owner(read.column(12, "owner")?)
-            .with_created_by(read.column(13, "created_by")?)
-            .with_revoked_at(read.timestamp(15, "revoked_at")?),
-    )
+    Ok(TokenRecord {
+        name: read.column(1, "name")?,
+        kind: read.column(2, "kind")?,
+        scopes: scopes.into(),
+        status,
+        created_at,
+        expires_at: read.timestamp(6, "expires_at")?,
+        last_used_at: read.timestamp(7, "last_used_at")?,
+        metadata,
+        secret_hash,
+        previous_secret,
+        owner: read.column(12, "owner")?,
+        created_by: read.column(13, "created_by")?,
+        updated_at: read.timestamp(14, "updated_at")?.unwrap_or(created_at),
+        revoked_at: read.timestamp(15, "revoked_at")?,
+        id,
+    })
 }
 
 /// The columns of one row, read for the token `id`.

@@ -17,12 +17,7 @@ pub(super) struct Sql {
     pub(super) delete_secrets: String,
     pub(super) delete_token: String,
     pub(super) secret_taken: String,
-    pub(super) token_exists: String,
-    pub(super) touch: String,
     pub(super) revoke_owner: String,
-    pub(super) drop_previous: String,
-    pub(super) demote_current: String,
-    pub(super) drop_current: String,
     pub(super) changes: String,
     pub(super) log_change: String,
     pub(super) trim_changes: String,
@@ -63,25 +58,19 @@ impl Sql {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
             ),
             insert_secret: format!("INSERT INTO {secrets} (hash, token_id, role, valid_until) VALUES (?1, ?2, ?3, ?4)"),
-            // Every column a patch can change.
+            // Every column a change can touch (see `update_token`).
             update: format!(
-                "UPDATE {tokens} SET name = ?2, scopes = ?3, status = ?4, expires_at = ?5, metadata = ?6, owner = ?7, \
-                 updated_at = ?8, revoked_at = ?9 WHERE id = ?1"
+                "UPDATE {tokens} SET name = ?2, kind = ?3, scopes = ?4, status = ?5, expires_at = ?6, metadata = ?7, \
+                 owner = ?8, updated_at = ?9, revoked_at = ?10 WHERE id = ?1"
             ),
             delete_secrets: format!("DELETE FROM {secrets} WHERE token_id = ?1"),
             delete_token: format!("DELETE FROM {tokens} WHERE id = ?1"),
             secret_taken: format!("SELECT 1 FROM {secrets} WHERE hash = ?1"),
-            token_exists: format!("SELECT 1 FROM {tokens} WHERE id = ?1"),
-            touch: format!("UPDATE {tokens} SET updated_at = ?2 WHERE id = ?1"),
+            // `Revocation`'s values, for the owner's tokens it applies to.
             revoke_owner: format!(
-                "UPDATE {tokens} SET status = 'inactive', revoked_at = ?2, updated_at = ?2 \
-                 WHERE owner = ?1 AND status = 'active' RETURNING id"
+                "UPDATE {tokens} SET status = ?3, revoked_at = ?4, updated_at = ?5 \
+                 WHERE owner = ?1 AND status = ?2 RETURNING id"
             ),
-            drop_previous: format!("DELETE FROM {secrets} WHERE token_id = ?1 AND role = 'previous'"),
-            demote_current: format!(
-                "UPDATE {secrets} SET role = 'previous', valid_until = ?2 WHERE token_id = ?1 AND role = 'current'"
-            ),
-            drop_current: format!("DELETE FROM {secrets} WHERE token_id = ?1 AND role = 'current'"),
             log_change: format!("INSERT INTO {changes} (token_id) VALUES (?1)"),
             trim_changes: format!(
                 "DELETE FROM {changes} WHERE seq <= (SELECT max(seq) FROM {changes}) - {}",
