@@ -106,7 +106,7 @@ async fn main() -> Result<(), BoxError> {
     let reports_handler: Handler = service_fn(reports);
     let app = App {
         me: auth.layer(me_handler),
-        reports: auth.layer(auth.require_scopes(["reports:read"]).layer(reports_handler)),
+        reports: auth.layer(auth.scope_layer(["reports:read"]).layer(reports_handler)),
         admin: AdminApi::builder(store, verifier)
             .realm("tollgate hyper")
             .mount_path("/admin")

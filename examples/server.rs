@@ -151,7 +151,7 @@ async fn run(args: Args) -> Result<(), BoxError> {
         .route(
             "/reports",
             get(|| async { Json(serde_json::json!({"reports": ["q1", "q2"]})) })
-                .layer(auth.require_scopes(["reports:read"])),
+                .layer(auth.scope_layer(["reports:read"])),
         )
         .layer(middleware::from_fn(record_token_id))
         .layer(auth);

@@ -9,13 +9,15 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use http::{HeaderMap, HeaderValue, header::AUTHORIZATION};
 
-use crate::{ParsedToken, Secret, TokenError, TokenFormat, chars};
+use crate::chars;
+use crate::secret::Secret;
+use crate::token::{ParsedToken, TokenError, TokenFormat};
 
 /// Default bound on the `Authorization` header value, in bytes.
 pub const DEFAULT_MAX_HEADER_LEN: usize = 4096;
 
-/// Credentials read from a request. More kinds may come (other schemes), so a `match` on
-/// it needs a wildcard arm.
+/// Credentials read from a request: the forms an `Authorization` header takes. More kinds
+/// may come (other schemes), so a `match` on it needs a wildcard arm.
 #[derive(PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Credential<'a> {
@@ -23,39 +25,6 @@ pub enum Credential<'a> {
     Bearer(&'a str),
     /// `Basic base64(id:secret)`.
     Basic(BasicCredential),
-    /// `Bearer <token>` claiming the structured format the parser was given
-    /// ([`CredentialParser::token_format`]), already read: its id, or why it is not a token
-    /// of that format (an answer of 401, not 400: it is valid token68).
-    Token(Result<ParsedToken<'a>, TokenError>),
-}
-
-impl Credential<'_> {
-    /// Whether the credential's secret could be guessed: an imported secret, as an opaque
-    /// Bearer token or a Basic password that is not a generated token of `format` (whole,
-    /// or the last segment of the one with its id). Generated secrets carry 256 bits.
-    pub(crate) fn guessable(&self, format: &crate::TokenFormat) -> bool {
-        match self {
-            Self::Bearer(token) => !format.claims(token),
-            Self::Token(_) => false,
-            Self::Basic(basic) => {
-                let secret = basic.secret();
-                !format.claims(secret) && !format.is_segment_of(basic.id(), secret)
-            }
-        }
-    }
-
-    /// The token id the credential names, if it names one in the shape of an id: a
-    /// structured token's, or a Basic user-id that is base62.
-    pub(crate) fn claimed_id(&self) -> Option<&str> {
-        match self {
-            Self::Token(Ok(parsed)) => Some(parsed.id()),
-            Self::Basic(basic) => {
-                let id = basic.id();
-                (id.len() <= crate::token::MAX_ID_LEN && crate::base62::is_base62(id)).then_some(id)
-            }
-            Self::Token(Err(_)) | Self::Bearer(_) => None,
-        }
-    }
 }
 
 impl fmt::Debug for Credential<'_> {
@@ -63,8 +32,31 @@ impl fmt::Debug for Credential<'_> {
         match self {
             Self::Bearer(_) => f.write_str("Bearer([redacted])"),
             Self::Basic(basic) => basic.fmt(f),
-            Self::Token(Ok(parsed)) => f.debug_tuple("Token").field(parsed).finish(),
-            Self::Token(Err(err)) => f.debug_tuple("Token").field(err).finish(),
+        }
+    }
+}
+
+/// What a layer's parser read: a [`Credential`], with a Bearer token that claims the
+/// verifier's structured format already read as one (its shape and checksum checked in the
+/// same pass that proves it token68). Only the layer reads headers this way.
+pub(crate) enum Read<'a> {
+    /// An opaque Bearer token (one that does not claim the format's prefix).
+    Bearer(&'a str),
+    /// A Bearer token that claims the format's prefix: its id and secret segment, or why it
+    /// is not a token of the format (a 401, not a 400: it is valid token68).
+    Structured {
+        token: &'a str,
+        parsed: Result<ParsedToken<'a>, TokenError>,
+    },
+    /// `Basic base64(id:secret)`.
+    Basic(BasicCredential),
+}
+
+impl<'a> From<Read<'a>> for Credential<'a> {
+    fn from(read: Read<'a>) -> Self {
+        match read {
+            Read::Bearer(token) | Read::Structured { token, .. } => Self::Bearer(token),
+            Read::Basic(basic) => Self::Basic(basic),
         }
     }
 }
@@ -227,26 +219,10 @@ impl CredentialParser {
         self
     }
 
-    /// Reads Bearer tokens that claim this structured format as [`Credential::Token`]: one
-    /// pass checks their shape and checksum, which also proves them token68.
-    ///
-    /// ```
-    /// use http::HeaderValue;
-    /// use tollgate::{Credential, CredentialParser, TokenError, TokenFormat};
-    ///
-    /// let format = TokenFormat::default();
-    /// let token = format.generate().unwrap();
-    /// let parser = CredentialParser::default().token_format(format);
-    /// let value = HeaderValue::from_str(&format!("Bearer {}", token.token().expose())).unwrap();
-    /// match parser.parse_value(&value).unwrap() {
-    ///     Some(Credential::Token(Ok(parsed))) => assert_eq!(parsed.id(), token.id()),
-    ///     other => panic!("{other:?}"),
-    /// }
-    /// let bad = HeaderValue::from_static("Bearer tg_abc_def000000");
-    /// assert_eq!(parser.parse_value(&bad), Ok(Some(Credential::Token(Err(TokenError::BadChecksum)))));
-    /// ```
+    /// Reads Bearer tokens that claim this structured format as [`Read::Structured`]: one
+    /// pass checks their shape and checksum, which also proves them token68. The layer's own.
     #[must_use]
-    pub fn token_format(mut self, format: TokenFormat) -> Self {
+    pub(crate) fn structured(mut self, format: TokenFormat) -> Self {
         self.format = Some(format);
         self
     }
@@ -269,8 +245,22 @@ impl CredentialParser {
     ///
     /// # Errors
     /// A [`CredentialError`] when the header is present but malformed.
-    #[inline]
     pub fn parse<'a>(&self, headers: &'a HeaderMap) -> Result<Option<Credential<'a>>, CredentialError> {
+        Ok(self.read(headers)?.map(Credential::from))
+    }
+
+    /// Reads one `Authorization` header value.
+    ///
+    /// # Errors
+    /// A [`CredentialError`] when the value is malformed.
+    pub fn parse_value<'a>(&self, value: &'a HeaderValue) -> Result<Option<Credential<'a>>, CredentialError> {
+        Ok(self.read_value(value)?.map(Credential::from))
+    }
+
+    /// [`parse`](Self::parse), with structured tokens read as such when the parser knows
+    /// their format.
+    #[inline]
+    pub(crate) fn read<'a>(&self, headers: &'a HeaderMap) -> Result<Option<Read<'a>>, CredentialError> {
         let mut values = headers.get_all(AUTHORIZATION).iter();
         let Some(value) = values.next() else {
             return Ok(None);
@@ -278,15 +268,11 @@ impl CredentialParser {
         if values.next().is_some() {
             return Err(CredentialError::Duplicate);
         }
-        self.parse_value(value)
+        self.read_value(value)
     }
 
-    /// Reads one `Authorization` header value.
-    ///
-    /// # Errors
-    /// A [`CredentialError`] when the value is malformed.
     #[inline(always)]
-    pub fn parse_value<'a>(&self, value: &'a HeaderValue) -> Result<Option<Credential<'a>>, CredentialError> {
+    fn read_value<'a>(&self, value: &'a HeaderValue) -> Result<Option<Read<'a>>, CredentialError> {
         let bytes = value.as_bytes();
         if bytes.len() > self.max_len {
             return Err(CredentialError::TooLong {
@@ -337,7 +323,7 @@ impl CredentialParser {
         let parsed = if is_bearer {
             self.parse_bearer(credentials)
         } else {
-            parse_basic(credentials).map(Credential::Basic)
+            parse_basic(credentials).map(Read::Basic)
         };
         classify(credentials, parsed)
     }
@@ -347,22 +333,23 @@ impl CredentialParser {
     /// A Bearer credential: a structured token of the configured format when it claims the
     /// prefix (one pass: a valid shape is token68), token68 otherwise.
     #[inline(always)]
-    fn parse_bearer<'a>(&self, token: &'a [u8]) -> Result<Credential<'a>, CredentialError> {
+    fn parse_bearer<'a>(&self, token: &'a [u8]) -> Result<Read<'a>, CredentialError> {
         if let Some(format) = &self.format {
             if crate::token::starts_with(token, format.prefix().as_bytes()) {
                 let text = std::str::from_utf8(token).map_err(|_| CredentialError::NotAscii)?;
+                let structured = |parsed| Read::Structured { token: text, parsed };
                 return match format.parse(text) {
-                    Ok(Some(parsed)) => Ok(Credential::Token(Ok(parsed))),
+                    Ok(Some(parsed)) => Ok(structured(Ok(parsed))),
                     // A checksum is only checked once the shape (base62 and `_`) passed: the
                     // token is token68 already.
-                    Err(TokenError::BadChecksum) => Ok(Credential::Token(Err(TokenError::BadChecksum))),
-                    Err(err) => parse_token68(token).map(|_| Credential::Token(Err(err))),
+                    Err(TokenError::BadChecksum) => Ok(structured(Err(TokenError::BadChecksum))),
+                    Err(err) => parse_token68(token).map(|_| structured(Err(err))),
                     // Prefix without its `_`: an ordinary bearer token.
-                    Ok(None) => parse_token68(token).map(Credential::Bearer),
+                    Ok(None) => parse_token68(token).map(Read::Bearer),
                 };
             }
         }
-        parse_token68(token).map(Credential::Bearer)
+        parse_token68(token).map(Read::Bearer)
     }
 }
 
@@ -371,8 +358,8 @@ impl CredentialParser {
 #[inline(always)]
 fn classify<'a>(
     credentials: &[u8],
-    parsed: Result<Credential<'a>, CredentialError>,
-) -> Result<Option<Credential<'a>>, CredentialError> {
+    parsed: Result<Read<'a>, CredentialError>,
+) -> Result<Option<Read<'a>>, CredentialError> {
     parsed.map(Some).map_err(|err| {
         if printable(credentials) {
             err
@@ -435,6 +422,100 @@ mod tests {
         assert!(value.is_sensitive());
         let parsed = CredentialParser::default().parse_value(&value).unwrap();
         assert_eq!(parsed, Some(Credential::Basic(basic)));
+    }
+
+    fn structured() -> CredentialParser {
+        CredentialParser::default().structured(TokenFormat::default())
+    }
+
+    /// What the layer's parser read, as the public parser would give it.
+    fn as_public(value: &HeaderValue) -> Result<Option<Credential<'_>>, CredentialError> {
+        Ok(structured().read_value(value)?.map(Credential::from))
+    }
+
+    // CONTRACT §1 and §2: the layer reads structured tokens in one pass, and answers every
+    // header exactly as the plain parser does (moved here from `tests/credential_vectors.rs`
+    // when the structured reading stopped being public).
+    #[test]
+    fn the_layers_parser_reads_structured_tokens_in_one_pass() {
+        let format = TokenFormat::default();
+        let token = format.generate().unwrap();
+        let text = token.token().expose();
+        for value in [
+            format!("Bearer {text}"),
+            format!("bEaReR   {text}"),
+            format!("  Bearer {text}\t"),
+        ] {
+            let value = HeaderValue::from_str(&value).unwrap();
+            match structured().read_value(&value) {
+                Ok(Some(Read::Structured {
+                    token: read,
+                    parsed: Ok(parsed),
+                })) => {
+                    assert_eq!(read, text);
+                    assert_eq!(parsed.id(), token.id());
+                    assert_eq!(parsed.secret_segment(), token.secret_segment());
+                }
+                _ => panic!("{value:?} is not read as a structured token"),
+            }
+            assert_eq!(as_public(&value), CredentialParser::default().parse_value(&value));
+        }
+        let mut bad_sum = text.to_owned();
+        let last = bad_sum.pop().unwrap();
+        bad_sum.push(if last == 'A' { 'B' } else { 'A' });
+        let read = |header: &str| match structured().read_value(&HeaderValue::from_str(header).unwrap()) {
+            Ok(Some(Read::Structured { parsed: Err(err), .. })) => Ok(err),
+            Ok(Some(Read::Structured { parsed: Ok(_), .. })) => panic!("{header}: a valid token"),
+            Ok(Some(Read::Bearer(_) | Read::Basic(_)) | None) => panic!("{header}: not read as structured"),
+            Err(err) => Err(err),
+        };
+        // CONTRACT §2: a checksum-invalid token is an invalid token (401), not malformed.
+        assert_eq!(read(&format!("Bearer {bad_sum}")), Ok(TokenError::BadChecksum));
+        // Valid token68 in the wrong shape: also 401.
+        assert_eq!(read("Bearer tg_a-b_c"), Ok(TokenError::Malformed));
+        assert_eq!(read("Bearer tg_"), Ok(TokenError::Malformed));
+        // CONTRACT §1: not token68 at all is malformed (400), prefix or not.
+        assert_eq!(read("Bearer tg_ab,c"), Err(CredentialError::InvalidToken68));
+        assert_eq!(read("Bearer tg_ab=c"), Err(CredentialError::InvalidToken68));
+        // Another prefix is an opaque Bearer token.
+        let other = HeaderValue::from_static("Bearer ghp_abc_def");
+        assert!(matches!(
+            structured().read_value(&other),
+            Ok(Some(Read::Bearer("ghp_abc_def")))
+        ));
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4_000))]
+
+        // The layer's parser accepts, refuses and reads exactly what the public one does,
+        // whatever the header holds, the format's prefix included.
+        #[test]
+        fn the_layers_parser_answers_as_the_public_one(
+            head in "(|[Bb]earer |BEARER  |Basic | )(tg_)?",
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..120),
+        ) {
+            let mut raw = head.into_bytes();
+            raw.extend(bytes);
+            if let Ok(value) = HeaderValue::from_bytes(&raw) {
+                proptest::prop_assert_eq!(as_public(&value), CredentialParser::default().parse_value(&value));
+            }
+        }
+
+        #[test]
+        fn structured_tokens_with_a_character_changed_are_read_as_the_public_parser_reads_them(
+            at in proptest::prelude::any::<proptest::sample::Index>(),
+            to in "[ -~]",
+        ) {
+            let token = TokenFormat::default().generate().unwrap();
+            let mut chars: Vec<char> = token.token().expose().chars().collect();
+            let at = at.index(chars.len());
+            chars[at] = to.chars().next().unwrap();
+            let changed: String = chars.into_iter().collect();
+            if let Ok(value) = HeaderValue::from_str(&format!("Bearer {changed}")) {
+                proptest::prop_assert_eq!(as_public(&value), CredentialParser::default().parse_value(&value));
+            }
+        }
     }
 
     #[test]

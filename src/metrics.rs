@@ -8,10 +8,6 @@
 
 use std::time::Duration;
 
-#[cfg(feature = "metrics")]
-use crate::InvalidReason;
-use crate::RejectionKind;
-
 /// The verifier's handles.
 #[derive(Default)]
 pub(crate) struct VerifierMetrics {
@@ -93,74 +89,43 @@ impl VerifierMetrics {
     }
 }
 
-/// The layer's handles: one counter per rejection reason.
-#[derive(Default)]
+/// The layer's handles: one counter per label of `tollgate_rejections_total{reason}`, the
+/// labels the rejection table gives. Clones share the counters (a layer's scope layers
+/// count with it).
+#[derive(Clone, Default)]
 pub(crate) struct LayerMetrics {
     #[cfg(feature = "metrics")]
-    rejections: Option<Vec<metrics::Counter>>,
-}
-
-/// Every reason label, in [`reason_slot`] order.
-#[cfg(feature = "metrics")]
-const REASONS: [&str; 12] = [
-    "missing_credentials",
-    "invalid_request",
-    "malformed",
-    "bad_checksum",
-    "unknown",
-    "wrong_secret",
-    "expired",
-    "inactive",
-    "insufficient_scope",
-    "too_many_failures",
-    "unavailable",
-    "internal",
-];
-
-#[cfg(feature = "metrics")]
-fn reason_slot(kind: &RejectionKind) -> usize {
-    match kind {
-        RejectionKind::MissingCredentials => 0,
-        RejectionKind::Malformed(_) => 1,
-        RejectionKind::InvalidToken(reason) => match reason {
-            InvalidReason::Malformed => 2,
-            InvalidReason::BadChecksum => 3,
-            InvalidReason::Unknown => 4,
-            InvalidReason::WrongSecret => 5,
-            InvalidReason::Expired => 6,
-            InvalidReason::Inactive => 7,
-        },
-        RejectionKind::InsufficientScope => 8,
-        RejectionKind::TooManyFailures { .. } => 9,
-        RejectionKind::Unavailable => 10,
-        RejectionKind::Internal => 11,
-    }
+    rejections: Option<std::sync::Arc<[(&'static str, metrics::Counter)]>>,
 }
 
 impl LayerMetrics {
-    /// Registers the handles with the recorder installed now.
-    pub(crate) fn register() -> Self {
+    /// Registers a counter per label with the recorder installed now.
+    pub(crate) fn register(labels: impl Iterator<Item = &'static str>) -> Self {
         #[cfg(feature = "metrics")]
         {
+            let counters = labels
+                .map(|label| (label, metrics::counter!("tollgate_rejections_total", "reason" => label)))
+                .collect();
             Self {
-                rejections: Some(
-                    REASONS
-                        .iter()
-                        .map(|reason| metrics::counter!("tollgate_rejections_total", "reason" => *reason))
-                        .collect(),
-                ),
+                rejections: Some(counters),
             }
         }
         #[cfg(not(feature = "metrics"))]
-        Self::default()
+        {
+            let _ = labels;
+            Self::default()
+        }
     }
 
-    pub(crate) fn rejected(&self, kind: &RejectionKind) {
+    /// Counts a refusal under its label.
+    pub(crate) fn rejected(&self, label: &'static str) {
         #[cfg(feature = "metrics")]
         if let Some(counters) = &self.rejections {
-            counters[reason_slot(kind)].increment(1);
+            if let Some((_, counter)) = counters.iter().find(|(registered, _)| *registered == label) {
+                counter.increment(1);
+            }
         }
         #[cfg(not(feature = "metrics"))]
-        let _ = kind;
+        let _ = label;
     }
 }

@@ -3,7 +3,8 @@
 
 use std::fmt;
 
-use crate::{Secret, base62, chars};
+use crate::secret::Secret;
+use crate::{base62, chars};
 
 /// Characters of checksum at the end of a structured token.
 pub const CHECKSUM_LEN: usize = 6;
@@ -204,27 +205,6 @@ impl TokenFormat {
     }
 }
 
-impl TokenFormat {
-    /// Whether `segment` is the last segment of a token of this format with this id:
-    /// `<prefix>_<id>_<segment>` would carry a valid checksum. Such a string is a generated
-    /// token's secret shown without its prefix and id, never an imported secret (an import
-    /// matches it by chance with odds of 1 in 62⁶ and the base62 shape besides).
-    pub(crate) fn is_segment_of(&self, id: &str, segment: &str) -> bool {
-        let Some(body_len) = segment.len().checked_sub(CHECKSUM_LEN).filter(|len| *len > 0) else {
-            return false;
-        };
-        if !chars::all_base62(segment.as_bytes()) {
-            return false;
-        }
-        let mut crc = crc32fast::Hasher::new();
-        crc.update(self.head.as_bytes());
-        crc.update(id.as_bytes());
-        crc.update(b"_");
-        crc.update(&segment.as_bytes()[..body_len]);
-        base62::decode_fixed(&segment.as_bytes()[body_len..]) == Some(u64::from(crc.finalize()))
-    }
-}
-
 /// `bytes.starts_with(head)` for a head of a few bytes, compared inline: the general
 /// slice comparison calls `memcmp`, which costs more than the comparison on this path.
 #[inline]
@@ -374,18 +354,6 @@ mod tests {
             assert_eq!(format.parse(bad), Err(TokenError::Malformed), "{bad}");
         }
         assert_eq!(format.parse("tg_abc_def2JoAX4"), Err(TokenError::BadChecksum));
-    }
-
-    #[test]
-    fn a_generated_tokens_last_segment_is_known_for_its_id_only() {
-        let format = TokenFormat::default();
-        let token = format.generate().unwrap();
-        assert!(format.is_segment_of(token.id(), token.secret_segment()));
-        let other = format.generate().unwrap();
-        assert!(!format.is_segment_of(other.id(), token.secret_segment()));
-        assert!(!format.is_segment_of(token.id(), "legacy-secret-0123456789"));
-        assert!(!format.is_segment_of(token.id(), "abc"));
-        assert!(!format.is_segment_of(token.id(), ""));
     }
 
     #[test]

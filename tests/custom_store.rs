@@ -93,7 +93,7 @@ async fn scopes_in_any_order_from_a_custom_store_are_granted_and_shown_sorted() 
         // 403: a principal searched ["c", "b", "a"] by halves.
         let service = ServiceBuilder::new()
             .layer(auth.clone())
-            .layer(auth.require_scopes([scope]))
+            .layer(auth.scope_layer([scope]))
             .service(service_fn(|req: Request<Full<Bytes>>| async move {
                 let principal = req.extensions().get::<Principal>().expect("authenticated");
                 assert_eq!(principal.scopes(), ["a", "b", "c"], "sorted, as documented");

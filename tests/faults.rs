@@ -428,7 +428,7 @@ async fn retry_after_below_a_second_is_sent_as_one() {
         .retry_after(Duration::from_millis(300))
         .build();
     let router = Router::new()
-        .route("/me", get(|| async { "me" }).layer(auth.require_scopes(["x"])))
+        .route("/me", get(|| async { "me" }).layer(auth.scope_layer(["x"])))
         .layer(auth);
     let request = Request::get("/me")
         .header(AUTHORIZATION, format!("Bearer {}", token.token().expose()))

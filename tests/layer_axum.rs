@@ -25,7 +25,7 @@ struct App {
 macro_rules! routes {
     ($auth:expr) => {{
         let auth = $auth;
-        let reports = auth.require_scopes(["reports:read"]);
+        let reports = auth.scope_layer(["reports:read"]);
         Router::new()
             .route("/me", get(|Extension(p): Extension<Principal>| async move { Json(p) }))
             .route(

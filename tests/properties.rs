@@ -7,33 +7,24 @@ use http::{HeaderMap, HeaderValue, header::AUTHORIZATION};
 use proptest::prelude::*;
 use tollgate::{BasicCredential, Credential, CredentialParser, TokenFormat};
 
-fn parsers() -> [CredentialParser; 2] {
-    [
-        CredentialParser::default(),
-        CredentialParser::default().token_format(TokenFormat::default()),
-    ]
-}
-
-/// Parses `value` with both parsers; when one reads a credential, writing that credential
-/// back as a header must read back the same.
+/// Parses `value`; when it reads a credential, writing that credential back as a header
+/// must read back the same.
 fn check_reencodes(value: &HeaderValue) {
-    for parser in parsers() {
-        let Ok(Some(credential)) = parser.parse_value(value) else {
-            continue;
-        };
-        let again = match &credential {
-            Credential::Bearer(token) => HeaderValue::from_str(&format!("Bearer {token}")).unwrap(),
-            Credential::Basic(basic) => basic.to_header_value(),
-            Credential::Token(_) => HeaderValue::from_bytes(value.as_bytes()).unwrap(),
-            other => panic!("a credential kind this test does not know: {other:?}"),
-        };
-        let reparsed = parser.parse_value(&again).unwrap().unwrap();
-        match (&credential, &reparsed) {
-            (Credential::Basic(a), Credential::Basic(b)) => {
-                assert_eq!((a.id(), a.secret()), (b.id(), b.secret()));
-            }
-            (a, b) => assert_eq!(a, b),
+    let parser = CredentialParser::default();
+    let Ok(Some(credential)) = parser.parse_value(value) else {
+        return;
+    };
+    let again = match &credential {
+        Credential::Bearer(token) => HeaderValue::from_str(&format!("Bearer {token}")).unwrap(),
+        Credential::Basic(basic) => basic.to_header_value(),
+        other => panic!("a credential kind this test does not know: {other:?}"),
+    };
+    let reparsed = parser.parse_value(&again).unwrap().unwrap();
+    match (&credential, &reparsed) {
+        (Credential::Basic(a), Credential::Basic(b)) => {
+            assert_eq!((a.id(), a.secret()), (b.id(), b.secret()));
         }
+        (a, b) => assert_eq!(a, b),
     }
 }
 
@@ -56,11 +47,10 @@ proptest! {
         prop_assert_eq!(parsed.id().len(), id_len);
         prop_assert_eq!(parsed.secret_segment(), token.secret_segment());
         prop_assert_eq!(parsed.secret_segment().len(), secret_len + 6);
-        // And through the header parser, as Bearer and as Basic.
+        // And through the header parser, as Bearer.
         let header = HeaderValue::from_str(&format!("Bearer {whole}")).unwrap();
-        let structured = CredentialParser::default().token_format(format.clone());
-        match structured.parse_value(&header).unwrap() {
-            Some(Credential::Token(Ok(p))) if p.id() == token.id() => {}
+        match CredentialParser::default().parse_value(&header).unwrap() {
+            Some(Credential::Bearer(read)) if read == whole => {}
             other => prop_assert!(false, "{:?}", other),
         }
     }
@@ -96,14 +86,12 @@ proptest! {
     #[test]
     fn basic_credentials_round_trip(id in "[^:\\p{Cc}]{0,40}", secret in "[^\\p{Cc}]{0,80}") {
         let value = BasicCredential::new(&id, &secret).to_header_value();
-        for parser in parsers() {
-            match parser.parse_value(&value).unwrap() {
-                Some(Credential::Basic(basic)) => {
-                    prop_assert_eq!(basic.id(), id.as_str());
-                    prop_assert_eq!(basic.secret(), secret.as_str());
-                }
-                other => prop_assert!(false, "{:?}", other),
+        match CredentialParser::default().parse_value(&value).unwrap() {
+            Some(Credential::Basic(basic)) => {
+                prop_assert_eq!(basic.id(), id.as_str());
+                prop_assert_eq!(basic.secret(), secret.as_str());
             }
+            other => prop_assert!(false, "{:?}", other),
         }
     }
 
@@ -115,15 +103,16 @@ proptest! {
         spaces in 1usize..4,
     ) {
         let value = HeaderValue::from_str(&format!("{scheme}{}{token}", " ".repeat(spaces))).unwrap();
-        match parsers()[0].parse_value(&value).unwrap() {
+        match CredentialParser::default().parse_value(&value).unwrap() {
             Some(Credential::Bearer(got)) => prop_assert_eq!(got, token.as_str()),
             other => prop_assert!(false, "{:?}", other),
         }
         check_reencodes(&value);
     }
 
-    // No header value panics either parser; a credential read from one re-encodes to an
-    // equivalent header.
+    // No header value panics the parser; a credential read from one re-encodes to an
+    // equivalent header. (The layer's own reading of structured tokens is held to the same
+    // answers by a property of `credential.rs`'s unit tests.)
     #[test]
     fn no_header_value_panics_the_parsers(bytes in prop::collection::vec(any::<u8>(), 0..200)) {
         if let Ok(value) = HeaderValue::from_bytes(&bytes) {
@@ -131,9 +120,7 @@ proptest! {
             let mut headers = HeaderMap::new();
             headers.append(AUTHORIZATION, value.clone());
             headers.append(AUTHORIZATION, value);
-            for parser in parsers() {
-                prop_assert!(parser.parse(&headers).is_err(), "two headers are malformed");
-            }
+            prop_assert!(CredentialParser::default().parse(&headers).is_err(), "two headers are malformed");
         }
     }
 

@@ -23,7 +23,7 @@ fn no_public_type_prints_a_secret() {
     let record = TokenRecord::new(token.id(), "n", hash);
     let basic = BasicCredential::new(token.id(), &whole);
     let header = basic.to_header_value();
-    let parser = CredentialParser::default().token_format(format.clone());
+    let parser = CredentialParser::default();
     let bearer_value = http::HeaderValue::from_str(&format!("Bearer {whole}")).unwrap();
     let parsed = parser.parse_value(&bearer_value).unwrap().unwrap();
 

@@ -26,7 +26,7 @@ pub(crate) fn floods(rt: &tokio::runtime::Runtime) -> String {
         calls: AtomicU64::new(0),
     });
     let verifier = Verifier::builder_shared(source.clone()).build();
-    let parser = CredentialParser::default().token_format(verifier.format().clone());
+    let parser = CredentialParser::default();
     // Unknown: ids past the store's.
     let unknown = |k: u64| bearer(10_000_000 + k);
     writeln!(

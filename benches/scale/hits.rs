@@ -65,7 +65,7 @@ impl Requests {
 
     /// Verifies each request once, cache misses included: fills the caches.
     pub(crate) async fn warm(&self, verifier: &Verifier) {
-        let parser = CredentialParser::default().token_format(verifier.format().clone());
+        let parser = CredentialParser::default();
         let mut headers = HeaderMap::new();
         for value in self.values() {
             headers.insert(AUTHORIZATION, value);
@@ -121,7 +121,7 @@ pub(crate) fn hits(verifier: &Verifier, requests: &Requests, batches: usize) -> 
 
 /// ns per verification of `count` requests, each a hit.
 pub(crate) fn time_hits(verifier: &Verifier, values: impl Iterator<Item = HeaderValue>, count: usize) -> f64 {
-    let parser = CredentialParser::default().token_format(verifier.format().clone());
+    let parser = CredentialParser::default();
     let mut headers = HeaderMap::new();
     let started = Instant::now();
     for value in values {
@@ -147,7 +147,7 @@ pub(crate) fn warm_up(verifier: &Verifier, requests: &Requests) {
 /// [`hits`] as this bench measured them before: a `HeaderMap` per request, visited in
 /// shuffled order, so that its input is as cold as the cache entries.
 pub(crate) fn hits_from_header_maps(verifier: &Verifier, headers: &[HeaderMap], batches: usize) -> f64 {
-    let parser = CredentialParser::default().token_format(verifier.format().clone());
+    let parser = CredentialParser::default();
     let mut samples = Vec::with_capacity(batches);
     for _ in 0..batches {
         let started = Instant::now();

@@ -157,7 +157,7 @@ fn memory_child(n: u64) {
 
 /// Median ns per first verification, over batches of 1,000 tokens from `from`.
 async fn misses(verifier: &Verifier, from: impl Iterator<Item = u64>, batches: usize) -> f64 {
-    let parser = CredentialParser::default().token_format(verifier.format().clone());
+    let parser = CredentialParser::default();
     let ids: Vec<u64> = from.take(batches * 1_000).collect();
     let mut samples = Vec::new();
     for chunk in ids.chunks(1_000) {

@@ -10,7 +10,7 @@ use futures_util::future::BoxFuture;
 use http::Response;
 use pin_project_lite::pin_project;
 
-use super::{BodyMode, Wrapped};
+use super::body::{BodyMode, Wrapped};
 
 pin_project! {
     /// Response future of [`AuthService`](super::AuthService) and

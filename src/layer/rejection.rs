@@ -1,134 +1,14 @@
-//! [`Rejection`]: why the layer answered a request itself, and the response it sends
-//! (behaviour §1's table).
+//! [`Rejection`]: a refused request, as the layer answers it and as your code can.
 
 use std::fmt;
-
-use bytes::Bytes;
-use http::header::{CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
-use http::{HeaderMap, HeaderValue, Response, StatusCode};
-
 use std::sync::Arc;
 
-use super::DEFAULT_REALM;
-use crate::{CredentialError, InvalidReason, VerifyError};
+use bytes::Bytes;
+use http::{Response, StatusCode};
 
-/// Why a request was refused.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum RejectionKind {
-    /// No credentials, or an unsupported scheme: 401 with one challenge per scheme.
-    MissingCredentials,
-    /// A malformed `Authorization` header: 400 `invalid_request`.
-    Malformed(CredentialError),
-    /// Credentials that do not authenticate: 401 `invalid_token`.
-    InvalidToken(InvalidReason),
-    /// A valid token without a required scope: 403 `insufficient_scope`.
-    InsufficientScope,
-    /// The token store failed or timed out: 503 with `Retry-After`.
-    Unavailable,
-    /// The client failed too often ([`Damping`](crate::Damping)): 429 with `Retry-After`,
-    /// its credentials not verified.
-    TooManyFailures {
-        /// Seconds until the client's window ends.
-        retry_after_secs: u64,
-    },
-    /// The layer's own code, or code it calls (a [`ClientKey`](crate::ClientKey), say),
-    /// panicked while deciding: 500 for this request, and the next is decided afresh.
-    Internal,
-}
-
-/// What a kind of refusal is answered with: its status, its body's `code` and `message`,
-/// and the headers it carries. Every kind is declared once, in [`KINDS`].
-struct Spec {
-    status: StatusCode,
-    code: &'static str,
-    message: &'static str,
-    headers: Headers,
-}
-
-/// The headers of a refusal besides `Content-Type`.
-#[derive(Clone, Copy)]
-enum Headers {
-    /// One challenge per enabled scheme.
-    Challenges,
-    /// The Bearer challenge with this `error`, and the Basic one too when `and_basic`.
-    Error { error: &'static str, and_basic: bool },
-    /// The Bearer challenge naming the required scopes.
-    InsufficientScope,
-    /// The layer's `Retry-After`.
-    RetryAfter,
-    /// A `Retry-After` of the client's own, added when responding.
-    ClientRetryAfter,
-    /// Nothing more.
-    None,
-}
-
-/// Every kind of refusal, in [`slot`] order.
-const KINDS: [Spec; 7] = [
-    Spec {
-        status: StatusCode::UNAUTHORIZED,
-        code: "unauthorized",
-        message: "authentication required",
-        headers: Headers::Challenges,
-    },
-    Spec {
-        status: StatusCode::BAD_REQUEST,
-        code: "invalid_request",
-        // Followed by what is wrong with the header.
-        message: "malformed authorization header",
-        headers: Headers::Error {
-            error: "invalid_request",
-            and_basic: false,
-        },
-    },
-    Spec {
-        status: StatusCode::UNAUTHORIZED,
-        code: "invalid_token",
-        // The same for every reason: an attacker must not learn which check failed.
-        message: "invalid, expired or revoked credentials",
-        headers: Headers::Error {
-            error: "invalid_token",
-            and_basic: true,
-        },
-    },
-    Spec {
-        status: StatusCode::FORBIDDEN,
-        code: "insufficient_scope",
-        message: "the token lacks a required scope",
-        headers: Headers::InsufficientScope,
-    },
-    Spec {
-        status: StatusCode::SERVICE_UNAVAILABLE,
-        code: "unavailable",
-        message: "token store unavailable, retry later",
-        headers: Headers::RetryAfter,
-    },
-    Spec {
-        status: StatusCode::TOO_MANY_REQUESTS,
-        code: "too_many_requests",
-        message: "too many failed authentication attempts, retry later",
-        headers: Headers::ClientRetryAfter,
-    },
-    Spec {
-        status: StatusCode::INTERNAL_SERVER_ERROR,
-        code: "internal_error",
-        message: "the request could not be authenticated",
-        headers: Headers::None,
-    },
-];
-
-/// Where a kind is declared in [`KINDS`].
-fn slot(kind: &RejectionKind) -> usize {
-    match kind {
-        RejectionKind::MissingCredentials => 0,
-        RejectionKind::Malformed(_) => 1,
-        RejectionKind::InvalidToken(_) => 2,
-        RejectionKind::InsufficientScope => 3,
-        RejectionKind::Unavailable => 4,
-        RejectionKind::TooManyFailures { .. } => 5,
-        RejectionKind::Internal => 6,
-    }
-}
+use super::answer::{Answers, DEFAULT_REALM};
+use super::kind::{Payload, RejectionKind};
+use crate::verify::VerifyError;
 
 /// A refused request: why, and which token when that is known.
 ///
@@ -197,8 +77,8 @@ enum Style {
     Default,
     /// Another realm, Bearer and Basic.
     Realm(Arc<str>),
-    /// A layer's challenges: a layer let the request through and an extractor refuses it.
-    Layer(Arc<Challenges>),
+    /// A layer's answers: a layer let the request through and an extractor refuses it.
+    Layer(Arc<Answers>),
 }
 
 impl fmt::Debug for Rejection {
@@ -257,9 +137,9 @@ impl Rejection {
         self
     }
 
-    /// Renders with a layer's challenges.
-    pub(crate) fn rendered_by(mut self, challenges: &Arc<Challenges>) -> Self {
-        self.detail_mut().style = Style::Layer(Arc::clone(challenges));
+    /// Renders with a layer's answers.
+    pub(crate) fn rendered_by(mut self, answers: &Arc<Answers>) -> Self {
+        self.detail_mut().style = Style::Layer(Arc::clone(answers));
         self
     }
 
@@ -292,23 +172,23 @@ impl Rejection {
     /// The HTTP status it is answered with.
     #[must_use]
     pub fn status(&self) -> StatusCode {
-        KINDS[slot(&self.kind)].status
+        self.kind.row().status
     }
 
     /// The `code` of the JSON error body.
     #[must_use]
     pub fn code(&self) -> &'static str {
-        KINDS[slot(&self.kind)].code
+        self.kind.row().code
     }
 
     /// The `message` of the JSON error body. Every invalid token gets the same message:
     /// an attacker must not learn which check failed.
     #[must_use]
     pub fn message(&self) -> String {
-        let message = KINDS[slot(&self.kind)].message;
-        match &self.kind {
-            RejectionKind::Malformed(err) => format!("{message}: {err}"),
-            _ => message.to_owned(),
+        let message = self.kind.row().message;
+        match self.kind.payload() {
+            Payload::Shown(detail) => format!("{message}: {detail}"),
+            Payload::None | Payload::Reason(_) | Payload::RetryAfter(_) => message.to_owned(),
         }
     }
 
@@ -319,164 +199,36 @@ impl Rejection {
     #[must_use]
     pub fn to_response<B: From<Bytes>>(&self) -> Response<B> {
         let realm = match self.detail.as_ref().map(|detail| &detail.style) {
-            Some(Style::Layer(challenges)) => return challenges.respond(self, B::from),
+            Some(Style::Layer(answers)) => return answers.respond(self, B::from),
             Some(Style::Realm(realm)) => realm,
             Some(Style::Default) | None => DEFAULT_REALM,
         };
-        Challenges::new(realm, true, true, self.required_scopes(), 1).respond(self, B::from)
+        Answers::new(realm, true, true, self.required_scopes(), 1).respond(self, B::from)
     }
 }
 
 impl From<VerifyError> for Rejection {
     fn from(err: VerifyError) -> Self {
-        match err {
-            VerifyError::Invalid(reason) => Self::new(RejectionKind::InvalidToken(reason)),
-            _ => Self::new(RejectionKind::Unavailable),
-        }
+        Self::new(RejectionKind::from(&err))
     }
 }
 
+/// `code: message`; for an invalid credential, `code: reason` (for logs: a response never
+/// shows the reason).
 impl fmt::Display for Rejection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.kind {
-            RejectionKind::InvalidToken(reason) => write!(f, "{}: {reason}", self.code()),
-            _ => write!(f, "{}: {}", self.code(), self.message()),
-        }
-    }
-}
-
-/// The JSON error body the layer and the admin API answer with:
-/// `{"error":{"code":..,"message":..}}`.
-#[must_use]
-pub(crate) fn error_body(code: &str, message: &str) -> Bytes {
-    let body = serde_json::json!({ "error": { "code": code, "message": message } });
-    Bytes::from(body.to_string())
-}
-
-/// The headers and bodies a layer answers with, rendered once when it is built: a
-/// rejection clones a ready header map instead of building one.
-#[derive(Clone)]
-pub(crate) struct Challenges {
-    /// Headers per kind, in [`KINDS`] order.
-    headers: [HeaderMap; KINDS.len()],
-}
-
-/// The bodies of the rejections, in [`KINDS`] order: they depend on no setting, so they are
-/// rendered once per process and shared without reference counting. (A malformed header's
-/// body names its error, and is rendered each time.)
-static BODIES: std::sync::LazyLock<[String; KINDS.len()]> = std::sync::LazyLock::new(|| {
-    KINDS
-        .each_ref()
-        .map(|spec| String::from_utf8(error_body(spec.code, spec.message).to_vec()).expect("JSON is UTF-8"))
-});
-
-impl Challenges {
-    pub(crate) fn new(realm: &str, bearer: bool, basic: bool, scopes: &[String], retry_after_secs: u64) -> Self {
-        let realm = quote(realm);
-        let bearer_challenge = format!("Bearer realm={realm}");
-        let basic_challenge = header(&format!("Basic realm={realm}, charset=\"UTF-8\""));
-        let headers = KINDS.each_ref().map(|spec| {
-            let mut map = HeaderMap::with_capacity(3);
-            map.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-            match spec.headers {
-                Headers::Challenges => {
-                    if bearer || !basic {
-                        map.append(WWW_AUTHENTICATE, header(&bearer_challenge));
-                    }
-                    if basic {
-                        map.append(WWW_AUTHENTICATE, basic_challenge.clone());
-                    }
-                }
-                Headers::Error { error, and_basic } => {
-                    map.append(
-                        WWW_AUTHENTICATE,
-                        header(&format!("{bearer_challenge}, error=\"{error}\"")),
-                    );
-                    if and_basic && basic {
-                        map.append(WWW_AUTHENTICATE, basic_challenge.clone());
-                    }
-                }
-                Headers::InsufficientScope => {
-                    map.append(
-                        WWW_AUTHENTICATE,
-                        header(&format!(
-                            "{bearer_challenge}, error=\"insufficient_scope\", scope={}",
-                            quote(&scopes.join(" "))
-                        )),
-                    );
-                }
-                Headers::RetryAfter => {
-                    map.insert(RETRY_AFTER, header(&retry_after_secs.to_string()));
-                }
-                Headers::ClientRetryAfter | Headers::None => {}
+        match self.kind.payload() {
+            Payload::Reason(reason) => write!(f, "{}: {reason}", self.code()),
+            Payload::None | Payload::Shown(_) | Payload::RetryAfter(_) => {
+                write!(f, "{}: {}", self.code(), self.message())
             }
-            map
-        });
-        Self { headers }
-    }
-
-    /// The full response for a rejection, which it carries in its extensions.
-    pub(crate) fn respond<B>(&self, rejection: &Rejection, wrap: impl FnOnce(Bytes) -> B) -> Response<B> {
-        let slot = slot(&rejection.kind);
-        let body = match rejection.kind {
-            RejectionKind::Malformed(_) => error_body(rejection.code(), &rejection.message()),
-            _ => {
-                let bodies: &'static [String; KINDS.len()] = &BODIES;
-                Bytes::from_static(bodies[slot].as_bytes())
-            }
-        };
-        let mut response = Response::new(wrap(body));
-        *response.status_mut() = KINDS[slot].status;
-        *response.headers_mut() = self.headers[slot].clone();
-        if let RejectionKind::TooManyFailures { retry_after_secs } = rejection.kind {
-            response
-                .headers_mut()
-                .insert(RETRY_AFTER, HeaderValue::from(retry_after_secs));
         }
-        response.extensions_mut().insert(rejection.clone());
-        response
     }
-}
-
-/// An RFC 9110 quoted-string.
-fn quote(value: &str) -> String {
-    let mut out = String::with_capacity(value.len() + 2);
-    out.push('"');
-    for c in value.chars() {
-        if c == '"' || c == '\\' {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('"');
-    out
-}
-
-/// A header value from configuration; characters a header cannot carry become `?`.
-fn header(value: &str) -> HeaderValue {
-    let cleaned: String = value
-        .chars()
-        .map(|c| if c == '\t' || (' '..='~').contains(&c) { c } else { '?' })
-        .collect();
-    HeaderValue::try_from(cleaned).expect("visible ascii is a valid header value")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn realms_are_quoted_and_escaped() {
-        let challenges = Challenges::new("my \"api\"", true, true, &["a".into(), "b c".into()], 1);
-        assert_eq!(
-            challenges.headers[0][WWW_AUTHENTICATE],
-            "Bearer realm=\"my \\\"api\\\"\""
-        );
-        assert_eq!(
-            challenges.headers[3][WWW_AUTHENTICATE],
-            "Bearer realm=\"my \\\"api\\\"\", error=\"insufficient_scope\", scope=\"a b c\""
-        );
-    }
 
     #[test]
     fn a_rejection_is_as_small_as_its_kind_and_a_pointer() {
@@ -486,10 +238,16 @@ mod tests {
     }
 
     #[test]
-    fn error_bodies_are_json() {
-        let body = error_body("invalid_token", "say \"no\"");
-        let value: serde_json::Value = serde_json::from_slice(&body).unwrap();
-        assert_eq!(value["error"]["code"], "invalid_token");
-        assert_eq!(value["error"]["message"], "say \"no\"");
+    fn a_malformed_header_is_named_in_the_message_and_an_invalid_token_only_in_logs() {
+        let malformed = Rejection::new(RejectionKind::Malformed(crate::credential::CredentialError::Duplicate));
+        assert_eq!(
+            malformed.message(),
+            "malformed authorization header: more than one authorization header"
+        );
+        let invalid = Rejection::from(VerifyError::Invalid(crate::verify::InvalidReason::Expired));
+        assert_eq!(invalid.message(), "invalid, expired or revoked credentials");
+        assert_eq!(invalid.to_string(), "invalid_token: token has expired");
+        let timeout = Rejection::from(VerifyError::Timeout(std::time::Duration::from_secs(1)));
+        assert_eq!(timeout.kind(), &RejectionKind::Unavailable);
     }
 }

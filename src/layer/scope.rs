@@ -10,20 +10,24 @@ use http::{Request, Response};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use super::{BodyMode, Challenges, Rejection, RejectionKind, ResponseFuture, Wrapped};
-use crate::Principal;
+use super::answer::Refusals;
+use super::body::{BodyMode, Wrapped};
+use super::future::ResponseFuture;
+use super::kind::RejectionKind;
+use super::path::rejection;
+use crate::principal::Principal;
 
 /// Requires scopes of an already authenticated request: 403 when one is missing, 401 when
 /// there is no [`Principal`] at all (an anonymous pass-through). Make one with
-/// [`AuthLayer::require_scopes`](super::AuthLayer::require_scopes), so that it answers
-/// with the same realm and challenges, and its responses carry bodies as that layer's do
-/// (`M`, see [`BodyMode`]).
+/// [`AuthLayer::scope_layer`](super::AuthLayer::scope_layer), so that it answers with the
+/// same realm and challenges, its refusals are counted and carried as that layer's are, and
+/// its responses carry bodies as that layer's do (`M`, see [`BodyMode`]).
 ///
 /// ```
 /// use tollgate::{AuthLayer, MemoryStore, Verifier};
 ///
 /// let auth = AuthLayer::new(Verifier::builder(MemoryStore::new()).build());
-/// let reports_only = auth.require_scopes(["reports:read"]);
+/// let reports_only = auth.scope_layer(["reports:read"]);
 /// // axum: Router::new().route("/reports", get(h).layer(reports_only)).layer(auth)
 /// # drop(reports_only);
 /// ```
@@ -36,7 +40,7 @@ pub struct RequireScopesLayer<M = Wrapped> {
 
 struct ScopeConfig {
     scopes: Vec<String>,
-    challenges: Challenges,
+    refusals: Refusals,
 }
 
 impl<M> fmt::Debug for RequireScopesLayer<M> {
@@ -48,9 +52,9 @@ impl<M> fmt::Debug for RequireScopesLayer<M> {
 }
 
 impl<M> RequireScopesLayer<M> {
-    pub(super) fn new(scopes: Vec<String>, challenges: Challenges) -> Self {
+    pub(super) fn new(scopes: Vec<String>, refusals: Refusals) -> Self {
         Self {
-            inner: Arc::new(ScopeConfig { scopes, challenges }),
+            inner: Arc::new(ScopeConfig { scopes, refusals }),
             mode: PhantomData,
         }
     }
@@ -129,13 +133,13 @@ where
     }
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
-        let rejection = match req.extensions().get::<Principal>() {
-            None => Rejection::new(RejectionKind::MissingCredentials),
+        let refused = match req.extensions().get::<Principal>() {
+            None => rejection(RejectionKind::MissingCredentials, None),
             Some(p) if !p.has_all_scopes(self.config.scopes.iter().map(String::as_str)) => {
-                Rejection::new(RejectionKind::InsufficientScope).with_token_id(p.id())
+                rejection(RejectionKind::InsufficientScope, Some(p.id()))
             }
             Some(_) => return ResponseFuture::inner(self.inner.call(req)),
         };
-        ResponseFuture::ready(self.config.challenges.respond(&rejection, M::error))
+        ResponseFuture::ready(self.config.refusals.refuse(&refused, M::error))
     }
 }

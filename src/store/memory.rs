@@ -16,7 +16,9 @@ use serde_json::{Map, Value};
 use time::OffsetDateTime;
 use tokio::sync::broadcast;
 
-use super::{ChangeEvent, ChangeStream, ListQuery, Page, Rotation, StoreError, TokenPatch, TokenSource, TokenStore};
+use super::{
+    ChangeEvent, ChangeStream, ListQuery, Page, Revocation, Rotation, StoreError, TokenPatch, TokenSource, TokenStore,
+};
 use crate::hash::SecretHash;
 use crate::record::{DEFAULT_KIND, PreviousSecret, TokenRecord, TokenStatus};
 
@@ -127,6 +129,19 @@ impl Stored {
             created_by: self.audit.as_ref().and_then(|audit| audit.created_by.clone()),
             updated_at: self.updated_at,
             revoked_at: self.audit.as_ref().and_then(|audit| audit.revoked_at),
+        }
+    }
+
+    fn set_revoked_at(&mut self, revoked_at: Option<OffsetDateTime>) {
+        match (&mut self.audit, revoked_at) {
+            (Some(audit), _) => audit.revoked_at = revoked_at,
+            (None, None) => {}
+            (None, Some(_)) => {
+                self.audit = Some(Box::new(Audit {
+                    created_by: None,
+                    revoked_at,
+                }));
+            }
         }
     }
 
@@ -424,6 +439,31 @@ impl TokenStore for MemoryStore {
         }
         self.publish(id);
         Ok(true)
+    }
+
+    async fn revoke_owner(&self, owner: &str) -> Result<Vec<String>, StoreError> {
+        let Revocation {
+            status,
+            revoked_at,
+            updated_at,
+        } = Revocation::at(crate::record::now());
+        let revoked: Vec<String> = {
+            let mut tokens = self.write();
+            let mut revoked = Vec::new();
+            for stored in tokens.slots.iter_mut().flatten() {
+                if stored.owner.as_deref() == Some(owner) && stored.status == Revocation::APPLIES_TO {
+                    stored.status = status;
+                    stored.updated_at = updated_at;
+                    stored.set_revoked_at(revoked_at);
+                    revoked.push(stored.id.to_string());
+                }
+            }
+            revoked
+        };
+        for id in &revoked {
+            self.publish(id);
+        }
+        Ok(revoked)
     }
 
     async fn rotate(&self, id: &str, rotation: &Rotation) -> Result<Option<TokenRecord>, StoreError> {

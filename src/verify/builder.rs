@@ -4,14 +4,12 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use moka::sync::Cache;
-
-use super::Verifier;
-use super::flight::Flights;
-use super::generation::Generations;
-use super::inner::{FastHash, Inner};
-use super::positive::Positive;
-use crate::{SecretHasher, TokenFormat, TokenSource};
+use super::caches::{Caches, Sizes};
+use super::inner::Inner;
+use super::verifier::Verifier;
+use crate::hash::SecretHasher;
+use crate::store::TokenSource;
+use crate::token::TokenFormat;
 
 /// The longest duration the builders of this crate take ([`VerifierBuilder`]'s lifetimes,
 /// [`DampingBuilder::window`](crate::DampingBuilder::window)): about 100 years. Longer ones
@@ -71,8 +69,20 @@ impl fmt::Debug for VerifierBuilder {
     }
 }
 
+impl Verifier {
+    /// Starts configuring a verifier over `source`.
+    pub fn builder(source: impl TokenSource) -> VerifierBuilder {
+        VerifierBuilder::new(Arc::new(source))
+    }
+
+    /// Starts configuring a verifier over a shared source.
+    pub fn builder_shared(source: Arc<dyn TokenSource>) -> VerifierBuilder {
+        VerifierBuilder::new(source)
+    }
+}
+
 impl VerifierBuilder {
-    pub(super) fn new(source: Arc<dyn TokenSource>) -> Self {
+    fn new(source: Arc<dyn TokenSource>) -> Self {
         Self {
             source,
             format: TokenFormat::default(),
@@ -166,30 +176,20 @@ impl VerifierBuilder {
 
     /// Builds the verifier.
     pub fn build(self) -> Verifier {
-        let (cache_ttl, negative_ttl, stale_window) = (self.cache_ttl, self.negative_ttl, self.stale_window);
-        Verifier {
-            inner: Arc::new(Inner {
-                source: self.source,
-                format: self.format,
-                hasher: self.hasher,
-                positive: Positive::new(self.cache_capacity, cache_ttl, stale_window),
-                by_hash: Cache::builder()
-                    .max_capacity(self.cache_capacity)
-                    .time_to_live(cache_ttl.saturating_add(stale_window))
-                    .build_with_hasher(FastHash::default()),
-                // LRU, not TinyLFU: a flood of distinct unknown tokens must not stop the
-                // cache from admitting the unknown tokens that do repeat (TinyLFU admits a
-                // newcomer only when it looks more popular than the entry it would evict).
-                negative: Cache::builder()
-                    .max_capacity(self.negative_capacity)
-                    .eviction_policy(moka::policy::EvictionPolicy::lru())
-                    .time_to_live(negative_ttl)
-                    .build(),
-                flights: Flights::default(),
-                generations: Generations::default(),
-                source_timeout: self.source_timeout,
-                metrics: crate::metrics::VerifierMetrics::register(),
-            }),
-        }
+        let sizes = Sizes {
+            capacity: self.cache_capacity,
+            ttl: self.cache_ttl,
+            stale_window: self.stale_window,
+            negative_capacity: self.negative_capacity,
+            negative_ttl: self.negative_ttl,
+        };
+        let caches = Caches::new(&sizes);
+        Verifier::new(Inner::new(
+            self.source,
+            self.format,
+            self.hasher,
+            caches,
+            self.source_timeout,
+        ))
     }
 }

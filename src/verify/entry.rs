@@ -4,12 +4,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
-use crate::principal::{Identified, Identity};
-use crate::record;
-use crate::{Principal, SecretHash, TokenRecord, TokenStatus};
-
+use super::clock;
+use super::error::InvalidReason;
 use super::key::IdKey;
-use super::{InvalidReason, clock};
+use crate::hash::SecretHash;
+use crate::principal::{Identified, Identity, Principal};
+use crate::record::{self, TokenRecord, TokenStatus};
 
 /// A token as the cache holds it: what must be checked on every request, hits included
 /// (secret, status, expiry), and who the token authenticates as. A [`Principal`] is a
@@ -238,7 +238,7 @@ mod tests {
     // the end of the window after that.
     #[test]
     fn freshness_and_the_stale_window_end_at_their_first_instant() {
-        let record = TokenRecord::new("id", "name", crate::SecretHasher::Sha256.hash(b"s"));
+        let record = TokenRecord::new("id", "name", crate::hash::SecretHasher::Sha256.hash(b"s"));
         let entry = Entry::from_record(&record, Duration::from_millis(1_000));
         let (filled, stale) = (entry.filled_ms, entry.stale_ms);
         assert_eq!(stale, filled + 1_000);
@@ -251,7 +251,8 @@ mod tests {
 
     #[test]
     fn a_cached_entry_decides_every_secret_as_its_record_does() {
-        use crate::{PreviousSecret, SecretHasher};
+        use crate::hash::SecretHasher;
+        use crate::record::PreviousSecret;
         use time::{Duration as Span, OffsetDateTime};
 
         let hasher = SecretHasher::Sha256;

@@ -7,7 +7,6 @@
 //! in `tests/verifier.rs`). What a lookup does is the caller's loader; this module only
 //! runs it, once, as a task of its own, and forgets it when it ends.
 
-use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 
@@ -15,26 +14,10 @@ use dashmap::DashMap;
 use dashmap::mapref::entry::Entry as Slot;
 use futures_util::future::{BoxFuture, FutureExt as _, Shared};
 
-use super::{Entry, VerifyError};
-use crate::{SecretHash, StoreError};
-
-/// What a miss is looked up by.
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub(crate) enum MissKey {
-    /// A structured token's or a Basic credential's id.
-    Id(Arc<str>),
-    /// An opaque token's hash.
-    Hash(SecretHash),
-}
-
-impl fmt::Debug for MissKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Id(id) => f.debug_tuple("Id").field(id).finish(),
-            Self::Hash(_) => f.write_str("Hash(..)"),
-        }
-    }
-}
+use super::entry::Entry;
+use super::error::VerifyError;
+use super::key::MissKey;
+use crate::store::StoreError;
 
 /// What a lookup answers: the token's entry, `None` when the source does not know it.
 pub(super) type Outcome = Result<Option<Arc<Entry>>, VerifyError>;
@@ -43,7 +26,7 @@ type Map = DashMap<MissKey, (u64, Fetch)>;
 
 /// Lookups in flight, each tagged with the invalidation generation it started in.
 #[derive(Default)]
-pub(crate) struct Flights {
+pub(super) struct Flights {
     map: Arc<Map>,
 }
 
@@ -90,7 +73,7 @@ fn start<F>(
 where
     F: Future<Output = Outcome> + Send + 'static,
 {
-    let runtime = tokio::runtime::Handle::try_current().map_err(|_| super::inner::no_runtime())?;
+    let runtime = tokio::runtime::Handle::try_current().map_err(|_| no_runtime())?;
     let leave = Leave {
         map: Arc::clone(map),
         key: key.clone(),
@@ -135,4 +118,14 @@ impl Leave {
         self.map
             .remove_if(&self.key, |_, (started, _)| *started == self.generation);
     }
+}
+
+/// The error of a lookup that cannot run: no Tokio runtime to run it on.
+fn no_runtime() -> VerifyError {
+    tracing::error!("a token lookup was polled outside a Tokio runtime: tollgate's lookups run on Tokio");
+    VerifyError::Unavailable(Arc::new(StoreError::Config(
+        "a cache miss needs a Tokio runtime (with its time driver) to look the token up: \
+         verify, and poll the layer's futures, from within one"
+            .to_owned(),
+    )))
 }

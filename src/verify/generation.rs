@@ -8,7 +8,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::flight::MissKey;
+use super::key::MissKey;
 
 const STRIPES: usize = 64;
 
@@ -78,7 +78,7 @@ mod tests {
                 .unwrap(),
         );
         let key = |id: &str| MissKey::Id(Arc::from(id));
-        let opaque = MissKey::Hash(crate::SecretHasher::Sha256.hash(b"x"));
+        let opaque = MissKey::Hash(crate::hash::SecretHasher::Sha256.hash(b"x"));
         let (ga, gb, gh) = (g.of(&key(a)), g.of(&key(&b)), g.of(&opaque));
         g.bump_id(a);
         assert_ne!(g.of(&key(a)), ga);

@@ -20,7 +20,7 @@
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use super::entry::Entry;
-use super::inner::FastHash;
+use super::key::FastHash;
 
 /// Entries per bucket: seven pointers and their tags (and the overflow count) fill a
 /// 64-byte line.
@@ -278,7 +278,8 @@ impl Index {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{SecretHasher, TokenRecord};
+    use crate::hash::SecretHasher;
+    use crate::record::TokenRecord;
     use std::collections::HashMap;
     use std::time::Duration;
 

@@ -1,150 +1,167 @@
-//! The verifier's state, and what a request does with it: answer from the caches
-//! ([`Inner::cached`]), or look the token up once however many requests wait
-//! ([`Inner::resolve`], through [`Flights`]) and fill the caches with the answer
-//! ([`Inner::fill`]).
+//! The verifier's state, and what a request does with it: answer a [`Claim`] from the
+//! caches ([`Inner::cached`]), or look the token up once however many requests wait
+//! ([`Inner::resolve`], through [`Flights`]) and fill the caches with the answer.
 
+use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use moka::sync::Cache;
+use super::caches::{Caches, Known};
+use super::claim::{self, Ask, Claim};
+use super::clock;
+use super::entry::Entry;
+use super::error::{InvalidReason, VerifyError};
+use super::flight::{Flights, Outcome};
+use super::key::MissKey;
+use crate::hash::{SecretHash, SecretHasher};
+use crate::metrics::{Lookup, VerifierMetrics};
+use crate::principal::Principal;
+use crate::secret::Secret;
+use crate::store::TokenSource;
+use crate::token::TokenFormat;
 
-use super::flight::{Flights, MissKey, Outcome};
-use super::generation::Generations;
-use super::positive::Positive;
-use super::{CacheAnswer, Entry, InvalidReason, Pending, VerifyError, clock};
-use crate::metrics::Lookup;
-use crate::{Credential, Principal, SecretHash, SecretHasher, StoreError, TokenFormat, TokenSource};
-
-pub(super) type FastHash = foldhash::fast::RandomState;
-
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub(super) enum NegativeKey {
-    Id(Box<str>),
-    Hash(SecretHash),
+/// What the caches say of a claim ([`Inner::cached`]).
+pub(crate) enum CacheAnswer {
+    /// Decided without the source: a pass, or why not.
+    Decided(Result<Principal, VerifyError>),
+    /// Not known to the caches: to be looked up.
+    Pending(Pending),
 }
 
-impl NegativeKey {
-    fn of(key: &MissKey) -> Self {
-        match key {
-            MissKey::Id(id) => Self::Id((**id).into()),
-            MissKey::Hash(hash) => Self::Hash(*hash),
-        }
+impl CacheAnswer {
+    fn invalid(reason: InvalidReason) -> Self {
+        Self::Decided(Err(reason.into()))
+    }
+}
+
+/// A lookup the caches could not answer; resolve it with [`Inner::resolve`].
+#[must_use = "a pending verification decides nothing until it is resolved"]
+pub(crate) struct Pending {
+    key: MissKey,
+    presented: SecretHash,
+    /// An opaque token, kept to tell whether the token its hash finds is one whose last
+    /// segment it merely is (see [`claim::refuses`]).
+    opaque: Option<Box<Secret>>,
+}
+
+impl Pending {
+    /// The id being looked up, when the credential named one.
+    pub(crate) fn id(&self) -> Option<Arc<str>> {
+        self.key.id().cloned()
+    }
+}
+
+impl fmt::Debug for Pending {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pending")
+            .field("key", &self.key)
+            .finish_non_exhaustive()
     }
 }
 
 pub(super) struct Inner {
-    pub(super) source: Arc<dyn TokenSource>,
-    pub(super) format: TokenFormat,
-    pub(super) hasher: SecretHasher,
-    /// Token id → what every request is checked against. Its keys are ids of real tokens,
-    /// so a fast hasher is safe: attacker-chosen ids only probe, they are never inserted.
-    pub(super) positive: Positive,
-    /// Hash of an opaque token → its id; inserted only for tokens the source returned.
-    pub(super) by_hash: Cache<SecretHash, Arc<str>, FastHash>,
-    /// Ids and hashes the source recently said it does not know. Attackers choose these
-    /// keys, so they keep the default, flooding-resistant SipHash.
-    pub(super) negative: Cache<NegativeKey, ()>,
-    pub(super) flights: Flights,
-    /// Bumped by invalidations; a lookup that overlaps one for its token does not fill the
-    /// cache.
-    pub(super) generations: Generations,
-    pub(super) source_timeout: Duration,
-    pub(super) metrics: crate::metrics::VerifierMetrics,
-}
-
-fn reason_for(err: &crate::TokenError) -> InvalidReason {
-    match err {
-        crate::TokenError::BadChecksum => InvalidReason::BadChecksum,
-        _ => InvalidReason::Malformed,
-    }
+    source: Arc<dyn TokenSource>,
+    format: TokenFormat,
+    hasher: SecretHasher,
+    caches: Caches,
+    flights: Flights,
+    source_timeout: Duration,
+    metrics: VerifierMetrics,
 }
 
 impl Inner {
-    /// Decides a credential from the caches, or says what has to be looked up. Never
-    /// touches the source.
+    pub(super) fn new(
+        source: Arc<dyn TokenSource>,
+        format: TokenFormat,
+        hasher: SecretHasher,
+        caches: Caches,
+        source_timeout: Duration,
+    ) -> Self {
+        Self {
+            source,
+            format,
+            hasher,
+            caches,
+            flights: Flights::default(),
+            source_timeout,
+            metrics: VerifierMetrics::register(),
+        }
+    }
+
+    pub(super) fn format(&self) -> &TokenFormat {
+        &self.format
+    }
+
+    pub(super) fn hasher(&self) -> &SecretHasher {
+        &self.hasher
+    }
+
+    pub(super) fn source(&self) -> &dyn TokenSource {
+        &*self.source
+    }
+
+    pub(super) fn source_timeout(&self) -> Duration {
+        self.source_timeout
+    }
+
+    pub(super) fn caches(&self) -> &Caches {
+        &self.caches
+    }
+
+    /// Decides a claim from the caches, or says what has to be looked up. Never touches
+    /// the source.
     #[inline]
-    pub(super) fn cached(&self, credential: &Credential<'_>) -> CacheAnswer {
-        let (id, presented) = match credential {
-            Credential::Token(Ok(parsed)) => (parsed.id(), self.hasher.hash(parsed.secret_segment().as_bytes())),
-            Credential::Token(Err(err)) => return CacheAnswer::invalid(reason_for(err)),
-            Credential::Bearer(token) => match self.format.parse(token) {
-                Ok(Some(parsed)) => (parsed.id(), self.hasher.hash(parsed.secret_segment().as_bytes())),
-                Ok(None) => return self.opaque(token),
-                Err(err) => return CacheAnswer::invalid(reason_for(&err)),
-            },
-            Credential::Basic(basic) => {
-                let id = basic.id();
-                // Ids are base62 and short: anything else is unknown without a lookup.
-                if id.len() > crate::token::MAX_ID_LEN || !crate::base62::is_base62(id) {
-                    return CacheAnswer::invalid(InvalidReason::Unknown);
+    pub(super) fn cached(&self, claim: &Claim<'_>) -> CacheAnswer {
+        match claim.ask {
+            Ask::Refused(reason) => CacheAnswer::invalid(reason),
+            Ask::Id(id, presented) => self.by_id(id, presented),
+            Ask::Hash(presented) => match self.caches.by_hash(&presented) {
+                Known::Cached(id) => match claim.opaque() {
+                    Some(opaque) if claim::refuses(&self.format, &id, opaque) => {
+                        CacheAnswer::invalid(InvalidReason::Unknown)
+                    }
+                    _ => self.by_id(&id, presented),
+                },
+                Known::Unknown => CacheAnswer::invalid(InvalidReason::Unknown),
+                Known::Missing => {
+                    self.metrics.miss();
+                    CacheAnswer::Pending(Pending {
+                        key: MissKey::Hash(presented),
+                        presented,
+                        opaque: claim.opaque().map(|token| Box::new(Secret::new(token))),
+                    })
                 }
-                let secret = basic.secret();
-                let material = match self.format.parse(secret) {
-                    // The whole token as the password: its id must be the user-id.
-                    Ok(Some(parsed)) if parsed.id() == id => parsed.secret_segment(),
-                    Ok(Some(_)) => return CacheAnswer::invalid(InvalidReason::WrongSecret),
-                    Err(err) => return CacheAnswer::invalid(reason_for(&err)),
-                    // The last segment, or an imported secret.
-                    Ok(None) => secret,
-                };
-                (id, self.hasher.hash(material.as_bytes()))
-            }
-        };
-        self.by_id(id, presented)
+            },
+        }
     }
 
     #[inline]
     fn by_id(&self, id: &str, presented: SecretHash) -> CacheAnswer {
-        let decide = |entry: &Arc<Entry>, now_ms| entry.check(&presented, now_ms);
-        if let Some(decided) = self.positive.with(id, decide) {
-            if decided.is_ok() {
-                self.metrics.hit();
+        match self.caches.by_id(id, |entry, now_ms| entry.check(&presented, now_ms)) {
+            Known::Cached(decided) => {
+                if decided.is_ok() {
+                    self.metrics.hit();
+                }
+                CacheAnswer::Decided(decided.map_err(VerifyError::from))
             }
-            return CacheAnswer::Decided(decided.map_err(VerifyError::from));
-        }
-        // `get`, not `contains_key`: only a read counts as a use for the LRU order.
-        if self.negative.get(&NegativeKey::Id(id.into())).is_some() {
-            return CacheAnswer::invalid(InvalidReason::Unknown);
-        }
-        self.metrics.miss();
-        CacheAnswer::Pending(Pending {
-            key: MissKey::Id(Arc::from(id)),
-            presented,
-            opaque: None,
-        })
-    }
-
-    /// An opaque Bearer token: looked up by its hash, for imported tokens. A generated
-    /// token's last segment on its own (a leaked Basic password, say) finds its token by
-    /// hash too, and is refused: a generated token works only whole, or with its id.
-    fn opaque(&self, token: &str) -> CacheAnswer {
-        let presented = self.hasher.hash(token.as_bytes());
-        if let Some(id) = self.by_hash.get(&presented) {
-            if self.format.is_segment_of(&id, token) {
-                return CacheAnswer::invalid(InvalidReason::Unknown);
+            Known::Unknown => CacheAnswer::invalid(InvalidReason::Unknown),
+            Known::Missing => {
+                self.metrics.miss();
+                CacheAnswer::Pending(Pending {
+                    key: MissKey::Id(Arc::from(id)),
+                    presented,
+                    opaque: None,
+                })
             }
-            return self.by_id(&id, presented);
         }
-        if self.negative.get(&NegativeKey::Hash(presented)).is_some() {
-            return CacheAnswer::invalid(InvalidReason::Unknown);
-        }
-        self.metrics.miss();
-        CacheAnswer::Pending(Pending {
-            key: MissKey::Hash(presented),
-            presented,
-            opaque: Some(Box::new(crate::Secret::new(token))),
-        })
     }
 
     /// Looks up what [`Inner::cached`] could not decide, joining the lookup in flight for
     /// the same token if one started after the token's latest invalidation.
     pub(super) async fn resolve(self: Arc<Self>, pending: Pending) -> Result<Principal, VerifyError> {
         let Pending { key, presented, opaque } = pending;
-        let id = match &key {
-            MissKey::Id(id) => Some(Arc::clone(id)),
-            MissKey::Hash(_) => None,
-        };
-        let generation = self.generations.of(&key);
+        let id = key.id().cloned();
+        let generation = self.caches.generation(&key);
         let this = Arc::clone(&self);
         let lookup = self
             .flights
@@ -152,7 +169,7 @@ impl Inner {
         let entry = match lookup.await {
             Ok(entry) => entry,
             // Stale mode: the source failed, so decide from the stale entry if there is one.
-            Err(err) => match id.and_then(|id| self.positive.fallback(&id)) {
+            Err(err) => match id.and_then(|id| self.caches.fallback(&id)) {
                 Some(entry) => {
                     tracing::warn!(token_id = %entry.id, error = %err, "token store failing: using a stale cache entry");
                     Some(entry)
@@ -164,7 +181,7 @@ impl Inner {
             Some(entry)
                 if opaque
                     .as_ref()
-                    .is_some_and(|token| self.format.is_segment_of(&entry.id, token.expose())) =>
+                    .is_some_and(|token| claim::refuses(&self.format, &entry.id, token.expose())) =>
             {
                 Err(InvalidReason::Unknown.into())
             }
@@ -192,8 +209,8 @@ impl Inner {
                 (Err(VerifyError::Unavailable(Arc::new(err))), Lookup::Error)
             }
             Ok(Ok(record)) => {
-                let entry = record.map(|record| Arc::new(Entry::from_record(&record, self.positive.ttl())));
-                self.fill(&key, entry.as_ref(), generation);
+                let entry = record.map(|record| Arc::new(Entry::from_record(&record, self.caches.ttl())));
+                self.caches.fill(&key, entry.as_ref(), generation);
                 let result = if entry.is_some() {
                     Lookup::Found
                 } else {
@@ -202,52 +219,22 @@ impl Inner {
                 (Ok(entry), result)
             }
         };
-        self.metrics.lookup(
-            result,
-            started.elapsed(),
-            self.positive.len() as u64,
-            self.negative.entry_count(),
-        );
+        self.metrics
+            .lookup(result, started.elapsed(), self.caches.len(), self.caches.negative_len());
         outcome
     }
 
-    /// Caches what a lookup found, unless an invalidation of its token overlapped it: for
-    /// a positive entry, see the invariants in `positive.rs`. The negative cache and the
-    /// hash-to-id map are checked after inserting; what they could briefly hold fails closed
-    /// (a 401 for a token just created) or leads to a lookup by id anyway.
-    fn fill(&self, key: &MissKey, found: Option<&Arc<Entry>>, started_at: u64) {
-        let current = || self.generations.of(key) == started_at;
-        match found {
-            Some(entry) => {
-                if self.positive.insert_if(Arc::clone(entry), current) {
-                    if let MissKey::Hash(hash) = key {
-                        self.by_hash.insert(*hash, Arc::clone(&entry.id));
-                        if !current() {
-                            self.by_hash.invalidate(hash);
-                        }
-                    }
+    /// The uses of cached tokens not yet reported, to the second.
+    pub(super) fn unreported_uses(&self) -> Vec<(String, time::OffsetDateTime)> {
+        let mut uses = Vec::new();
+        self.caches.for_each(|entry| {
+            if let Some(ms) = entry.take_unreported_use() {
+                let nanos = i128::from(ms) * 1_000_000;
+                if let Ok(at) = time::OffsetDateTime::from_unix_timestamp_nanos(nanos) {
+                    uses.push((entry.id.to_string(), at));
                 }
             }
-            None => {
-                // The token is gone: a stale entry kept for stale mode must not outlive it.
-                if let MissKey::Id(id) = key {
-                    self.positive.invalidate(id);
-                }
-                self.negative.insert(NegativeKey::of(key), ());
-                if !current() {
-                    self.negative.invalidate(&NegativeKey::of(key));
-                }
-            }
-        }
+        });
+        uses
     }
-}
-
-/// The error of a lookup that cannot run: no Tokio runtime to run it on.
-pub(super) fn no_runtime() -> VerifyError {
-    tracing::error!("a token lookup was polled outside a Tokio runtime: tollgate's lookups run on Tokio");
-    VerifyError::Unavailable(Arc::new(StoreError::Config(
-        "a cache miss needs a Tokio runtime (with its time driver) to look the token up: \
-         verify, and poll the layer's futures, from within one"
-            .to_owned(),
-    )))
 }

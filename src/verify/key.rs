@@ -1,6 +1,58 @@
-//! [`IdKey`]: a token id as the cache compares it, stored in the cache entry itself.
+//! The keys the caches are looked up by, and the fast hasher of those whose keys only the
+//! source chooses: a leaf every other file of the cache imports.
 
+use std::fmt;
 use std::sync::Arc;
+
+use crate::hash::SecretHash;
+
+/// The hasher of maps whose keys are ids or hashes of tokens the source returned: fast, and
+/// safe there, since attacker-chosen keys only probe them, they are never inserted.
+pub(crate) type FastHash = foldhash::fast::RandomState;
+
+/// What a cache miss is looked up by.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub(crate) enum MissKey {
+    /// A structured token's or a Basic credential's id.
+    Id(Arc<str>),
+    /// An opaque token's hash.
+    Hash(SecretHash),
+}
+
+impl MissKey {
+    /// The id looked up, when the credential named one.
+    pub(crate) fn id(&self) -> Option<&Arc<str>> {
+        match self {
+            Self::Id(id) => Some(id),
+            Self::Hash(_) => None,
+        }
+    }
+}
+
+impl fmt::Debug for MissKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Id(id) => f.debug_tuple("Id").field(id).finish(),
+            Self::Hash(_) => f.write_str("Hash(..)"),
+        }
+    }
+}
+
+/// What the negative cache remembers as unknown: an id, or an opaque token's hash.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub(crate) enum NegativeKey {
+    Id(Box<str>),
+    Hash(SecretHash),
+}
+
+impl From<&MissKey> for NegativeKey {
+    fn from(key: &MissKey) -> Self {
+        match key {
+            MissKey::Id(id) => Self::Id((**id).into()),
+            MissKey::Hash(hash) => Self::Hash(*hash),
+        }
+    }
+}
 
 /// Ids this long or shorter are stored inline (default ids have 16 bytes). 22 keeps a key
 /// at 24 bytes, as small as the `Heap` variant allows.

@@ -40,7 +40,7 @@ use moka::sync::Cache;
 
 use super::entry::{Entry, Staleness};
 use super::index::Index;
-use super::inner::FastHash;
+use super::key::FastHash;
 
 /// One hit in this many, per thread, is also recorded in moka.
 const SAMPLE: u32 = 64;
@@ -216,8 +216,9 @@ impl Positive {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::verify::InvalidReason;
-    use crate::{SecretHasher, TokenRecord, TokenStatus};
+    use crate::hash::SecretHasher;
+    use crate::record::{TokenRecord, TokenStatus};
+    use crate::verify::error::InvalidReason;
 
     #[test]
     fn one_read_in_sample_is_recorded_per_thread() {

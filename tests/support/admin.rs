@@ -56,7 +56,7 @@ impl Harness {
             .route("/me", get(|| async { "me" }))
             .route(
                 "/reports",
-                get(|| async { "reports" }).layer(auth.require_scopes(["reports:read"])),
+                get(|| async { "reports" }).layer(auth.scope_layer(["reports:read"])),
             )
             .layer(auth)
             .nest_service("/admin", admin);

@@ -1,6 +1,7 @@
 //! [`Damping`]: brute-force damping per client.
 
 use std::fmt;
+use std::future::Future;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -12,7 +13,11 @@ use moka::sync::Cache;
 
 mod client;
 
-use crate::verify::coarse_ms;
+use crate::principal::Principal;
+use crate::store::StoreError;
+use crate::verify::{CacheAnswer, Claim, Pending, VerifyError, coarse_ms};
+
+use super::kind::RejectionKind;
 
 pub use client::{ClientKey, ForwardedFor, PeerAddr};
 
@@ -53,6 +58,14 @@ const IN_FLIGHT_RETRY: Duration = Duration::from_secs(1);
 /// left cannot start more than that many lookups at once, however many requests it sends
 /// in parallel. Beyond that it is answered 429 with `Retry-After: 1` until some of them
 /// are answered.
+///
+/// # A task per damped lookup
+///
+/// With damping on, a request the cache cannot decide has its lookup run as a Tokio task
+/// of its own (`tokio::spawn`), which the request awaits: a client that hangs up while the
+/// store is slow still has its lookup counted against its allowance until the lookup
+/// ends, and its failure counted when it does. Without damping, a lookup runs in the
+/// request's own future (joined with any other request's for the same token, as always).
 ///
 /// ```
 /// use std::time::Duration;
@@ -148,8 +161,34 @@ impl Window {
     }
 }
 
+/// Damping's say on a request, asked once ([`Damping::judge`]).
+pub(crate) enum Judged {
+    /// The client is blocked: refuse it, to retry after this long.
+    Blocked(Duration),
+    /// The cache decided; a failure is counted already.
+    Decided(Result<Principal, VerifyError>),
+    /// A lookup to make, counted against the client's allowance while it is in flight when
+    /// the client can be told apart.
+    Lookup(Pending, Option<Attempt>),
+}
+
+impl Judged {
+    /// The cache's answer, when nothing is damped.
+    pub(crate) fn undamped(answer: CacheAnswer) -> Self {
+        match answer {
+            CacheAnswer::Decided(decided) => Self::Decided(decided),
+            CacheAnswer::Pending(pending) => Self::Lookup(pending, None),
+        }
+    }
+}
+
+/// Whether a verification that ended so is a failed guess, as the rejection table says.
+fn is_failure(verdict: &Result<Principal, VerifyError>) -> bool {
+    verdict.as_ref().is_err_and(|err| RejectionKind::from(err).is_failure())
+}
+
 /// What damping says of a lookup a request asks for ([`Damping::allow_lookup`]).
-pub(crate) enum Allowance {
+enum Allowance {
     /// The client may look its credential up; report how it went on this attempt.
     Counted(Attempt),
     /// The client cannot be told apart from others (no client key): not damped.
@@ -160,7 +199,7 @@ pub(crate) enum Allowance {
 
 /// A lookup a client was allowed to make, counted against its allowance until it is
 /// answered. Dropping it (the lookup found the token, failed in the store, or was
-/// cancelled) gives the allowance back; [`Attempt::failed`] first turns it into a failure.
+/// cancelled) gives the allowance back; [`Attempt::settle`] first counts a failed guess.
 #[must_use = "dropping an attempt ends it as not failed"]
 pub(crate) struct Attempt {
     window: Arc<Window>,
@@ -168,13 +207,38 @@ pub(crate) struct Attempt {
 }
 
 impl Attempt {
-    /// The lookup found no usable token: one failure for the client. The failure is counted
-    /// before the lookup stops counting as in flight, so the two never sum below the truth.
-    pub(crate) fn failed(self) {
-        let now = Instant::now();
-        let mut state = self.window.lock();
-        state.roll(now, self.shared.window);
-        state.count_failure(now, &self.shared);
+    /// Runs the lookup this attempt counts to its end as a task of its own (see "A task per
+    /// damped lookup" on [`Damping`]), and settles the attempt with its answer.
+    pub(crate) async fn run(
+        self,
+        lookup: impl Future<Output = Result<Principal, VerifyError>> + Send + 'static,
+    ) -> Result<Principal, VerifyError> {
+        let counted = async move {
+            let verdict = lookup.await;
+            self.settle(&verdict);
+            verdict
+        };
+        // Outside a runtime the lookup fails as it would undamped, naming the runtime.
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return counted.await;
+        };
+        runtime.spawn(counted).await.unwrap_or_else(|_| {
+            Err(VerifyError::Unavailable(std::sync::Arc::new(StoreError::unavailable(
+                "the lookup task panicked",
+            ))))
+        })
+    }
+
+    /// Ends the attempt with the lookup's answer: a failed guess is one failure for the
+    /// client, counted before the lookup stops counting as in flight, so that the two
+    /// never sum below the truth. Any other answer gives the allowance back.
+    fn settle(self, verdict: &Result<Principal, VerifyError>) {
+        if is_failure(verdict) {
+            let now = Instant::now();
+            let mut state = self.window.lock();
+            state.roll(now, self.shared.window);
+            state.count_failure(now, &self.shared);
+        }
     }
 }
 
@@ -219,8 +283,40 @@ impl Damping {
         self.shared.counters.entry_count()
     }
 
+    /// Damping's whole say on a request, in one place: a blocked client's credential that
+    /// could be guessed is refused before the cache is asked (it learns nothing, not even
+    /// that a guess was right); `cached` is asked otherwise; a failure it decides is counted
+    /// (and refused as blocked if the client already was); a lookup it cannot decide is
+    /// allowed, counted, or refused by the client's allowance.
+    #[inline]
+    pub(crate) fn judge(
+        &self,
+        headers: &HeaderMap,
+        extensions: &Extensions,
+        claim: &Claim<'_>,
+        cached: impl FnOnce() -> CacheAnswer,
+    ) -> Judged {
+        if self.any_blocked() && claim.guessable() {
+            if let Some(remaining) = self.blocked(headers, extensions) {
+                return Judged::Blocked(remaining);
+            }
+        }
+        match cached() {
+            CacheAnswer::Decided(verdict) if is_failure(&verdict) => match self.failed(headers, extensions) {
+                Some(remaining) => Judged::Blocked(remaining),
+                None => Judged::Decided(verdict),
+            },
+            CacheAnswer::Decided(verdict) => Judged::Decided(verdict),
+            CacheAnswer::Pending(pending) => match self.allow_lookup(headers, extensions) {
+                Allowance::Refused(remaining) => Judged::Blocked(remaining),
+                Allowance::Counted(attempt) => Judged::Lookup(pending, Some(attempt)),
+                Allowance::Undamped => Judged::Lookup(pending, None),
+            },
+        }
+    }
+
     /// Asks to look this request's credential up (see [`Allowance`]).
-    pub(crate) fn allow_lookup(&self, headers: &HeaderMap, extensions: &Extensions) -> Allowance {
+    fn allow_lookup(&self, headers: &HeaderMap, extensions: &Extensions) -> Allowance {
         let shared = &*self.shared;
         let opened = self.open(headers, extensions, |state, now| {
             if let Some(remaining) = state.blocked(now, shared) {
@@ -245,7 +341,7 @@ impl Damping {
     /// Counts a failed verification the cache decided (no lookup) for the client of this
     /// request. Returns how long it is blocked if it already was (the failure is then not
     /// counted: a blocked client cannot extend its own block).
-    pub(crate) fn failed(&self, headers: &HeaderMap, extensions: &Extensions) -> Option<Duration> {
+    fn failed(&self, headers: &HeaderMap, extensions: &Extensions) -> Option<Duration> {
         let shared = &*self.shared;
         let (_, blocked) = self.open(headers, extensions, |state, now| {
             let blocked = state.blocked(now, shared);
@@ -259,13 +355,13 @@ impl Damping {
 
     /// Whether some client may be blocked now: when not, no request needs [`Damping::blocked`].
     #[inline]
-    pub(crate) fn any_blocked(&self) -> bool {
+    fn any_blocked(&self) -> bool {
         coarse_ms() < self.shared.blocked_until_ms.load(Ordering::Relaxed)
     }
 
     /// How long this request's client is still blocked, if it is; never opens a window for
     /// a client.
-    pub(crate) fn blocked(&self, headers: &HeaderMap, extensions: &Extensions) -> Option<Duration> {
+    fn blocked(&self, headers: &HeaderMap, extensions: &Extensions) -> Option<Duration> {
         let shared = &*self.shared;
         let client = shared.key.client_key(headers, extensions).map(client::normalize)?;
         let window = shared.counters.get(&client)?;
@@ -484,7 +580,7 @@ mod tests {
         attempts.push(counted(damping.allow_lookup(&headers, &ext)));
         // All five failed: blocked for the window, not for the in-flight retry.
         for attempt in attempts {
-            attempt.failed();
+            attempt.settle(&Err(VerifyError::Invalid(crate::verify::InvalidReason::Unknown)));
         }
         let remaining = refused(damping.allow_lookup(&headers, &ext)).unwrap();
         assert!(remaining > Duration::from_secs(59), "{remaining:?}");

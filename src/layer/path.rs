@@ -1,0 +1,197 @@
+//! [`RequestPath`]: a layer's request path, written once. It takes a request to a
+//! [`Decision`], admits a request that passes, and refuses one that does not; a request
+//! the cache could not decide is finished by a [`Lookup`](super::lookup::Lookup), which
+//! comes back here to be admitted or refused.
+//!
+//! header → credential → [`Claim`](crate::verify::Claim) → damping and the cache →
+//! principal, rejection or lookup → admission (the layer's scopes, then the marked point
+//! for usage limits) → inner service.
+
+use std::fmt;
+use std::time::Duration;
+
+use http::header::AUTHORIZATION;
+use http::{Request, Response};
+
+use super::answer::Refusals;
+use super::body::BodyMode;
+use super::damping::{Damping, Judged};
+use super::extensions::Anonymous;
+use super::kind::RejectionKind;
+use super::lookup::Lookup;
+use super::rejection::Rejection;
+use crate::credential::CredentialParser;
+use crate::principal::{Principal, PrincipalSlot};
+use crate::verify::{Verifier, VerifyError};
+
+/// What a request's path decided before the inner service.
+pub(super) enum Decision {
+    /// Authenticated, or anonymous where the layer allows it: on to [`RequestPath::admit`].
+    Pass(Option<Principal>),
+    /// Refused.
+    Reject(Rejection),
+    /// The store must be asked.
+    Lookup(Lookup),
+}
+
+/// Everything one layer decides requests with; shared by every service it makes.
+pub(crate) struct RequestPath {
+    verifier: Verifier,
+    parser: CredentialParser,
+    required_scopes: Vec<String>,
+    allow_anonymous: bool,
+    strip_authorization: bool,
+    damping: Option<Damping>,
+    refusals: Refusals,
+}
+
+impl RequestPath {
+    /// A layer's path: `parser` reads the verifier's structured tokens already.
+    pub(super) fn new(
+        verifier: Verifier,
+        parser: CredentialParser,
+        required_scopes: Vec<String>,
+        allow_anonymous: bool,
+        strip_authorization: bool,
+        damping: Option<Damping>,
+        refusals: Refusals,
+    ) -> Self {
+        Self {
+            verifier,
+            parser,
+            required_scopes,
+            allow_anonymous,
+            strip_authorization,
+            damping,
+            refusals,
+        }
+    }
+
+    pub(super) fn verifier(&self) -> &Verifier {
+        &self.verifier
+    }
+
+    pub(super) fn refusals(&self) -> &Refusals {
+        &self.refusals
+    }
+
+    /// Decides a request without waiting, when the header, damping and the cache can.
+    #[inline]
+    pub(super) fn decide<B>(&self, req: &Request<B>) -> Decision {
+        let read = match self.parser.read(req.headers()) {
+            Ok(Some(read)) => read,
+            Ok(None) if self.allow_anonymous => return Decision::Pass(None),
+            Ok(None) => return Decision::Reject(Rejection::missing_credentials()),
+            Err(err) => return Decision::Reject(Rejection::new(RejectionKind::Malformed(err))),
+        };
+        let claim = self.verifier.claim(&read);
+        let cached = || self.verifier.verify_cached(&claim);
+        let judged = match &self.damping {
+            Some(damping) => damping.judge(req.headers(), req.extensions(), &claim, cached),
+            None => Judged::undamped(cached()),
+        };
+        match judged {
+            Judged::Decided(Ok(principal)) => Decision::Pass(Some(principal)),
+            Judged::Decided(Err(err)) => Decision::Reject(refused(err, claim.id())),
+            Judged::Blocked(remaining) => Decision::Reject(too_many_failures(remaining)),
+            Judged::Lookup(pending, attempt) => Decision::Lookup(Lookup::new(pending, attempt)),
+        }
+    }
+
+    /// Readies a request that passed for the inner service, or refuses it for the layer's
+    /// own scopes.
+    #[inline]
+    pub(super) fn admit<B>(&self, principal: Option<Principal>, req: &mut Request<B>) -> Result<(), Rejection> {
+        if let Some(principal) = principal {
+            if !principal.has_all_scopes(self.required_scopes.iter().map(String::as_str)) {
+                return Err(rejection(RejectionKind::InsufficientScope, Some(principal.id())));
+            }
+            // Usage limits go here: after authentication and the layer's own scopes, before
+            // the inner service (and before the principal is handed to anything).
+            if let Some(slot) = req.extensions().get::<PrincipalSlot>() {
+                slot.fill(&principal);
+            }
+            req.extensions_mut().insert(principal);
+        } else {
+            // Anonymous: a `Principal` extractor further in answers 401 as this layer would.
+            req.extensions_mut().insert(Anonymous::new(self.refusals.answers()));
+        }
+        if self.strip_authorization {
+            req.headers_mut().remove(AUTHORIZATION);
+        }
+        Ok(())
+    }
+
+    /// Refuses a request, through the layer's one door.
+    pub(super) fn refuse<B, M: BodyMode<B>>(&self, rejection: &Rejection) -> Response<M::Body> {
+        self.refusals.refuse(rejection, M::error)
+    }
+}
+
+impl fmt::Debug for RequestPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RequestPath")
+            .field("bearer", &self.parser.bearer_enabled())
+            .field("basic", &self.parser.basic_enabled())
+            .field("required_scopes", &self.required_scopes)
+            .field("allow_anonymous", &self.allow_anonymous)
+            .field("strip_authorization", &self.strip_authorization)
+            .field("damping", &self.damping)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A rejection of this kind, naming the token `id` only when the kind says it may (the
+/// token exists): the one rule for naming a refused token, on every path.
+pub(super) fn rejection(kind: RejectionKind, id: Option<&str>) -> Rejection {
+    let named = id.filter(|_| kind.names_token());
+    let rejection = Rejection::new(kind);
+    match named {
+        Some(id) => rejection.with_token_id(id),
+        None => rejection,
+    }
+}
+
+/// The rejection of a credential that did not verify, for a claim that named `id`.
+pub(super) fn refused(err: VerifyError, id: Option<&str>) -> Rejection {
+    rejection(RejectionKind::from(&err), id)
+}
+
+fn too_many_failures(remaining: Duration) -> Rejection {
+    // Whole seconds, rounded up: a client that waits as told is not blocked again.
+    let retry_after_secs = remaining.as_secs() + u64::from(remaining.subsec_nanos() > 0);
+    Rejection::new(RejectionKind::TooManyFailures { retry_after_secs })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Retry-After is whole seconds, rounded up, and only a fraction rounds: a client told 3
+    // after 3 s exactly would otherwise wait a second for nothing.
+    #[test]
+    fn retry_after_rounds_a_fraction_up_and_a_whole_second_not() {
+        let secs = |remaining| match too_many_failures(remaining).kind() {
+            RejectionKind::TooManyFailures { retry_after_secs } => *retry_after_secs,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(secs(Duration::from_secs(3)), 3);
+        assert_eq!(secs(Duration::from_millis(2_001)), 3);
+        assert_eq!(secs(Duration::from_nanos(1)), 1);
+    }
+
+    #[test]
+    fn a_refused_token_is_named_only_when_it_exists() {
+        use crate::verify::InvalidReason;
+        let named = |err| refused(err, Some("Tok3n")).token_id().map(str::to_owned);
+        assert_eq!(
+            named(VerifyError::Invalid(InvalidReason::Expired)).as_deref(),
+            Some("Tok3n")
+        );
+        assert_eq!(named(VerifyError::Invalid(InvalidReason::Unknown)), None);
+        assert_eq!(named(VerifyError::Timeout(Duration::from_secs(1))), None);
+        let scope = rejection(RejectionKind::InsufficientScope, Some("Tok3n"));
+        assert_eq!(scope.token_id(), Some("Tok3n"));
+        assert_eq!(rejection(RejectionKind::InsufficientScope, None).token_id(), None);
+    }
+}

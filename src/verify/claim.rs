@@ -1,0 +1,320 @@
+//! [`Claim`]: what a credential claims, read once per request and handed to damping and to
+//! the caches. Every rule about what a credential names lives here:
+//!
+//! - which token it names: by id (a structured token, or Basic's user-id), or by the hash of
+//!   an opaque Bearer token; or none, on its face (a bad checksum, a malformed token, a
+//!   Basic user-id that cannot be an id, a whole token under another token's id);
+//! - the hash of the secret it presents;
+//! - the id it names in the shape of an id, which a refusal may show when the reason says
+//!   the token exists;
+//! - whether its secret could be guessed (an imported secret), for damping;
+//! - that a generated token's last segment is never a secret of its own: sent alone as an
+//!   opaque Bearer token it finds its token by hash, and is refused.
+
+use crate::credential::{BasicCredential, Credential, Read};
+use crate::hash::{SecretHash, SecretHasher};
+use crate::token::{CHECKSUM_LEN, MAX_ID_LEN, TokenError, TokenFormat};
+
+use super::error::InvalidReason;
+
+/// What a credential claims, for one verifier's format and hasher.
+pub(crate) struct Claim<'a> {
+    /// The id it names in the shape of an id, if any.
+    id: Option<&'a str>,
+    /// What the caches and the source are asked.
+    pub(super) ask: Ask<'a>,
+    /// What was presented as a secret.
+    presented: Presented<'a>,
+    format: &'a TokenFormat,
+}
+
+/// What a claim asks of the caches.
+pub(super) enum Ask<'a> {
+    /// Nothing: it is refused on its face, and no lookup could change that.
+    Refused(InvalidReason),
+    /// The token with this id, and whether this hash opens it.
+    Id(&'a str, SecretHash),
+    /// The token one of whose secrets has this hash (an opaque token's own).
+    Hash(SecretHash),
+}
+
+/// What was presented as a secret, as far as guessing it goes.
+enum Presented<'a> {
+    /// A generated token's secret (whole, or its last segment under its id): 256 bits.
+    Generated,
+    /// An opaque Bearer token: an imported secret, or a generated token's last segment.
+    Opaque(&'a str),
+    /// A Basic password that is not a whole token: a generated token's last segment, or
+    /// an imported secret.
+    Basic { id: &'a str, secret: &'a str },
+}
+
+impl<'a> Claim<'a> {
+    /// The claim of what a layer's parser read from a request.
+    #[inline]
+    pub(crate) fn read(read: &'a Read<'a>, format: &'a TokenFormat, hasher: &SecretHasher) -> Self {
+        match read {
+            Read::Structured { parsed, .. } => match parsed {
+                Ok(parsed) => Self {
+                    id: Some(parsed.id()),
+                    ask: Ask::Id(parsed.id(), hasher.hash(parsed.secret_segment().as_bytes())),
+                    presented: Presented::Generated,
+                    format,
+                },
+                Err(err) => Self::refused(reason(err), None, Presented::Generated, format),
+            },
+            Read::Bearer(token) => Self::bearer(token, format, hasher),
+            Read::Basic(basic) => Self::basic(basic, format, hasher),
+        }
+    }
+
+    /// The claim of a credential.
+    pub(crate) fn of(credential: &'a Credential<'a>, format: &'a TokenFormat, hasher: &SecretHasher) -> Self {
+        match credential {
+            Credential::Bearer(token) => Self::bearer(token, format, hasher),
+            Credential::Basic(basic) => Self::basic(basic, format, hasher),
+        }
+    }
+
+    fn refused(reason: InvalidReason, id: Option<&'a str>, presented: Presented<'a>, format: &'a TokenFormat) -> Self {
+        Self {
+            id,
+            ask: Ask::Refused(reason),
+            presented,
+            format,
+        }
+    }
+
+    fn bearer(token: &'a str, format: &'a TokenFormat, hasher: &SecretHasher) -> Self {
+        match format.parse(token) {
+            Ok(Some(parsed)) => Self {
+                id: Some(parsed.id()),
+                ask: Ask::Id(parsed.id(), hasher.hash(parsed.secret_segment().as_bytes())),
+                presented: Presented::Generated,
+                format,
+            },
+            Ok(None) => Self {
+                id: None,
+                ask: Ask::Hash(hasher.hash(token.as_bytes())),
+                presented: Presented::Opaque(token),
+                format,
+            },
+            Err(err) => Self::refused(reason(&err), None, Presented::Generated, format),
+        }
+    }
+
+    fn basic(basic: &'a BasicCredential, format: &'a TokenFormat, hasher: &SecretHasher) -> Self {
+        let (id, secret) = (basic.id(), basic.secret());
+        let presented = Presented::Basic { id, secret };
+        // Ids are base62 and short: anything else is unknown without a lookup.
+        if id.len() > MAX_ID_LEN || !crate::base62::is_base62(id) {
+            return Self::refused(InvalidReason::Unknown, None, presented, format);
+        }
+        match format.parse(secret) {
+            // The whole token as the password: its id must be the user-id.
+            Ok(Some(parsed)) if parsed.id() == id => Self {
+                id: Some(id),
+                ask: Ask::Id(id, hasher.hash(parsed.secret_segment().as_bytes())),
+                presented: Presented::Generated,
+                format,
+            },
+            Ok(Some(_)) => Self::refused(InvalidReason::WrongSecret, Some(id), Presented::Generated, format),
+            Err(err) => Self::refused(reason(&err), Some(id), Presented::Generated, format),
+            // The last segment, or an imported secret.
+            Ok(None) => Self {
+                id: Some(id),
+                ask: Ask::Id(id, hasher.hash(secret.as_bytes())),
+                presented,
+                format,
+            },
+        }
+    }
+
+    /// The id the credential names in the shape of an id: a structured token's, or a Basic
+    /// user-id that is base62 and at most 64 characters.
+    #[must_use]
+    pub(crate) fn id(&self) -> Option<&'a str> {
+        self.id
+    }
+
+    /// Whether the presented secret could be guessed: an imported secret, as an opaque
+    /// Bearer token or a Basic password that is not a generated token's (whole, or the
+    /// last segment of the one with its id). Generated secrets carry 256 bits.
+    #[must_use]
+    pub(crate) fn guessable(&self) -> bool {
+        match self.presented {
+            Presented::Generated => false,
+            Presented::Opaque(token) => !self.format.claims(token),
+            Presented::Basic { id, secret } => !self.format.claims(secret) && !is_segment_of(self.format, id, secret),
+        }
+    }
+
+    /// For an opaque token, the token to hold against the token its hash finds (see
+    /// [`refuses`]); `None` for any other claim.
+    pub(super) fn opaque(&self) -> Option<&'a str> {
+        match self.presented {
+            Presented::Opaque(token) => Some(token),
+            Presented::Generated | Presented::Basic { .. } => None,
+        }
+    }
+}
+
+/// Whether an opaque token that found the token `id` by its hash must be refused anyway: it
+/// is that token's last segment, a generated token's secret shown without its prefix and
+/// id (a leaked Basic password, say). A generated token works only whole, or with its id.
+pub(super) fn refuses(format: &TokenFormat, id: &str, opaque: &str) -> bool {
+    is_segment_of(format, id, opaque)
+}
+
+/// Whether `segment` is the last segment of a token of `format` with this id:
+/// `<prefix>_<id>_<segment>` would carry a valid checksum. An imported secret matches it by
+/// chance with odds of 1 in 62⁶, and the base62 shape besides.
+fn is_segment_of(format: &TokenFormat, id: &str, segment: &str) -> bool {
+    let Some(body_len) = segment.len().checked_sub(CHECKSUM_LEN).filter(|len| *len > 0) else {
+        return false;
+    };
+    if !crate::chars::all_base62(segment.as_bytes()) {
+        return false;
+    }
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(format.prefix().as_bytes());
+    crc.update(b"_");
+    crc.update(id.as_bytes());
+    crc.update(b"_");
+    crc.update(&segment.as_bytes()[..body_len]);
+    crate::base62::decode_fixed(&segment.as_bytes()[body_len..]) == Some(u64::from(crc.finalize()))
+}
+
+/// The reason a token that claims the format's prefix is refused on its face.
+fn reason(err: &TokenError) -> InvalidReason {
+    match err {
+        TokenError::BadChecksum => InvalidReason::BadChecksum,
+        _ => InvalidReason::Malformed,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_generated_tokens_last_segment_is_known_for_its_id_only() {
+        let format = TokenFormat::default();
+        let token = format.generate().unwrap();
+        assert!(is_segment_of(&format, token.id(), token.secret_segment()));
+        let other = format.generate().unwrap();
+        assert!(!is_segment_of(&format, other.id(), token.secret_segment()));
+        assert!(!is_segment_of(&format, token.id(), "legacy-secret-0123456789"));
+        assert!(!is_segment_of(&format, token.id(), "abc"));
+        assert!(!is_segment_of(&format, token.id(), ""));
+        let acme = TokenFormat::new("acme").unwrap();
+        assert!(
+            !is_segment_of(&acme, token.id(), token.secret_segment()),
+            "another prefix"
+        );
+    }
+
+    fn claim_of<'a>(credential: &'a Credential<'a>, format: &'a TokenFormat) -> Claim<'a> {
+        Claim::of(credential, format, &SecretHasher::Sha256)
+    }
+
+    #[test]
+    fn what_each_form_of_credential_names_and_whether_it_could_be_guessed() {
+        let format = TokenFormat::default();
+        let token = format.generate().unwrap();
+        let whole = token.token().expose();
+        let segment = token.secret_segment();
+        let imported = "an-imported-secret-of-some-length";
+        let mut bad_sum = whole.to_owned();
+        let last = bad_sum.pop().unwrap();
+        bad_sum.push(if last == 'A' { 'B' } else { 'A' });
+        let other = format.generate().unwrap();
+
+        let cases: [(Credential<'_>, Option<&str>, bool, &str); 9] = [
+            (Credential::Bearer(whole), Some(token.id()), false, "id"),
+            (Credential::Bearer(&bad_sum), None, false, "refused BadChecksum"),
+            (Credential::Bearer(imported), None, true, "hash"),
+            (Credential::Bearer(segment), None, true, "hash"),
+            (
+                Credential::Basic(BasicCredential::new(token.id(), whole)),
+                Some(token.id()),
+                false,
+                "id",
+            ),
+            (
+                Credential::Basic(BasicCredential::new(token.id(), segment)),
+                Some(token.id()),
+                false,
+                "id",
+            ),
+            (
+                Credential::Basic(BasicCredential::new(token.id(), imported)),
+                Some(token.id()),
+                true,
+                "id",
+            ),
+            (
+                Credential::Basic(BasicCredential::new(other.id(), whole)),
+                Some(other.id()),
+                false,
+                "refused WrongSecret",
+            ),
+            (
+                Credential::Basic(BasicCredential::new("not-an-id", imported)),
+                None,
+                true,
+                "refused Unknown",
+            ),
+        ];
+        for (credential, id, guessable, asks) in &cases {
+            let claim = claim_of(credential, &format);
+            let asked = match &claim.ask {
+                Ask::Id(id, _) => {
+                    assert_eq!(Some(*id), claim.id());
+                    "id".to_owned()
+                }
+                Ask::Hash(_) => "hash".to_owned(),
+                Ask::Refused(reason) => format!("refused {reason:?}"),
+            };
+            assert_eq!(asked, *asks, "{credential:?}");
+            assert_eq!(claim.id(), *id, "{credential:?}");
+            assert_eq!(claim.guessable(), *guessable, "{credential:?}");
+        }
+    }
+
+    #[test]
+    fn the_hash_presented_is_the_stored_ones_for_every_form() {
+        let format = TokenFormat::default();
+        let hasher = SecretHasher::hmac_sha256(b"pepper");
+        let token = format.generate().unwrap();
+        let stored = hasher.hash(token.secret_segment().as_bytes());
+        for credential in [
+            Credential::Bearer(token.token().expose()),
+            Credential::Basic(BasicCredential::new(token.id(), token.token().expose())),
+            Credential::Basic(BasicCredential::new(token.id(), token.secret_segment())),
+        ] {
+            match Claim::of(&credential, &format, &hasher).ask {
+                Ask::Id(id, hash) => assert_eq!((id, hash), (token.id(), stored), "{credential:?}"),
+                _ => panic!("{credential:?}"),
+            }
+        }
+        let imported = Credential::Bearer("an-imported-secret-of-some-length");
+        match Claim::of(&imported, &format, &hasher).ask {
+            Ask::Hash(hash) => assert_eq!(hash, hasher.hash(b"an-imported-secret-of-some-length")),
+            _ => panic!("an opaque token is asked for by its hash"),
+        }
+    }
+
+    #[test]
+    fn an_opaque_token_that_is_a_generated_tokens_segment_is_refused_for_that_token_only() {
+        let format = TokenFormat::default();
+        let token = format.generate().unwrap();
+        let credential = Credential::Bearer(token.secret_segment());
+        let claim = claim_of(&credential, &format);
+        let opaque = claim.opaque().expect("an opaque claim");
+        assert!(refuses(&format, token.id(), opaque));
+        assert!(!refuses(&format, format.generate().unwrap().id(), opaque));
+        let whole = Credential::Bearer(token.token().expose());
+        assert!(claim_of(&whole, &format).opaque().is_none());
+    }
+}
