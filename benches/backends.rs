@@ -27,7 +27,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::FutureExt as _;
-use tollgate::{CredentialParser, MemoryStore, TokenStore, Verifier, VerifyError};
+use tollgate::store::TokenStore;
+use tollgate::{CredentialParser, MemoryStore, Verifier, VerifyError};
 
 const TOKENS: u64 = 10_000;
 const MISSES: u64 = 2_000;

@@ -39,7 +39,8 @@ use criterion::Criterion;
 use http::header::AUTHORIZATION;
 use http::{HeaderValue, Request, Response};
 use http_body_util::Full;
-use tollgate::{AuthLayer, BasicCredential, MemoryStore, SecretHasher, TokenFormat, TokenRecord, TokenStore, Verifier};
+use tollgate::store::TokenStore;
+use tollgate::{AuthLayer, BasicCredential, MemoryStore, SecretHasher, TokenFormat, TokenRecord, Verifier};
 use tower::{Layer, Service, ServiceExt, service_fn};
 use tower_http::validate_request::ValidateRequestHeaderLayer;
 

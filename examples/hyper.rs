@@ -19,8 +19,7 @@ use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use tollgate::{
-    AdminApi, AdminService, AuthLayer, AuthService, Damping, MemoryStore, Principal, RequireScopes, TokenManager,
-    Verifier,
+    AdminApi, AuthLayer, AuthService, Damping, MemoryStore, Principal, RequireScopes, TokenManager, Verifier,
 };
 use tower::{Layer, ServiceExt as _, service_fn};
 
@@ -34,7 +33,7 @@ type Handler =
 struct App {
     me: AuthService<Handler>,
     reports: AuthService<RequireScopes<Handler>>,
-    admin: AdminService,
+    admin: AdminApi,
 }
 
 fn json(status: StatusCode, body: String) -> Response<Full<Bytes>> {

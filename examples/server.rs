@@ -32,9 +32,9 @@ use axum::response::Response;
 use axum::routing::get;
 use axum::{Extension, Json, Router};
 use clap::Parser;
+use tollgate::store::TokenStore;
 use tollgate::{
-    AdminApi, AuthLayer, Damping, MemoryStore, Principal, PrincipalSlot, SecretHasher, TokenManager, TokenStore,
-    Verifier,
+    AdminApi, AuthLayer, Damping, MemoryStore, Principal, PrincipalSlot, SecretHasher, TokenManager, Verifier,
 };
 use tracing::Instrument as _;
 

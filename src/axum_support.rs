@@ -5,7 +5,8 @@ use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum::response::{IntoResponse, Response};
 use http::request::Parts;
 
-use crate::{Principal, Rejection};
+use crate::layer::Rejection;
+use crate::principal::Principal;
 
 /// The principal the [`AuthLayer`](crate::AuthLayer) in front authenticated. Without one
 /// (no layer ran, or it let an anonymous request through), the request is answered 401

@@ -14,7 +14,7 @@ use crate::secret::Secret;
 use crate::token::{ParsedToken, TokenError, TokenFormat};
 
 /// Default bound on the `Authorization` header value, in bytes.
-pub const DEFAULT_MAX_HEADER_LEN: usize = 4096;
+const DEFAULT_MAX_HEADER_LEN: usize = 4096;
 
 /// Credentials read from a request: the forms an `Authorization` header takes. More kinds
 /// may come (other schemes), so a `match` on it needs a wildcard arm.
@@ -197,6 +197,9 @@ impl Default for CredentialParser {
 }
 
 impl CredentialParser {
+    /// The default bound on the `Authorization` header value, in bytes (4 KiB).
+    pub const DEFAULT_MAX_LEN: usize = DEFAULT_MAX_HEADER_LEN;
+
     /// Sets the bound on the header value's length (default 4 KiB).
     #[must_use]
     pub fn max_len(mut self, max_len: usize) -> Self {

@@ -15,13 +15,17 @@
 #[doc = include_str!("../docs/behaviour.md")]
 pub mod behaviour {}
 
+// Every public item has one home in the docs: the crate root for what an application uses,
+// `store` for what a store's author needs, `body` and `future` for the layer's associated
+// types, `admin` for the admin API's guide and constants. The modules below are private;
+// their public items are re-exported here, or from the modules named above.
 #[cfg(feature = "admin")]
 pub mod admin;
 #[cfg(feature = "axum")]
 mod axum_support;
 mod base62;
 mod chars;
-pub mod credential;
+mod credential;
 mod hash;
 mod layer;
 mod manage;
@@ -32,7 +36,7 @@ mod record_view;
 mod scopes;
 mod secret;
 pub mod store;
-pub mod token;
+mod token;
 mod verify;
 
 pub mod body {
@@ -48,7 +52,7 @@ pub mod future {
 }
 
 #[cfg(feature = "admin")]
-pub use admin::{AdminApi, AdminBuilder, AdminService, DEFAULT_SELF_SCOPE};
+pub use admin::api::{AdminApi, AdminBuilder};
 pub use credential::{BasicCredential, Credential, CredentialError, CredentialParser};
 pub use hash::{SecretHash, SecretHasher};
 pub use layer::{
@@ -61,14 +65,15 @@ pub use record::{PreviousSecret, TokenRecord, TokenStatus};
 pub use record_view::RecordView;
 pub use scopes::Scopes;
 pub use secret::Secret;
-pub use store::{
-    ChangeEvent, ChangeStream, ListQuery, MemoryStore, Page, Rotation, StoreError, TokenPatch, TokenSource, TokenStore,
-};
+pub use store::change::TokenPatch;
+pub use store::error::StoreError;
+pub use store::list::ListQuery;
+pub use store::memory::MemoryStore;
 #[cfg(feature = "postgres")]
-pub use store::{PostgresBuilder, PostgresStore};
+pub use store::postgres::{PostgresBuilder, PostgresStore};
 #[cfg(feature = "redis")]
-pub use store::{RedisBuilder, RedisStore};
+pub use store::redis::{RedisBuilder, RedisStore};
 #[cfg(feature = "_sqlite")]
-pub use store::{SqliteBuilder, SqliteStore};
+pub use store::sqlite::{SqliteBuilder, SqliteStore};
 pub use token::{GeneratedToken, ParsedToken, TokenError, TokenFormat};
 pub use verify::{InvalidReason, MAX_DURATION, Verifier, VerifierBuilder, VerifyError};

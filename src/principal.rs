@@ -190,7 +190,7 @@ impl Principal {
     ///
     /// # Errors
     /// The rejection, when a scope is missing.
-    pub fn require_scopes<I, S>(&self, scopes: I) -> Result<(), crate::Rejection>
+    pub fn require_scopes<I, S>(&self, scopes: I) -> Result<(), crate::layer::Rejection>
     where
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
@@ -199,7 +199,10 @@ impl Principal {
         if scopes.iter().all(|scope| self.has_scope(scope.as_ref())) {
             return Ok(());
         }
-        Err(crate::Rejection::insufficient_scope(scopes.iter().map(|s| s.as_ref().to_owned())).with_token_id(self.id()))
+        Err(
+            crate::layer::Rejection::insufficient_scope(scopes.iter().map(|s| s.as_ref().to_owned()))
+                .with_token_id(self.id()),
+        )
     }
 }
 
@@ -272,7 +275,7 @@ impl PrincipalSlot {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::SecretHasher;
+    use crate::hash::SecretHasher;
 
     #[test]
     fn debug_and_json_show_the_identity_and_nothing_of_the_entry() {

@@ -7,11 +7,11 @@ use crate::secret::Secret;
 use crate::{base62, chars};
 
 /// Characters of checksum at the end of a structured token.
-pub const CHECKSUM_LEN: usize = 6;
+pub(crate) const CHECKSUM_LEN: usize = 6;
 /// Default length of a token id, in base62 characters.
-pub const DEFAULT_ID_LEN: usize = 16;
+const DEFAULT_ID_LEN: usize = 16;
 /// Default length of a generated secret: 43 base62 characters carry 256 bits.
-pub const DEFAULT_SECRET_LEN: usize = 43;
+const DEFAULT_SECRET_LEN: usize = 43;
 pub(crate) const MAX_ID_LEN: usize = 64;
 
 /// Why a token could not be read or made.
@@ -84,6 +84,13 @@ impl fmt::Debug for TokenFormat {
 }
 
 impl TokenFormat {
+    /// Characters of checksum at the end of a structured token.
+    pub const CHECKSUM_LEN: usize = CHECKSUM_LEN;
+    /// Default length of a token id, in base62 characters.
+    pub const DEFAULT_ID_LEN: usize = DEFAULT_ID_LEN;
+    /// Default length of a generated secret: 43 base62 characters carry 256 bits.
+    pub const DEFAULT_SECRET_LEN: usize = DEFAULT_SECRET_LEN;
+
     /// A format with this prefix and the default lengths.
     ///
     /// # Errors

@@ -11,10 +11,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use support::issue;
-use tollgate::{
-    ChangeEvent, ChangeStream, Credential, GeneratedToken, MemoryStore, SecretHash, StoreError, TokenRecord,
-    TokenSource, Verifier,
-};
+use tollgate::store::{ChangeEvent, ChangeStream, TokenSource};
+use tollgate::{Credential, GeneratedToken, MemoryStore, SecretHash, StoreError, TokenRecord, Verifier};
 
 /// A source over a `MemoryStore` whose change stream the test drives, and which records
 /// every `record_use` batch (failing them on demand).

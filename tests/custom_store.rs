@@ -13,9 +13,10 @@ use bytes::Bytes;
 use http::{Request, Response, StatusCode, header::AUTHORIZATION};
 use http_body_util::Full;
 use support::issue;
+use tollgate::store::{Page, Rotation, TokenSource, TokenStore};
 use tollgate::{
-    AuthLayer, ListQuery, MemoryStore, Page, Principal, Rotation, SecretHash, StoreError, TokenManager, TokenPatch,
-    TokenRecord, TokenSource, TokenStore, Verifier,
+    AuthLayer, ListQuery, MemoryStore, Principal, SecretHash, StoreError, TokenManager, TokenPatch, TokenRecord,
+    Verifier,
 };
 use tower::{ServiceBuilder, ServiceExt as _, service_fn};
 

@@ -13,9 +13,9 @@ use http::header::{AUTHORIZATION, RETRY_AFTER};
 use http::{Request, StatusCode};
 use support::logs::Capture;
 use support::{Instrumented, issue, memory, unknown_token};
+use tollgate::store::TokenStore;
 use tollgate::{
-    AuthLayer, MemoryStore, Principal, SecretHasher, TokenPatch, TokenRecord, TokenStatus, TokenStore, Verifier,
-    VerifierBuilder,
+    AuthLayer, MemoryStore, Principal, SecretHasher, TokenPatch, TokenRecord, TokenStatus, Verifier, VerifierBuilder,
 };
 use tower::ServiceExt as _;
 

@@ -157,7 +157,7 @@ fn case(what: impl Into<String>, raw: Vec<u8>, statuses: &'static [u16], code: O
 /// Replaces the last character of the secret segment and recomputes the checksum: a token
 /// with a known id and a wrong secret that passes the checksum.
 fn wrong_secret(token: &str) -> String {
-    let body = &token[..token.len() - tollgate::token::CHECKSUM_LEN];
+    let body = &token[..token.len() - tollgate::TokenFormat::CHECKSUM_LEN];
     let last = body.chars().last().unwrap();
     let mut body = body[..body.len() - 1].to_owned();
     body.push(if last == 'a' { 'b' } else { 'a' });

@@ -12,7 +12,8 @@ use http::{HeaderValue, Request, StatusCode};
 use http_body_util::BodyExt as _;
 use serde_json::Value;
 use support::{Instrumented, issue, memory, unknown_token};
-use tollgate::{AuthLayer, BasicCredential, MemoryStore, Principal, TokenPatch, TokenStatus, TokenStore, Verifier};
+use tollgate::store::TokenStore;
+use tollgate::{AuthLayer, BasicCredential, MemoryStore, Principal, TokenPatch, TokenStatus, Verifier};
 use tower::ServiceExt as _;
 
 struct App {

@@ -8,9 +8,10 @@ use std::time::Duration;
 
 use serde_json::json;
 use support::{Instrumented, memory};
+use tollgate::store::TokenSource;
 use tollgate::{
     BOOTSTRAP_ID, BasicCredential, Credential, ManageError, MemoryStore, NewToken, Secret, TokenManager, TokenPatch,
-    TokenSource, TokenStatus, Verifier, VerifyError,
+    TokenStatus, Verifier, VerifyError,
 };
 
 fn manager() -> (Arc<Instrumented<MemoryStore>>, Verifier, TokenManager) {
@@ -264,7 +265,7 @@ async fn stores_bootstrapping_one_database_at_once_make_one_token() {
         made.extend(start.await.unwrap());
     }
     assert_eq!(made.len(), 1, "exactly one store made the admin token");
-    use tollgate::TokenStore as _;
+    use tollgate::store::TokenStore as _;
     let store = tollgate::SqliteStore::open(&path).await.unwrap();
     let listed = store.list(&tollgate::ListQuery::new(10)).await.unwrap().records;
     assert_eq!(listed.len(), 1);

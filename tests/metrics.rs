@@ -12,7 +12,7 @@ use http::header::AUTHORIZATION;
 use http::{Request, StatusCode};
 use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
 use support::{issue, memory, unknown_token};
-use tollgate::{AuthLayer, Verifier};
+use tollgate::{AuthLayer, Rejection, RejectionKind, Verifier};
 use tower::ServiceExt as _;
 
 /// Every metric's value, by `name{label=value}`.
@@ -110,4 +110,61 @@ async fn hits_misses_lookups_and_each_refusal_are_counted() {
         DebugValue::Gauge(n) => assert_eq!(n.into_inner(), 2.0),
         other => panic!("{other:?}"),
     }
+}
+
+// The scope layer refuses through its auth layer's one door: its 403s and 401s are counted
+// with that layer's counters, and carry their `Rejection` (the token's id on a 403).
+#[tokio::test]
+async fn a_scope_layers_refusals_are_counted_and_carry_their_rejection() {
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let store = memory();
+    let (token, _) = issue(&*store, "no reports", |r| r.with_scopes(["other"])).await;
+    let router = metrics::with_local_recorder(&recorder, || {
+        let verifier = Verifier::builder(store.clone()).build();
+        let auth = AuthLayer::builder(verifier).allow_anonymous(true).build().same_body();
+        Router::new()
+            .route(
+                "/reports",
+                get(|| async { "reports" }).layer(auth.scope_layer(["reports:read"])),
+            )
+            .layer(auth)
+    });
+    let call = |auth: Option<String>| {
+        let router = router.clone();
+        async move {
+            let mut req = Request::get("/reports");
+            if let Some(auth) = auth {
+                req = req.header(AUTHORIZATION, auth);
+            }
+            router.oneshot(req.body(Body::empty()).unwrap()).await.unwrap()
+        }
+    };
+
+    let forbidden = call(Some(format!("Bearer {}", token.token().expose()))).await;
+    assert_eq!(forbidden.status(), StatusCode::FORBIDDEN);
+    let rejection = forbidden
+        .extensions()
+        .get::<Rejection>()
+        .expect("the 403 carries its rejection");
+    assert_eq!(rejection.kind(), &RejectionKind::InsufficientScope);
+    assert_eq!(rejection.token_id(), Some(token.id()));
+
+    let anonymous = call(None).await;
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+    let rejection = anonymous
+        .extensions()
+        .get::<Rejection>()
+        .expect("the 401 carries its rejection");
+    assert_eq!(rejection.kind(), &RejectionKind::MissingCredentials);
+
+    let values = values(&snapshotter);
+    assert_eq!(
+        counter(&values, "tollgate_rejections_total{reason=insufficient_scope}"),
+        1
+    );
+    assert_eq!(
+        counter(&values, "tollgate_rejections_total{reason=missing_credentials}"),
+        1
+    );
 }

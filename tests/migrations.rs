@@ -12,9 +12,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use serde_json::Value;
-use tollgate::{
-    BasicCredential, Credential, ListQuery, NewToken, TokenManager, TokenPatch, TokenStatus, TokenStore, Verifier,
-};
+use tollgate::store::TokenStore;
+use tollgate::{BasicCredential, Credential, ListQuery, NewToken, TokenManager, TokenPatch, TokenStatus, Verifier};
 
 fn fixture(dir: &str, file: &str) -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

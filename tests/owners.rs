@@ -10,7 +10,8 @@ mod support;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tollgate::{Credential, ListQuery, NewToken, TokenManager, TokenStore, Verifier};
+use tollgate::store::TokenStore;
+use tollgate::{Credential, ListQuery, NewToken, TokenManager, Verifier};
 
 const TOKENS: usize = 1000;
 

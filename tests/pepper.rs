@@ -14,9 +14,10 @@ use http::header::{AUTHORIZATION, CONTENT_TYPE};
 use http::{Request, StatusCode};
 use http_body_util::BodyExt as _;
 use serde_json::{Value, json};
+use tollgate::store::{TokenSource, TokenStore};
 use tollgate::{
     AdminApi, AuthLayer, BasicCredential, MemoryStore, SecretHash, SecretHasher, TokenFormat, TokenManager,
-    TokenRecord, TokenSource, TokenStore, Verifier,
+    TokenRecord, Verifier,
 };
 use tower::ServiceExt as _;
 

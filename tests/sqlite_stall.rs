@@ -5,7 +5,8 @@
 
 use std::time::Duration;
 
-use tollgate::{SqliteStore, TokenSource};
+use tollgate::SqliteStore;
+use tollgate::store::TokenSource;
 
 fn threads() -> usize {
     std::fs::read_dir("/proc/self/task").unwrap().count()
@@ -22,7 +23,8 @@ fn connections_to(path: &std::path::Path) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_database_holds_a_bounded_number_of_threads_and_connections() {
-    use tollgate::{SecretHasher, TokenRecord, TokenStore};
+    use tollgate::store::TokenStore;
+    use tollgate::{SecretHasher, TokenRecord};
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("tokens.db");
     let store = SqliteStore::builder(&path).poll_changes(None).open().await.unwrap();

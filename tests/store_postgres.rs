@@ -13,7 +13,8 @@ use support::backends::{POSTGRES_ENV, addr_of, url, via};
 use support::pg::Schema;
 use support::proxy::Proxy;
 use support::replicas::{self, passes};
-use tollgate::{ListQuery, NewToken, PostgresStore, StoreError, TokenManager, TokenSource, TokenStore, Verifier};
+use tollgate::store::{TokenSource, TokenStore};
+use tollgate::{ListQuery, NewToken, PostgresStore, StoreError, TokenManager, Verifier};
 
 /// The server's URL, or return from the test (it says it skipped).
 macro_rules! server {

@@ -13,7 +13,8 @@ use support::backends::{REDIS_ENV, addr_of, url, via};
 use support::proxy::Proxy;
 use support::redis::Prefix;
 use support::replicas::{self, passes};
-use tollgate::{ListQuery, NewToken, RedisStore, StoreError, TokenManager, TokenStore, Verifier};
+use tollgate::store::TokenStore;
+use tollgate::{ListQuery, NewToken, RedisStore, StoreError, TokenManager, Verifier};
 
 /// The server's URL, or return from the test (it says it skipped).
 macro_rules! server {

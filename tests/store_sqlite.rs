@@ -12,9 +12,9 @@ use std::time::Duration;
 
 use serde_json::json;
 use tempfile::TempDir;
+use tollgate::store::{Rotation, TokenSource, TokenStore};
 use tollgate::{
-    ListQuery, PreviousSecret, Rotation, SecretHasher, SqliteStore, StoreError, TokenPatch, TokenRecord, TokenSource,
-    TokenStatus, TokenStore,
+    ListQuery, PreviousSecret, SecretHasher, SqliteStore, StoreError, TokenPatch, TokenRecord, TokenStatus,
 };
 
 /// Set in the environment of the child process that
@@ -559,7 +559,7 @@ async fn a_poller_behind_the_trimmed_log_hears_reset() {
     let first = tokio::time::timeout(Duration::from_secs(5), changes.next())
         .await
         .unwrap();
-    assert_eq!(first, Some(tollgate::ChangeEvent::Reset));
+    assert_eq!(first, Some(tollgate::store::ChangeEvent::Reset));
     store.close().await.unwrap();
 
     let quiet = SqliteStore::builder(&path).poll_changes(None).open().await.unwrap();

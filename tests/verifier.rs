@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use http::{Request, Response, StatusCode, header::AUTHORIZATION};
 use support::{issue, memory, unknown_token};
+use tollgate::store::{Rotation, TokenSource, TokenStore};
 use tollgate::{
-    AuthLayer, BasicCredential, Credential, InvalidReason, MemoryStore, Principal, Rotation, SecretHasher, TokenSource,
-    TokenStore, Verifier, VerifyError,
+    AuthLayer, BasicCredential, Credential, InvalidReason, MemoryStore, Principal, SecretHasher, Verifier, VerifyError,
 };
 use tower::{Layer, ServiceExt, service_fn};
 

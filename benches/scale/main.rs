@@ -36,10 +36,8 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use http::HeaderMap;
 use support::{fill, median};
-use tollgate::{
-    ChangeStream, CredentialParser, MemoryStore, SecretHash, SqliteStore, StoreError, TokenRecord, TokenSource,
-    Verifier,
-};
+use tollgate::store::{ChangeStream, TokenSource};
+use tollgate::{CredentialParser, MemoryStore, SecretHash, SqliteStore, StoreError, TokenRecord, Verifier};
 
 use floods::floods;
 use hits::{Chase, HotSet, Requests, bearer, hits, hot_set, interleaved, shuffle, warm_up};
@@ -109,7 +107,7 @@ struct Row {
 struct Warm {
     verifier: Verifier,
     requests: Requests,
-    source: Arc<Counting<Arc<dyn tollgate::TokenStore>>>,
+    source: Arc<Counting<Arc<dyn tollgate::store::TokenStore>>>,
     /// Store calls once warm: hits must add none.
     calls: u64,
     _dir: tempfile::TempDir,
@@ -118,7 +116,7 @@ struct Warm {
 const HOT: u64 = 10_000;
 
 /// An empty store of `kind` (SQLite at `path`).
-fn open(rt: &tokio::runtime::Handle, kind: Kind, path: &std::path::Path) -> Arc<dyn tollgate::TokenStore> {
+fn open(rt: &tokio::runtime::Handle, kind: Kind, path: &std::path::Path) -> Arc<dyn tollgate::store::TokenStore> {
     match kind {
         Kind::Memory => Arc::new(MemoryStore::new()),
         Kind::Sqlite => Arc::new(rt.block_on(SqliteStore::open(path)).unwrap()),

@@ -8,7 +8,8 @@ mod checksum;
 use checksum::checksum;
 
 use http::HeaderValue;
-use tollgate::{SecretHash, SecretHasher, TokenRecord, TokenStore};
+use tollgate::store::TokenStore;
+use tollgate::{SecretHash, SecretHasher, TokenRecord};
 
 /// Token `i`: `(id, whole token, hash of its secret segment)`.
 pub fn token(i: u64) -> (String, String, SecretHash) {

@@ -14,7 +14,8 @@ use http::header::{AUTHORIZATION, CONTENT_TYPE};
 use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt as _, Full};
 use libfuzzer_sys::fuzz_target;
-use tollgate::{AdminApi, MemoryStore, SecretHasher, TokenFormat, TokenRecord, TokenStore, Verifier};
+use tollgate::store::TokenStore;
+use tollgate::{AdminApi, MemoryStore, SecretHasher, TokenFormat, TokenRecord, Verifier};
 use tower_service::Service;
 
 #[derive(Arbitrary, Debug)]

@@ -3,10 +3,11 @@
 //! [`OwnedTokens`]; anyone else is refused 403 `insufficient_scope`.
 
 use super::error::ApiError;
-use crate::{
-    IssuedToken, ListQuery, ManageError, NewToken, OwnedTokens, Page, Principal, Secret, TokenManager, TokenPatch,
-    TokenRecord,
-};
+use crate::manage::{IssuedToken, ManageError, NewToken, OwnedTokens, TokenManager};
+use crate::principal::Principal;
+use crate::record::TokenRecord;
+use crate::secret::Secret;
+use crate::store::{ListQuery, Page, TokenPatch};
 
 /// The admin API's two scopes.
 #[derive(Debug, Clone)]

@@ -5,8 +5,8 @@ use http::header::{ALLOW, CONTENT_TYPE};
 use http::{HeaderValue, Response, StatusCode};
 use http_body_util::Full;
 
-use crate::layer::error_body;
-use crate::{ManageError, Rejection, RejectionKind};
+use crate::layer::{Rejection, RejectionKind, error_body};
+use crate::manage::ManageError;
 
 /// An admin request that failed, and how it is answered.
 #[derive(Debug)]
@@ -45,64 +45,78 @@ impl ApiError {
         Self::BadRequest(message.into())
     }
 
-    /// The response, with challenges in `realm`; `admin_scope` is what a 403 names when
-    /// nothing more precise is known.
-    pub(crate) fn into_response(self, realm: &str, admin_scope: &str) -> Response<Full<Bytes>> {
-        let (status, code, message) = match &self {
-            Self::Unauthenticated => {
-                return Rejection::missing_credentials().realm(realm).to_response();
-            }
+    /// How this error is answered: as the layer's refusal of the same kind, with its
+    /// challenges or `Retry-After` (401, 403, 503), or as a JSON error of its own status,
+    /// code and message. One arm per error.
+    fn answer(&self, admin_scope: &str) -> Answer {
+        match self {
+            Self::Unauthenticated => Answer::Refusal(Rejection::missing_credentials(), None),
             Self::Forbidden { scopes, message } => {
                 let scopes = if scopes.is_empty() {
                     vec![admin_scope.to_owned()]
                 } else {
                     scopes.clone()
                 };
-                let rejection = Rejection::insufficient_scope(scopes).realm(realm);
-                let mut response: Response<Full<Bytes>> = rejection.to_response();
-                if let Some(message) = message {
-                    *response.body_mut() = Full::new(error_body(rejection.code(), message));
-                }
-                return response;
+                Answer::Refusal(Rejection::insufficient_scope(scopes), message.clone())
             }
-            Self::BadRequest(message) => (StatusCode::BAD_REQUEST, "invalid_request", message.clone()),
-            Self::NotFound => (StatusCode::NOT_FOUND, "not_found", "no token with this id".to_owned()),
-            Self::NoRoute => (StatusCode::NOT_FOUND, "not_found", "no such path".to_owned()),
-            Self::MethodNotAllowed(allow) => (
+            // The layer's own 503: one status, message and Retry-After for both.
+            Self::Unavailable => Answer::Refusal(Rejection::new(RejectionKind::Unavailable), None),
+            Self::BadRequest(message) => Answer::Json(StatusCode::BAD_REQUEST, "invalid_request", message.clone()),
+            Self::NotFound => Answer::Json(StatusCode::NOT_FOUND, "not_found", "no token with this id".to_owned()),
+            Self::NoRoute => Answer::Json(StatusCode::NOT_FOUND, "not_found", "no such path".to_owned()),
+            Self::MethodNotAllowed(allow) => Answer::Json(
                 StatusCode::METHOD_NOT_ALLOWED,
                 "method_not_allowed",
                 format!("method not allowed; allowed: {allow}"),
             ),
-            Self::Conflict(message) => (StatusCode::CONFLICT, "conflict", (*message).to_owned()),
-            Self::TooLarge(limit) => (
+            Self::Conflict(message) => Answer::Json(StatusCode::CONFLICT, "conflict", (*message).to_owned()),
+            Self::TooLarge(limit) => Answer::Json(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload_too_large",
                 format!("request body is over the limit of {limit} bytes"),
             ),
-            Self::UnsupportedMediaType => (
+            Self::UnsupportedMediaType => Answer::Json(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported_media_type",
                 "request body must be application/json".to_owned(),
             ),
-            // The layer's own 503: one status, message and Retry-After for both.
-            Self::Unavailable => {
-                return Rejection::new(RejectionKind::Unavailable).realm(realm).to_response();
-            }
-            Self::Internal => (
+            Self::Internal => Answer::Json(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal_error",
                 "the request failed; it may succeed if sent again".to_owned(),
             ),
-        };
-        let mut response = Response::new(Full::new(error_body(code, &message)));
-        *response.status_mut() = status;
-        let headers = response.headers_mut();
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        if let Self::MethodNotAllowed(allow) = self {
-            headers.insert(ALLOW, HeaderValue::from_static(allow));
         }
-        response
     }
+
+    /// The response, with challenges in `realm`; `admin_scope` is what a 403 names when
+    /// nothing more precise is known.
+    pub(crate) fn into_response(self, realm: &str, admin_scope: &str) -> Response<Full<Bytes>> {
+        match self.answer(admin_scope) {
+            Answer::Refusal(rejection, message) => {
+                let rejection = rejection.realm(realm);
+                let mut response: Response<Full<Bytes>> = rejection.to_response();
+                if let Some(message) = message {
+                    *response.body_mut() = Full::new(error_body(rejection.code(), &message));
+                }
+                response
+            }
+            Answer::Json(status, code, message) => {
+                let mut response = json_response(status, error_body(code, &message).to_vec());
+                if let Self::MethodNotAllowed(allow) = self {
+                    response.headers_mut().insert(ALLOW, HeaderValue::from_static(allow));
+                }
+                response
+            }
+        }
+    }
+}
+
+/// How an admin error is answered.
+enum Answer {
+    /// As the layer refuses, its body's message replaced when one is given.
+    Refusal(Rejection, Option<String>),
+    /// A JSON error: status, code, message.
+    Json(StatusCode, &'static str, String),
 }
 
 impl From<ManageError> for ApiError {
@@ -139,7 +153,8 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::{StoreError, TokenError};
+    use crate::store::StoreError;
+    use crate::token::TokenError;
 
     #[test]
     fn the_admin_api_answers_each_manager_error_with_the_status_it_names() {
@@ -162,5 +177,22 @@ mod tests {
             let answered = ApiError::from(err).into_response("r", "tokens:admin").status();
             assert_eq!(answered, named.status(), "{named:?}");
         }
+    }
+
+    // The codes the admin API shares with the layer are the layer's: a client reads one
+    // `invalid_request` and one `internal_error`.
+    #[test]
+    fn the_codes_the_admin_api_shares_with_the_layer_are_the_layers() {
+        let code = |err: ApiError| match err.answer("a") {
+            Answer::Json(_, code, _) => code,
+            Answer::Refusal(rejection, _) => rejection.code(),
+        };
+        let malformed = Rejection::new(RejectionKind::Malformed(crate::credential::CredentialError::Duplicate));
+        assert_eq!(code(ApiError::bad("x")), malformed.code());
+        assert_eq!(code(ApiError::Internal), Rejection::new(RejectionKind::Internal).code());
+        assert_eq!(
+            code(ApiError::Unavailable),
+            Rejection::new(RejectionKind::Unavailable).code()
+        );
     }
 }

@@ -8,12 +8,15 @@ use http_body::Body;
 use http_body_util::Full;
 use serde::Serialize;
 
+use super::api::{Actor, State};
 use super::error::{ApiError, json_response};
 use super::input::{self, CheckRequest, CreateRequest, PatchRequest, RevokeOwnerRequest, RotateRequest};
 use super::view::{CheckView, ListView, RevokedView, WithToken};
-use super::{Actor, State};
+use crate::credential::{BasicCredential, Credential};
+use crate::manage::{NewToken, TokenManager};
+use crate::record::TokenRecord;
 use crate::store::BoxError;
-use crate::{BasicCredential, Credential, NewToken, TokenManager, TokenPatch, TokenRecord};
+use crate::store::TokenPatch;
 
 type Reply = Result<Response<Full<Bytes>>, ApiError>;
 

@@ -14,8 +14,10 @@ use time::format_description::well_known::Rfc3339;
 
 use super::error::ApiError;
 use crate::manage::rules;
+use crate::record::TokenStatus;
+use crate::secret::Secret;
 use crate::store::BoxError;
-use crate::{ListQuery, Secret, TokenStatus};
+use crate::store::ListQuery;
 
 const MAX_LIST_LIMIT: usize = 1000;
 const DEFAULT_LIST_LIMIT: usize = 100;

@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use crate::RecordView;
+use crate::record_view::RecordView;
 
 /// A record with the token shown once (create, rotate).
 #[derive(Serialize)]

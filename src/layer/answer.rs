@@ -1,16 +1,11 @@
-//! How refusals are answered: [`Answers`], the one renderer of a [`Rejection`] into a
-//! response, and [`Refusals`], the one door every refusal of a layer goes through (logged,
-//! counted, rendered, carried).
-
-use std::sync::Arc;
+//! How a refusal is answered: [`Answers`], the one renderer of a kind of refusal into a
+//! response, with the headers a layer's settings call for, rendered once.
 
 use bytes::Bytes;
 use http::header::{CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{HeaderMap, HeaderValue, Response};
 
-use super::kind::{Headers, Payload};
-use super::rejection::Rejection;
-use crate::metrics::LayerMetrics;
+use super::kind::{Headers, Payload, RejectionKind};
 
 /// Default realm in challenges.
 pub const DEFAULT_REALM: &str = "tollgate";
@@ -75,65 +70,24 @@ impl Answers {
         Self { headers }
     }
 
-    /// The response to a refusal: its row's status and body, these answers' headers for
-    /// its shape, and the rejection itself in the response's extensions. Every refusal is
-    /// rendered here, the layer's and a handler's alike.
-    pub(crate) fn respond<B>(&self, rejection: &Rejection, wrap: impl FnOnce(Bytes) -> B) -> Response<B> {
-        let kind = rejection.kind();
+    /// The response to a refusal of this kind: its row's status and body, and these
+    /// answers' headers for its shape. Every refusal is rendered here, the layer's and a
+    /// handler's alike (see `Rejection::render`).
+    pub(crate) fn respond<B>(&self, kind: &RejectionKind, wrap: impl FnOnce(Bytes) -> B) -> Response<B> {
         let row = kind.row();
-        let detail = kind.payload();
-        let body = match detail {
+        let payload = kind.payload();
+        let body = match payload {
             // The message names what is wrong: rendered each time.
-            Payload::Shown(_) => error_body(row.code, &rejection.message()),
+            Payload::Shown(_) => error_body(row.code, &kind.message()),
             Payload::None | Payload::Reason(_) | Payload::RetryAfter(_) => Bytes::from_static(row.body.as_bytes()),
         };
         let mut response = Response::new(wrap(body));
         *response.status_mut() = row.status;
         *response.headers_mut() = self.headers[row.headers as usize].clone();
-        if let (Headers::OwnRetryAfter, Payload::RetryAfter(secs)) = (row.headers, detail) {
+        if let (Headers::OwnRetryAfter, Payload::RetryAfter(secs)) = (row.headers, payload) {
             response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(secs));
         }
-        response.extensions_mut().insert(rejection.clone());
         response
-    }
-}
-
-/// How one layer refuses: its answers, and the counters it reports refusals to.
-pub(crate) struct Refusals {
-    answers: Arc<Answers>,
-    metrics: LayerMetrics,
-}
-
-impl Refusals {
-    pub(crate) fn new(answers: Answers, metrics: LayerMetrics) -> Self {
-        Self {
-            answers: Arc::new(answers),
-            metrics,
-        }
-    }
-
-    /// The answers, for a [`Principal`](crate::Principal) extractor further in to refuse
-    /// with as this layer would.
-    pub(crate) fn answers(&self) -> &Arc<Answers> {
-        &self.answers
-    }
-
-    /// The counters, for another layer of the same configuration to report to.
-    pub(crate) fn metrics(&self) -> &LayerMetrics {
-        &self.metrics
-    }
-
-    /// Refuses a request: the one door of every refusal a layer makes. The refusal is
-    /// logged (at debug: a refused request is a client's doing), counted, and answered.
-    pub(crate) fn refuse<B>(&self, rejection: &Rejection, wrap: impl FnOnce(Bytes) -> B) -> Response<B> {
-        tracing::debug!(
-            status = rejection.status().as_u16(),
-            token_id = rejection.token_id(),
-            reason = %rejection,
-            "request refused"
-        );
-        self.metrics.rejected(rejection.kind().metric_label());
-        self.answers.respond(rejection, wrap)
     }
 }
 

@@ -8,11 +8,12 @@ use std::time::Duration;
 
 use tower_layer::Layer;
 
-use super::answer::{Answers, DEFAULT_REALM, Refusals};
+use super::answer::{Answers, DEFAULT_REALM};
 use super::body::{SameBody, Wrapped};
 use super::damping::Damping;
 use super::kind::RejectionKind;
 use super::path::RequestPath;
+use super::refusals::Refusals;
 use super::scope::RequireScopesLayer;
 use super::service::AuthService;
 use crate::credential::CredentialParser;
@@ -48,7 +49,7 @@ use crate::verify::Verifier;
 ///
 /// Build it with [`AuthLayer::new`] for the defaults (Bearer and Basic, realm
 /// `tollgate`, no required scope) or [`AuthLayer::builder`]. Its responses carry an
-/// [`AuthBody`] around the inner service's body, which works with any body type; with a
+/// [`AuthBody`](crate::body::AuthBody) around the inner service's body, which works with any body type; with a
 /// body type that is `From<Bytes>`, such as axum's, [`AuthLayer::same_body`] keeps it.
 #[derive(Clone)]
 #[must_use = "a layer does nothing until it wraps a service"]
@@ -105,7 +106,7 @@ impl AuthLayer {
 
 impl<M> AuthLayer<M> {
     /// This layer, answering with the inner service's own body type instead of an
-    /// [`AuthBody`]; its error bodies are made with `From<Bytes>`. With axum, whose `Body`
+    /// [`AuthBody`](crate::body::AuthBody); its error bodies are made with `From<Bytes>`. With axum, whose `Body`
     /// is one, this saves a wrapper per response, and axum the box it puts a foreign body
     /// in.
     ///

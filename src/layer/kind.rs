@@ -7,6 +7,7 @@
 //! metrics and the admin API's errors read these rows; nothing else names a kind's status
 //! or code.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use http::StatusCode;
@@ -297,6 +298,15 @@ impl RejectionKind {
         match self.payload() {
             Payload::Reason(reason) => Some(reason),
             Payload::None | Payload::Shown(_) | Payload::RetryAfter(_) => None,
+        }
+    }
+
+    /// The `message` of the JSON body: the row's, followed by the detail it shows.
+    pub(crate) fn message(&self) -> Cow<'static, str> {
+        let message = self.row().message;
+        match self.payload() {
+            Payload::Shown(detail) => Cow::Owned(format!("{message}: {detail}")),
+            Payload::None | Payload::Reason(_) | Payload::RetryAfter(_) => Cow::Borrowed(message),
         }
     }
 

@@ -2,10 +2,10 @@
 //! [`Verifier`](crate::Verifier), and either hands the request to the inner service with a
 //! [`Principal`](crate::Principal) in its extensions, or answers it as behaviour §1 says.
 //!
-//! The files, leaves first: `kind` (every kind of refusal, one row each), `rejection`,
-//! `answer` (rendering a refusal, and the one door refusals go through), `body`, `future`,
-//! `damping`, `extensions`; `path` (a request to a decision), `lookup` (a decision the store
-//! must finish); `service`, `scope`, `auth_layer`. None imports this file.
+//! The files, leaves first: `kind` (every kind of refusal, one row each), `answer` (the one
+//! renderer), `rejection`, `refusals` (the one door refusals go through), `body`, `future`,
+//! `damping`, `extensions`; `lookup` (a request the store must finish), `path` (a request to
+//! a decision); `service`, `scope`, `auth_layer`. None imports this file.
 
 mod answer;
 mod auth_layer;
@@ -16,6 +16,7 @@ mod future;
 mod kind;
 mod lookup;
 mod path;
+mod refusals;
 mod rejection;
 mod scope;
 mod service;

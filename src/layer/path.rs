@@ -13,16 +13,16 @@ use std::time::Duration;
 use http::header::AUTHORIZATION;
 use http::{Request, Response};
 
-use super::answer::Refusals;
 use super::body::BodyMode;
 use super::damping::{Damping, Judged};
 use super::extensions::Anonymous;
 use super::kind::RejectionKind;
 use super::lookup::Lookup;
+use super::refusals::Refusals;
 use super::rejection::Rejection;
 use crate::credential::CredentialParser;
 use crate::principal::{Principal, PrincipalSlot};
-use crate::verify::{Verifier, VerifyError};
+use crate::verify::Verifier;
 
 /// What a request's path decided before the inner service.
 pub(super) enum Decision {
@@ -92,7 +92,7 @@ impl RequestPath {
         };
         match judged {
             Judged::Decided(Ok(principal)) => Decision::Pass(Some(principal)),
-            Judged::Decided(Err(err)) => Decision::Reject(refused(err, claim.id())),
+            Judged::Decided(Err(err)) => Decision::Reject(Rejection::refused(&err, claim.id())),
             Judged::Blocked(remaining) => Decision::Reject(too_many_failures(remaining)),
             Judged::Lookup(pending, attempt) => Decision::Lookup(Lookup::new(pending, attempt)),
         }
@@ -104,7 +104,10 @@ impl RequestPath {
     pub(super) fn admit<B>(&self, principal: Option<Principal>, req: &mut Request<B>) -> Result<(), Rejection> {
         if let Some(principal) = principal {
             if !principal.has_all_scopes(self.required_scopes.iter().map(String::as_str)) {
-                return Err(rejection(RejectionKind::InsufficientScope, Some(principal.id())));
+                return Err(Rejection::naming(
+                    RejectionKind::InsufficientScope,
+                    Some(principal.id()),
+                ));
             }
             // Usage limits go here: after authentication and the layer's own scopes, before
             // the inner service (and before the principal is handed to anything).
@@ -141,22 +144,6 @@ impl fmt::Debug for RequestPath {
     }
 }
 
-/// A rejection of this kind, naming the token `id` only when the kind says it may (the
-/// token exists): the one rule for naming a refused token, on every path.
-pub(super) fn rejection(kind: RejectionKind, id: Option<&str>) -> Rejection {
-    let named = id.filter(|_| kind.names_token());
-    let rejection = Rejection::new(kind);
-    match named {
-        Some(id) => rejection.with_token_id(id),
-        None => rejection,
-    }
-}
-
-/// The rejection of a credential that did not verify, for a claim that named `id`.
-pub(super) fn refused(err: VerifyError, id: Option<&str>) -> Rejection {
-    rejection(RejectionKind::from(&err), id)
-}
-
 fn too_many_failures(remaining: Duration) -> Rejection {
     // Whole seconds, rounded up: a client that waits as told is not blocked again.
     let retry_after_secs = remaining.as_secs() + u64::from(remaining.subsec_nanos() > 0);
@@ -178,20 +165,5 @@ mod tests {
         assert_eq!(secs(Duration::from_secs(3)), 3);
         assert_eq!(secs(Duration::from_millis(2_001)), 3);
         assert_eq!(secs(Duration::from_nanos(1)), 1);
-    }
-
-    #[test]
-    fn a_refused_token_is_named_only_when_it_exists() {
-        use crate::verify::InvalidReason;
-        let named = |err| refused(err, Some("Tok3n")).token_id().map(str::to_owned);
-        assert_eq!(
-            named(VerifyError::Invalid(InvalidReason::Expired)).as_deref(),
-            Some("Tok3n")
-        );
-        assert_eq!(named(VerifyError::Invalid(InvalidReason::Unknown)), None);
-        assert_eq!(named(VerifyError::Timeout(Duration::from_secs(1))), None);
-        let scope = rejection(RejectionKind::InsufficientScope, Some("Tok3n"));
-        assert_eq!(scope.token_id(), Some("Tok3n"));
-        assert_eq!(rejection(RejectionKind::InsufficientScope, None).token_id(), None);
     }
 }

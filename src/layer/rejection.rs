@@ -185,11 +185,7 @@ impl Rejection {
     /// an attacker must not learn which check failed.
     #[must_use]
     pub fn message(&self) -> String {
-        let message = self.kind.row().message;
-        match self.kind.payload() {
-            Payload::Shown(detail) => format!("{message}: {detail}"),
-            Payload::None | Payload::Reason(_) | Payload::RetryAfter(_) => message.to_owned(),
-        }
+        self.kind.message().into_owned()
     }
 
     /// The response the layer would send: status, challenges (Bearer and Basic, in this
@@ -199,11 +195,34 @@ impl Rejection {
     #[must_use]
     pub fn to_response<B: From<Bytes>>(&self) -> Response<B> {
         let realm = match self.detail.as_ref().map(|detail| &detail.style) {
-            Some(Style::Layer(answers)) => return answers.respond(self, B::from),
+            Some(Style::Layer(answers)) => return self.render(answers, B::from),
             Some(Style::Realm(realm)) => realm,
             Some(Style::Default) | None => DEFAULT_REALM,
         };
-        Answers::new(realm, true, true, self.required_scopes(), 1).respond(self, B::from)
+        self.render(&Answers::new(realm, true, true, self.required_scopes(), 1), B::from)
+    }
+
+    /// The response with `answers`, carrying this rejection in its extensions.
+    pub(crate) fn render<B>(&self, answers: &Answers, wrap: impl FnOnce(Bytes) -> B) -> Response<B> {
+        let mut response = answers.respond(&self.kind, wrap);
+        response.extensions_mut().insert(self.clone());
+        response
+    }
+
+    /// A rejection of this kind that names the token `id` only when the kind says it may
+    /// (the token exists): the one rule for naming a refused token, on every path.
+    pub(crate) fn naming(kind: RejectionKind, id: Option<&str>) -> Self {
+        let named = id.filter(|_| kind.names_token());
+        let rejection = Self::new(kind);
+        match named {
+            Some(id) => rejection.with_token_id(id),
+            None => rejection,
+        }
+    }
+
+    /// The rejection of a credential that did not verify, for a claim that named `id`.
+    pub(crate) fn refused(err: &VerifyError, id: Option<&str>) -> Self {
+        Self::naming(RejectionKind::from(err), id)
     }
 }
 
@@ -235,6 +254,24 @@ mod tests {
         // It is moved and returned on every refused request, and on every request as the
         // error type of what the layer calls: its details are boxed.
         assert!(std::mem::size_of::<Rejection>() <= std::mem::size_of::<RejectionKind>() + 8);
+    }
+
+    #[test]
+    fn a_refused_token_is_named_only_when_it_exists() {
+        use crate::verify::InvalidReason;
+        let named = |err| Rejection::refused(&err, Some("Tok3n")).token_id().map(str::to_owned);
+        assert_eq!(
+            named(VerifyError::Invalid(InvalidReason::Expired)).as_deref(),
+            Some("Tok3n")
+        );
+        assert_eq!(named(VerifyError::Invalid(InvalidReason::Unknown)), None);
+        assert_eq!(named(VerifyError::Timeout(std::time::Duration::from_secs(1))), None);
+        let scope = Rejection::naming(RejectionKind::InsufficientScope, Some("Tok3n"));
+        assert_eq!(scope.token_id(), Some("Tok3n"));
+        assert_eq!(
+            Rejection::naming(RejectionKind::InsufficientScope, None).token_id(),
+            None
+        );
     }
 
     #[test]

@@ -10,11 +10,11 @@ use http::{Request, Response};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use super::answer::Refusals;
 use super::body::{BodyMode, Wrapped};
 use super::future::ResponseFuture;
 use super::kind::RejectionKind;
-use super::path::rejection;
+use super::refusals::Refusals;
+use super::rejection::Rejection;
 use crate::principal::Principal;
 
 /// Requires scopes of an already authenticated request: 403 when one is missing, 401 when
@@ -134,9 +134,9 @@ where
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
         let refused = match req.extensions().get::<Principal>() {
-            None => rejection(RejectionKind::MissingCredentials, None),
+            None => Rejection::naming(RejectionKind::MissingCredentials, None),
             Some(p) if !p.has_all_scopes(self.config.scopes.iter().map(String::as_str)) => {
-                rejection(RejectionKind::InsufficientScope, Some(p.id()))
+                Rejection::naming(RejectionKind::InsufficientScope, Some(p.id()))
             }
             Some(_) => return ResponseFuture::inner(self.inner.call(req)),
         };

@@ -127,7 +127,7 @@ impl<S, M> AuthService<S, M> {
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let path = Arc::clone(&self.path);
         ResponseFuture::lookup(Box::pin(async move {
-            let admitted = match lookup.finish(&path).await {
+            let admitted = match lookup.finish(path.verifier()).await {
                 Ok(principal) => path.admit(Some(principal), &mut req),
                 Err(rejection) => Err(rejection),
             };

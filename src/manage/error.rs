@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::StoreError;
+use crate::store::StoreError;
 
 /// Why a [`TokenManager`](super::TokenManager) call was refused or failed. Each variant is a
 /// cause a caller acts on differently: show the message to the user (`Invalid`), answer
@@ -48,7 +48,7 @@ pub enum ManageError {
     },
     /// The operating system's random source failed, so no secret could be generated.
     #[error("no secret could be generated: {0}")]
-    Random(#[source] crate::TokenError),
+    Random(#[source] crate::token::TokenError),
 }
 
 impl ManageError {

@@ -6,11 +6,12 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::credential::Credential;
 use crate::record::now;
-use crate::{
-    Credential, ListQuery, Page, Rotation, Secret, TokenPatch, TokenRecord, TokenStatus, TokenStore, Verifier,
-    VerifyError,
-};
+use crate::record::{TokenRecord, TokenStatus};
+use crate::secret::Secret;
+use crate::store::{ListQuery, Page, Rotation, TokenPatch, TokenStore};
+use crate::verify::{Verifier, VerifyError};
 
 mod error;
 mod new_token;
@@ -349,7 +350,7 @@ impl TokenManager {
         let grace = rules::grace(grace)?;
         let current = self.get(id).await?.ok_or(ManageError::NotFound)?;
         let generated = self.format().generate_for(id).map_err(|err| match err {
-            crate::TokenError::Random(_) => ManageError::Random(err),
+            crate::token::TokenError::Random(_) => ManageError::Random(err),
             _ => ManageError::invalid("id", "this token's id cannot carry a generated secret"),
         })?;
         let at = now();
@@ -382,7 +383,7 @@ impl TokenManager {
             Ok(principal) => self.get(principal.id()).await,
             Err(VerifyError::Invalid(_)) => Ok(None),
             Err(VerifyError::Timeout(after)) => Err(ManageError::Timeout(after)),
-            Err(VerifyError::Unavailable(err)) => Err(ManageError::Store(crate::StoreError::unavailable(err))),
+            Err(VerifyError::Unavailable(err)) => Err(ManageError::Store(crate::store::StoreError::unavailable(err))),
         }
     }
 
@@ -444,16 +445,16 @@ impl TokenManager {
             .await
     }
 
-    fn format(&self) -> &crate::TokenFormat {
+    fn format(&self) -> &crate::token::TokenFormat {
         self.inner.verifier.format()
     }
 
-    fn hasher(&self) -> &crate::SecretHasher {
+    fn hasher(&self) -> &crate::hash::SecretHasher {
         self.inner.verifier.hasher()
     }
 
     /// Runs a store call under the configured timeout.
-    async fn call<T>(&self, call: impl Future<Output = Result<T, crate::StoreError>>) -> Result<T, ManageError> {
+    async fn call<T>(&self, call: impl Future<Output = Result<T, crate::store::StoreError>>) -> Result<T, ManageError> {
         let timeout = self.inner.store_timeout;
         match tokio::time::timeout(timeout, call).await {
             Ok(result) => Ok(result?),

@@ -4,7 +4,8 @@ use serde_json::{Map, Value};
 use time::{Duration, OffsetDateTime};
 
 use super::{ManageError, rules};
-use crate::{SecretHash, TokenRecord, TokenStatus};
+use crate::hash::SecretHash;
+use crate::record::{TokenRecord, TokenStatus};
 
 /// The fields of a token to create with [`TokenManager::create`](super::TokenManager::create)
 /// or [`TokenManager::import`](super::TokenManager::import). Only the name is required;

@@ -3,7 +3,9 @@
 use std::fmt;
 
 use super::{IssuedToken, ManageError, NewToken, TokenManager, rules};
-use crate::{ListQuery, Page, Secret, TokenPatch, TokenRecord, TokenStatus};
+use crate::record::{TokenRecord, TokenStatus};
+use crate::secret::Secret;
+use crate::store::{ListQuery, Page, TokenPatch};
 
 /// A [`TokenManager`] that sees and changes one owner's tokens only: what a user manages
 /// from an "API tokens" page of your app, signed in with your own session, and what the

@@ -5,7 +5,7 @@ use serde_json::{Map, Value};
 use time::{Duration, OffsetDateTime};
 
 use super::ManageError;
-use crate::TokenFormat;
+use crate::token::TokenFormat;
 
 pub(crate) const MAX_NAME_CHARS: usize = 128;
 pub(crate) const MAX_KIND_CHARS: usize = 64;

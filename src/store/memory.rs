@@ -30,7 +30,8 @@ use crate::record::{DEFAULT_KIND, PreviousSecret, TokenRecord, TokenStatus};
 /// of it, so it is read on cache misses only.
 ///
 /// ```
-/// use tollgate::{MemoryStore, SecretHasher, TokenRecord, TokenSource, TokenStore};
+/// use tollgate::{MemoryStore, SecretHasher, TokenRecord};
+/// use tollgate::store::{TokenSource, TokenStore};
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {

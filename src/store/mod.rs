@@ -18,59 +18,35 @@ use time::OffsetDateTime;
 use crate::hash::SecretHash;
 use crate::record::TokenRecord;
 
-mod change;
-mod list;
+// The modules an application's types live in are the crate root's to show (`tollgate::
+// MemoryStore`, `tollgate::TokenPatch`…); this module shows what a store's author needs.
+pub(crate) mod change;
+pub(crate) mod error;
+pub(crate) mod list;
 #[cfg(any(feature = "postgres", feature = "redis", feature = "_sqlite"))]
 mod listen;
-mod memory;
+pub(crate) mod memory;
 #[cfg(feature = "postgres")]
-mod postgres;
+pub(crate) mod postgres;
 #[cfg(feature = "redis")]
-mod redis;
+pub(crate) mod redis;
 #[cfg(feature = "_sqlite")]
-mod sqlite;
+pub(crate) mod sqlite;
 
-pub(crate) use change::Revocation;
-pub use change::{Rotation, TokenPatch};
-pub use list::{ListQuery, Page};
-pub use memory::MemoryStore;
+pub use change::Rotation;
+pub(crate) use change::{Revocation, TokenPatch};
+pub(crate) use error::StoreError;
+pub(crate) use list::ListQuery;
+pub use list::Page;
 #[cfg(feature = "postgres")]
-pub use postgres::{DEFAULT_SCHEMA, PostgresBuilder, PostgresStore};
+pub use postgres::DEFAULT_SCHEMA;
 #[cfg(feature = "redis")]
-pub use redis::{DEFAULT_PREFIX, RedisBuilder, RedisStore};
+pub use redis::DEFAULT_PREFIX;
 #[cfg(feature = "_sqlite")]
-pub use sqlite::{DEFAULT_TABLE_PREFIX, SqliteBuilder, SqliteStore};
+pub use sqlite::DEFAULT_TABLE_PREFIX;
 
 /// A boxed error from a backend's driver.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
-
-/// What went wrong in a store. Variants are distinct causes a caller can act on.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum StoreError {
-    /// A token with this id already exists.
-    #[error("a token with this id already exists")]
-    DuplicateId,
-    /// Another token already uses this secret (current or within a rotation grace period).
-    #[error("another token already uses this secret")]
-    DuplicateSecret,
-    /// The store could not be reached or failed; the operation may succeed if retried.
-    #[error("token store unavailable: {0}")]
-    Unavailable(#[source] BoxError),
-    /// The store answered with data it cannot have written (a bad row, an unknown status).
-    #[error("token store holds invalid data: {0}")]
-    Corrupt(String),
-    /// The store was configured with a setting it cannot use (a bad table prefix, say).
-    #[error("invalid token store configuration: {0}")]
-    Config(String),
-}
-
-impl StoreError {
-    /// Wraps a driver error as [`StoreError::Unavailable`].
-    pub fn unavailable(err: impl Into<BoxError>) -> Self {
-        Self::Unavailable(err.into())
-    }
-}
 
 /// A change to the tokens a store holds, as seen by a cache.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,7 +83,8 @@ pub(crate) fn changes_from(rx: tokio::sync::broadcast::Receiver<ChangeEvent>) ->
 ///
 /// ```
 /// use std::sync::Arc;
-/// use tollgate::{MemoryStore, TokenSource};
+/// use tollgate::MemoryStore;
+/// use tollgate::store::TokenSource;
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {

@@ -40,7 +40,8 @@ use crate::token::TokenFormat;
 ///
 /// ```
 /// use std::sync::Arc;
-/// use tollgate::{BasicCredential, Credential, MemoryStore, SecretHasher, TokenFormat, TokenRecord, TokenStore, Verifier};
+/// use tollgate::{BasicCredential, Credential, MemoryStore, SecretHasher, TokenFormat, TokenRecord, Verifier};
+/// use tollgate::store::TokenStore;
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
@@ -250,7 +251,7 @@ impl Verifier {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::MemoryStore;
+    use crate::store::memory::MemoryStore;
 
     fn pending(verifier: &Verifier, credential: &Credential<'_>) -> Pending {
         match verifier.verify_cached(&Claim::of(credential, verifier.format(), verifier.hasher())) {

@@ -11,9 +11,8 @@ use http::header::{ALLOW, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, RETRY_AFT
 use http::{Method, Request, StatusCode};
 use http_body_util::BodyExt as _;
 use serde_json::{Value, json};
-use tollgate::{
-    AdminApi, AuthLayer, BasicCredential, MemoryStore, SecretHasher, TokenManager, TokenRecord, TokenStore, Verifier,
-};
+use tollgate::store::TokenStore;
+use tollgate::{AdminApi, AuthLayer, BasicCredential, MemoryStore, SecretHasher, TokenManager, TokenRecord, Verifier};
 use tower::ServiceExt as _;
 
 use super::Instrumented;

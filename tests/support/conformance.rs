@@ -8,10 +8,8 @@ use futures_util::StreamExt as _;
 
 use super::now;
 use serde_json::json;
-use tollgate::{
-    ChangeEvent, ListQuery, PreviousSecret, Rotation, SecretHasher, StoreError, TokenPatch, TokenRecord, TokenStatus,
-    TokenStore,
-};
+use tollgate::store::{ChangeEvent, Rotation, TokenStore};
+use tollgate::{ListQuery, PreviousSecret, SecretHasher, StoreError, TokenPatch, TokenRecord, TokenStatus};
 
 fn hash(text: &str) -> tollgate::SecretHash {
     SecretHasher::Sha256.hash(text.as_bytes())

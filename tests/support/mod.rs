@@ -25,9 +25,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 pub use checksum::checksum;
+use tollgate::store::{ChangeStream, Page, Rotation, TokenSource, TokenStore};
 use tollgate::{
-    ChangeStream, GeneratedToken, ListQuery, MemoryStore, Page, Rotation, SecretHash, SecretHasher, StoreError,
-    TokenFormat, TokenPatch, TokenRecord, TokenSource, TokenStore,
+    GeneratedToken, ListQuery, MemoryStore, SecretHash, SecretHasher, StoreError, TokenFormat, TokenPatch, TokenRecord,
 };
 
 /// p50, p99 and max of some durations, in milliseconds.

@@ -9,9 +9,8 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt as _;
 use http::header::{AUTHORIZATION, RETRY_AFTER};
 use http::{Request, Response, StatusCode};
-use tollgate::{
-    AuthLayer, ChangeEvent, Credential, MemoryStore, NewToken, TokenManager, TokenStore, Verifier, VerifyError,
-};
+use tollgate::store::{ChangeEvent, TokenStore};
+use tollgate::{AuthLayer, Credential, MemoryStore, NewToken, TokenManager, Verifier, VerifyError};
 use tower::{Layer as _, ServiceExt as _, service_fn};
 
 use super::percentiles;

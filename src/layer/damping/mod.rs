@@ -446,7 +446,7 @@ impl DampingBuilder {
     /// blocked client is told to retry when its window ends. Clamped to 1 ms at least and
     /// [`MAX_DURATION`](crate::MAX_DURATION) at most.
     pub fn window(mut self, window: Duration) -> Self {
-        self.window = window.clamp(Duration::from_millis(1), crate::MAX_DURATION);
+        self.window = window.clamp(Duration::from_millis(1), crate::verify::MAX_DURATION);
         self
     }
 
@@ -498,7 +498,10 @@ mod tests {
 
     #[test]
     fn a_window_out_of_range_is_clamped_as_documented() {
-        assert_eq!(Damping::builder().window(Duration::MAX).window, crate::MAX_DURATION);
+        assert_eq!(
+            Damping::builder().window(Duration::MAX).window,
+            crate::verify::MAX_DURATION
+        );
         assert_eq!(
             Damping::builder().window(Duration::ZERO).window,
             Duration::from_millis(1)
@@ -507,7 +510,7 @@ mod tests {
         let (headers, ext) = (HeaderMap::new(), peer("192.0.2.1:5000"));
         assert_eq!(damping.failed(&headers, &ext), None);
         let remaining = refused(damping.allow_lookup(&headers, &ext)).expect("one failure blocks");
-        assert!(remaining > crate::MAX_DURATION - Duration::from_secs(1));
+        assert!(remaining > crate::verify::MAX_DURATION - Duration::from_secs(1));
     }
 
     fn refused(allowance: Allowance) -> Option<Duration> {

@@ -12,7 +12,7 @@ use tokio_postgres::{AsyncMessage, NoTls};
 
 use super::row::pg_error;
 use crate::store::listen::Listener;
-use crate::{ChangeEvent, StoreError};
+use crate::store::{ChangeEvent, StoreError};
 
 type Events = Pin<Box<dyn Stream<Item = Result<ChangeEvent, String>> + Send>>;
 

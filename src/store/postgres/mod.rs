@@ -38,11 +38,11 @@ pub const DEFAULT_SCHEMA: &str = "tollgate";
 ///
 /// Every write is one transaction that also sends `NOTIFY` with the token's id, so a change
 /// is heard only once it is committed. [`changes`](TokenSource::changes) turns them into
-/// [`ChangeEvent`](crate::ChangeEvent)s; with
+/// [`ChangeEvent`](crate::store::ChangeEvent)s; with
 /// [`Verifier::invalidation_task`](crate::Verifier::invalidation_task) running, a token
 /// revoked through any replica is refused by every replica on its next request. When the
 /// listening connection drops, it reconnects with backoff and sends
-/// [`ChangeEvent::Reset`](crate::ChangeEvent::Reset), and logs a warning.
+/// [`ChangeEvent::Reset`](crate::store::ChangeEvent::Reset), and logs a warning.
 ///
 /// A database that is down, slow or out of connections makes calls fail with
 /// [`StoreError::Unavailable`] (the verifier answers 503 within its source timeout); the

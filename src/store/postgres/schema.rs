@@ -4,7 +4,7 @@ use deadpool_postgres::Client;
 
 use super::row::pg_error;
 use super::sql::Sql;
-use crate::StoreError;
+use crate::store::StoreError;
 
 /// The migrations, in order: running the one at index `i` brings the schema to version
 /// `i + 1`. Append only: a released migration is never edited. `{s}` stands for the

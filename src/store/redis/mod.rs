@@ -35,9 +35,9 @@ pub const DEFAULT_PREFIX: &str = "tollgate:";
 ///
 /// Commands go over one multiplexed connection (the `redis` crate's `ConnectionManager`,
 /// which reconnects by itself); one more connection subscribes to the changes, and
-/// [`changes`](TokenSource::changes) turns them into [`ChangeEvent`](crate::ChangeEvent)s.
+/// [`changes`](TokenSource::changes) turns them into [`ChangeEvent`](crate::store::ChangeEvent)s.
 /// When it drops it reconnects with backoff and sends
-/// [`ChangeEvent::Reset`](crate::ChangeEvent::Reset), and logs a warning. A Redis that is
+/// [`ChangeEvent::Reset`](crate::store::ChangeEvent::Reset), and logs a warning. A Redis that is
 /// down or slow makes calls fail with [`StoreError::Unavailable`] within the store's
 /// timeout; service resumes by itself when Redis is back.
 ///
@@ -197,7 +197,10 @@ async fn subscribe(
     client: redis::Client,
     channel: String,
     timeout: Duration,
-) -> Result<impl futures_core::Stream<Item = Result<crate::ChangeEvent, String>> + Send + Unpin + 'static, StoreError> {
+) -> Result<
+    impl futures_core::Stream<Item = Result<crate::store::ChangeEvent, String>> + Send + Unpin + 'static,
+    StoreError,
+> {
     let subscribed = async {
         let mut pubsub = client.get_async_pubsub().await?;
         pubsub.subscribe(&channel).await?;
@@ -210,7 +213,7 @@ async fn subscribe(
     Ok(pubsub.into_on_message().map(|message| {
         message
             .get_payload::<String>()
-            .map(|id| crate::ChangeEvent::Changed { id })
+            .map(|id| crate::store::ChangeEvent::Changed { id })
             .map_err(|err| err.to_string())
     }))
 }

@@ -19,7 +19,7 @@ use rusqlite::Connection;
 use super::driver_error;
 use super::pool::{blocking, connect_reader};
 use super::sql::Sql;
-use crate::{ChangeEvent, StoreError};
+use crate::store::{ChangeEvent, StoreError};
 
 /// How many changes the log keeps; writes trim what is older.
 pub(super) const KEPT: i64 = 10_000;

@@ -53,7 +53,8 @@ use crate::record::TokenRecord;
 /// failure (`synchronous = NORMAL`).
 ///
 /// ```
-/// use tollgate::{SecretHasher, SqliteStore, TokenRecord, TokenSource, TokenStore};
+/// use tollgate::{SecretHasher, SqliteStore, TokenRecord};
+/// use tollgate::store::{TokenSource, TokenStore};
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {

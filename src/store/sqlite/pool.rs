@@ -10,7 +10,7 @@ use tokio::sync::Semaphore;
 
 use super::sql::Sql;
 use super::{driver_error, schema};
-use crate::StoreError;
+use crate::store::StoreError;
 
 /// How many connections may read at once.
 const READERS: usize = 4;

@@ -4,7 +4,7 @@ use rusqlite::{Connection, Transaction, TransactionBehavior};
 
 use super::driver_error;
 use super::sql::Sql;
-use crate::StoreError;
+use crate::store::StoreError;
 
 /// The migrations, in order: running the one at index `i` brings the schema to version
 /// `i + 1`. Append only: a released migration is never edited, since databases out there

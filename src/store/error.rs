@@ -1,0 +1,31 @@
+//! [`StoreError`]: what went wrong in a store.
+
+use super::BoxError;
+
+/// What went wrong in a store. Variants are distinct causes a caller can act on.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// A token with this id already exists.
+    #[error("a token with this id already exists")]
+    DuplicateId,
+    /// Another token already uses this secret (current or within a rotation grace period).
+    #[error("another token already uses this secret")]
+    DuplicateSecret,
+    /// The store could not be reached or failed; the operation may succeed if retried.
+    #[error("token store unavailable: {0}")]
+    Unavailable(#[source] BoxError),
+    /// The store answered with data it cannot have written (a bad row, an unknown status).
+    #[error("token store holds invalid data: {0}")]
+    Corrupt(String),
+    /// The store was configured with a setting it cannot use (a bad table prefix, say).
+    #[error("invalid token store configuration: {0}")]
+    Config(String),
+}
+
+impl StoreError {
+    /// Wraps a driver error as [`StoreError::Unavailable`].
+    pub fn unavailable(err: impl Into<BoxError>) -> Self {
+        Self::Unavailable(err.into())
+    }
+}
