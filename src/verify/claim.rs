@@ -4,7 +4,8 @@
 //! - which token it names: by id (a structured token, or Basic's user-id), or by the hash of
 //!   an opaque Bearer token; or none, on its face (a bad checksum, a malformed token, a
 //!   Basic user-id that cannot be an id, a whole token under another token's id);
-//! - the hash of the secret it presents;
+//! - what of the secret it presents is hashed (hashing waits until the caches are asked, so
+//!   that a request damping refuses first costs no hash);
 //! - the id it names in the shape of an id, which a refusal may show when the reason says
 //!   the token exists;
 //! - whether its secret could be guessed (an imported secret), for damping;
@@ -12,7 +13,6 @@
 //!   opaque Bearer token it finds its token by hash, and is refused.
 
 use crate::credential::{BasicCredential, Credential, Read};
-use crate::hash::{SecretHash, SecretHasher};
 use crate::token::{CHECKSUM_LEN, MAX_ID_LEN, TokenError, TokenFormat};
 
 use super::error::InvalidReason;
@@ -28,14 +28,14 @@ pub(crate) struct Claim<'a> {
     format: &'a TokenFormat,
 }
 
-/// What a claim asks of the caches.
+/// What a claim asks of the caches, with the secret material whose hash is asked for.
 pub(super) enum Ask<'a> {
     /// Nothing: it is refused on its face, and no lookup could change that.
     Refused(InvalidReason),
-    /// The token with this id, and whether this hash opens it.
-    Id(&'a str, SecretHash),
-    /// The token one of whose secrets has this hash (an opaque token's own).
-    Hash(SecretHash),
+    /// The token with this id, and whether the hash of this material opens it.
+    Id(&'a str, &'a str),
+    /// The token one of whose secrets is the hash of this material (an opaque token).
+    Hash(&'a str),
 }
 
 /// What was presented as a secret, as far as guessing it goes.
@@ -52,27 +52,27 @@ enum Presented<'a> {
 impl<'a> Claim<'a> {
     /// The claim of what a layer's parser read from a request.
     #[inline]
-    pub(crate) fn read(read: &'a Read<'a>, format: &'a TokenFormat, hasher: &SecretHasher) -> Self {
+    pub(crate) fn read(read: &'a Read<'a>, format: &'a TokenFormat) -> Self {
         match read {
             Read::Structured { parsed, .. } => match parsed {
                 Ok(parsed) => Self {
                     id: Some(parsed.id()),
-                    ask: Ask::Id(parsed.id(), hasher.hash(parsed.secret_segment().as_bytes())),
+                    ask: Ask::Id(parsed.id(), parsed.secret_segment()),
                     presented: Presented::Generated,
                     format,
                 },
                 Err(err) => Self::refused(reason(err), None, Presented::Generated, format),
             },
-            Read::Bearer(token) => Self::bearer(token, format, hasher),
-            Read::Basic(basic) => Self::basic(basic, format, hasher),
+            Read::Bearer(token) => Self::bearer(token, format),
+            Read::Basic(basic) => Self::basic(basic, format),
         }
     }
 
     /// The claim of a credential.
-    pub(crate) fn of(credential: &'a Credential<'a>, format: &'a TokenFormat, hasher: &SecretHasher) -> Self {
+    pub(crate) fn of(credential: &'a Credential<'a>, format: &'a TokenFormat) -> Self {
         match credential {
-            Credential::Bearer(token) => Self::bearer(token, format, hasher),
-            Credential::Basic(basic) => Self::basic(basic, format, hasher),
+            Credential::Bearer(token) => Self::bearer(token, format),
+            Credential::Basic(basic) => Self::basic(basic, format),
         }
     }
 
@@ -85,17 +85,17 @@ impl<'a> Claim<'a> {
         }
     }
 
-    fn bearer(token: &'a str, format: &'a TokenFormat, hasher: &SecretHasher) -> Self {
+    fn bearer(token: &'a str, format: &'a TokenFormat) -> Self {
         match format.parse(token) {
             Ok(Some(parsed)) => Self {
                 id: Some(parsed.id()),
-                ask: Ask::Id(parsed.id(), hasher.hash(parsed.secret_segment().as_bytes())),
+                ask: Ask::Id(parsed.id(), parsed.secret_segment()),
                 presented: Presented::Generated,
                 format,
             },
             Ok(None) => Self {
                 id: None,
-                ask: Ask::Hash(hasher.hash(token.as_bytes())),
+                ask: Ask::Hash(token),
                 presented: Presented::Opaque(token),
                 format,
             },
@@ -103,7 +103,7 @@ impl<'a> Claim<'a> {
         }
     }
 
-    fn basic(basic: &'a BasicCredential, format: &'a TokenFormat, hasher: &SecretHasher) -> Self {
+    fn basic(basic: &'a BasicCredential, format: &'a TokenFormat) -> Self {
         let (id, secret) = (basic.id(), basic.secret());
         let presented = Presented::Basic { id, secret };
         // Ids are base62 and short: anything else is unknown without a lookup.
@@ -114,7 +114,7 @@ impl<'a> Claim<'a> {
             // The whole token as the password: its id must be the user-id.
             Ok(Some(parsed)) if parsed.id() == id => Self {
                 id: Some(id),
-                ask: Ask::Id(id, hasher.hash(parsed.secret_segment().as_bytes())),
+                ask: Ask::Id(id, parsed.secret_segment()),
                 presented: Presented::Generated,
                 format,
             },
@@ -123,7 +123,7 @@ impl<'a> Claim<'a> {
             // The last segment, or an imported secret.
             Ok(None) => Self {
                 id: Some(id),
-                ask: Ask::Id(id, hasher.hash(secret.as_bytes())),
+                ask: Ask::Id(id, secret),
                 presented,
                 format,
             },
@@ -215,7 +215,7 @@ mod tests {
     }
 
     fn claim_of<'a>(credential: &'a Credential<'a>, format: &'a TokenFormat) -> Claim<'a> {
-        Claim::of(credential, format, &SecretHasher::Sha256)
+        Claim::of(credential, format)
     }
 
     #[test]
@@ -282,26 +282,26 @@ mod tests {
         }
     }
 
+    // What is hashed is what the store keeps the hash of: a generated token's last segment,
+    // whichever form presents it, or an opaque token whole.
     #[test]
-    fn the_hash_presented_is_the_stored_ones_for_every_form() {
+    fn the_material_hashed_is_what_the_store_hashed_for_every_form() {
         let format = TokenFormat::default();
-        let hasher = SecretHasher::hmac_sha256(b"pepper");
         let token = format.generate().unwrap();
-        let stored = hasher.hash(token.secret_segment().as_bytes());
         for credential in [
             Credential::Bearer(token.token().expose()),
             Credential::Basic(BasicCredential::new(token.id(), token.token().expose())),
             Credential::Basic(BasicCredential::new(token.id(), token.secret_segment())),
         ] {
-            match Claim::of(&credential, &format, &hasher).ask {
-                Ask::Id(id, hash) => assert_eq!((id, hash), (token.id(), stored), "{credential:?}"),
+            match Claim::of(&credential, &format).ask {
+                Ask::Id(id, material) => assert_eq!((id, material), (token.id(), token.secret_segment())),
                 _ => panic!("{credential:?}"),
             }
         }
         let imported = Credential::Bearer("an-imported-secret-of-some-length");
-        match Claim::of(&imported, &format, &hasher).ask {
-            Ask::Hash(hash) => assert_eq!(hash, hasher.hash(b"an-imported-secret-of-some-length")),
-            _ => panic!("an opaque token is asked for by its hash"),
+        match Claim::of(&imported, &format).ask {
+            Ask::Hash(material) => assert_eq!(material, "an-imported-secret-of-some-length"),
+            _ => panic!("an opaque token is asked for by the hash of itself"),
         }
     }
 

@@ -114,24 +114,29 @@ impl Inner {
     pub(super) fn cached(&self, claim: &Claim<'_>) -> CacheAnswer {
         match claim.ask {
             Ask::Refused(reason) => CacheAnswer::invalid(reason),
-            Ask::Id(id, presented) => self.by_id(id, presented),
-            Ask::Hash(presented) => match self.caches.by_hash(&presented) {
-                Known::Cached(id) => match claim.opaque() {
-                    Some(opaque) if claim::refuses(&self.format, &id, opaque) => {
-                        CacheAnswer::invalid(InvalidReason::Unknown)
-                    }
-                    _ => self.by_id(&id, presented),
-                },
-                Known::Unknown => CacheAnswer::invalid(InvalidReason::Unknown),
-                Known::Missing => {
-                    self.metrics.miss();
-                    CacheAnswer::Pending(Pending {
-                        key: MissKey::Hash(presented),
-                        presented,
-                        opaque: claim.opaque().map(|token| Box::new(Secret::new(token))),
-                    })
+            Ask::Id(id, material) => self.by_id(id, self.hasher.hash(material.as_bytes())),
+            Ask::Hash(material) => self.by_hash(claim, self.hasher.hash(material.as_bytes())),
+        }
+    }
+
+    /// An opaque token, by its hash.
+    fn by_hash(&self, claim: &Claim<'_>, presented: SecretHash) -> CacheAnswer {
+        match self.caches.by_hash(&presented) {
+            Known::Cached(id) => match claim.opaque() {
+                Some(opaque) if claim::refuses(&self.format, &id, opaque) => {
+                    CacheAnswer::invalid(InvalidReason::Unknown)
                 }
+                _ => self.by_id(&id, presented),
             },
+            Known::Unknown => CacheAnswer::invalid(InvalidReason::Unknown),
+            Known::Missing => {
+                self.metrics.miss();
+                CacheAnswer::Pending(Pending {
+                    key: MissKey::Hash(presented),
+                    presented,
+                    opaque: claim.opaque().map(|token| Box::new(Secret::new(token))),
+                })
+            }
         }
     }
 

@@ -99,7 +99,7 @@ impl Verifier {
     /// [`VerifyError::Invalid`] when the credential does not authenticate;
     /// [`VerifyError::Unavailable`] or [`VerifyError::Timeout`] when the source fails.
     pub async fn verify(&self, credential: &Credential<'_>) -> Result<Principal, VerifyError> {
-        let answer = self.verify_cached(&Claim::of(credential, self.format(), self.hasher()));
+        let answer = self.verify_cached(&Claim::of(credential, self.format()));
         match answer {
             CacheAnswer::Decided(decided) => decided,
             CacheAnswer::Pending(pending) => self.resolve(pending).await,
@@ -110,7 +110,7 @@ impl Verifier {
     /// hasher.
     #[inline]
     pub(crate) fn claim<'a>(&'a self, read: &'a Read<'a>) -> Claim<'a> {
-        Claim::read(read, self.format(), self.hasher())
+        Claim::read(read, self.format())
     }
 
     /// Decides a claim without waiting, when the caches can; otherwise says what still has
@@ -254,7 +254,7 @@ mod tests {
     use crate::store::memory::MemoryStore;
 
     fn pending(verifier: &Verifier, credential: &Credential<'_>) -> Pending {
-        match verifier.verify_cached(&Claim::of(credential, verifier.format(), verifier.hasher())) {
+        match verifier.verify_cached(&Claim::of(credential, verifier.format())) {
             CacheAnswer::Pending(pending) => pending,
             CacheAnswer::Decided(decided) => panic!("decided from an empty cache: {decided:?}"),
         }
