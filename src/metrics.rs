@@ -117,10 +117,12 @@ impl LayerMetrics {
         }
     }
 
-    /// Counts a refusal under its label.
-    pub(crate) fn rejected(&self, label: &'static str) {
+    /// Counts a refusal under its label (asked for only when there are counters).
+    #[inline]
+    pub(crate) fn rejected(&self, label: impl FnOnce() -> &'static str) {
         #[cfg(feature = "metrics")]
         if let Some(counters) = &self.rejections {
+            let label = label();
             if let Some((_, counter)) = counters.iter().find(|(registered, _)| *registered == label) {
                 counter.increment(1);
             }

@@ -44,7 +44,7 @@ impl Refusals {
             reason = %rejection,
             "request refused"
         );
-        self.metrics.rejected(rejection.kind().metric_label());
+        self.metrics.rejected(|| rejection.kind().metric_label());
         rejection.render(&self.answers, wrap)
     }
 }

@@ -110,7 +110,7 @@ impl Inner {
 
     /// Decides a claim from the caches, or says what has to be looked up. Never touches
     /// the source.
-    #[inline]
+    #[inline(always)]
     pub(super) fn cached(&self, claim: &Claim<'_>) -> CacheAnswer {
         match claim.ask {
             Ask::Refused(reason) => CacheAnswer::invalid(reason),

@@ -115,7 +115,7 @@ impl Verifier {
 
     /// Decides a claim without waiting, when the caches can; otherwise says what still has
     /// to be looked up ([`Verifier::resolve`]). Never touches the source.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn verify_cached(&self, claim: &Claim<'_>) -> CacheAnswer {
         self.inner.cached(claim)
     }
