@@ -505,6 +505,28 @@ mod tests {
             }
         }
 
+        // CONTRACT §2: a token of any format the verifier may use is read whole, its id and
+        // secret segment as generated (moved here from `tests/properties.rs` when the
+        // structured reading stopped being public).
+        #[test]
+        fn structured_tokens_of_any_format_are_read_whole(
+            prefix in "[a-z0-9]{1,16}",
+            id_len in 8usize..=64,
+            secret_len in 43usize..=128,
+        ) {
+            let format = TokenFormat::new(&prefix).unwrap().with_id_len(id_len).unwrap().with_secret_len(secret_len).unwrap();
+            let token = format.generate().unwrap();
+            let value = HeaderValue::from_str(&format!("Bearer {}", token.token().expose())).unwrap();
+            match CredentialParser::default().structured(format).read_value(&value) {
+                Ok(Some(Read::Structured { token: read, parsed: Ok(parsed) })) => {
+                    proptest::prop_assert_eq!(read, token.token().expose());
+                    proptest::prop_assert_eq!(parsed.id(), token.id());
+                    proptest::prop_assert_eq!(parsed.secret_segment(), token.secret_segment());
+                }
+                _ => proptest::prop_assert!(false, "not read as a structured token"),
+            }
+        }
+
         #[test]
         fn structured_tokens_with_a_character_changed_are_read_as_the_public_parser_reads_them(
             at in proptest::prelude::any::<proptest::sample::Index>(),

@@ -212,6 +212,24 @@ impl TokenFormat {
     }
 }
 
+impl TokenFormat {
+    /// Whether `segment` carries the checksum a token of this format with this id would end
+    /// with: the CRC-32 of `<prefix>_<id>_<secret>`, as its last six characters. The one
+    /// checksum rule besides [`TokenFormat::parse`]'s, for a segment shown without its
+    /// prefix and id.
+    pub(crate) fn checksum_closes(&self, id: &str, segment: &str) -> bool {
+        let Some(body_len) = segment.len().checked_sub(CHECKSUM_LEN).filter(|len| *len > 0) else {
+            return false;
+        };
+        let mut crc = crc32fast::Hasher::new();
+        crc.update(self.head.as_bytes());
+        crc.update(id.as_bytes());
+        crc.update(b"_");
+        crc.update(&segment.as_bytes()[..body_len]);
+        base62::decode_fixed(&segment.as_bytes()[body_len..]) == Some(u64::from(crc.finalize()))
+    }
+}
+
 /// `bytes.starts_with(head)` for a head of a few bytes, compared inline: the general
 /// slice comparison calls `memcmp`, which costs more than the comparison on this path.
 #[inline]

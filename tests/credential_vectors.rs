@@ -838,3 +838,72 @@ fn no_header_is_no_credentials() {
     headers.insert(http::header::COOKIE, HeaderValue::from_static("session=abc"));
     assert_eq!(parser.parse(&headers), Ok(None));
 }
+
+/// The answer the layer gives a request with this `Authorization` value: its status, and its
+/// body's code and message. Its store is empty, so no credential is valid.
+async fn layer_answer(value: HeaderValue) -> (u16, String, String) {
+    use http_body_util::BodyExt as _;
+    use tower::{Layer as _, ServiceExt as _};
+
+    let verifier = tollgate::Verifier::builder(tollgate::MemoryStore::new()).build();
+    let service = tollgate::AuthLayer::new(verifier).layer(tower::service_fn(|_: http::Request<String>| async {
+        Ok::<_, std::convert::Infallible>(http::Response::new(String::new()))
+    }));
+    let mut req = http::Request::new(String::new());
+    req.headers_mut().insert(AUTHORIZATION, value);
+    let response = service.oneshot(req).await.unwrap();
+    let status = response.status().as_u16();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let text = |key: &str| json["error"][key].as_str().unwrap().to_owned();
+    (status, text("code"), text("message"))
+}
+
+/// The layer reads headers in its own pass (a structured token's shape and checksum with
+/// its token68 check); it answers every vector above, and structured tokens, as the
+/// parser reads them: a malformed header is 400 naming the parser's very error, no
+/// credentials 401 `unauthorized`, any credential (none valid here) 401 `invalid_token`.
+#[tokio::test]
+async fn the_layer_answers_every_vector_as_the_parser_reads_it() {
+    let format = tollgate::TokenFormat::default();
+    let token = format.generate().unwrap();
+    let mut bad_sum = token.token().expose().to_owned();
+    let last = bad_sum.pop().unwrap();
+    bad_sum.push(if last == 'A' { 'B' } else { 'A' });
+    let structured = [
+        format!("Bearer {}", token.token().expose()),
+        format!("bEaReR   {bad_sum}"),
+        // CONTRACT §2: valid token68 in the wrong shape is an invalid token (401).
+        "Bearer tg_a-b_c".to_owned(),
+        "Bearer tg_".to_owned(),
+        // CONTRACT §1: not token68 at all is malformed (400), prefix or not.
+        "Bearer tg_ab,c".to_owned(),
+        "Bearer tg_ab=c".to_owned(),
+        "Bearer ghp_abc_def".to_owned(),
+    ];
+    let values = CASES
+        .iter()
+        .map(|case| (case.name.to_owned(), HeaderValue::from_bytes(case.header).unwrap()))
+        .chain(
+            structured
+                .into_iter()
+                .map(|h| (h.clone(), HeaderValue::from_str(&h).unwrap())),
+        );
+    let parser = CredentialParser::default();
+    for (name, value) in values {
+        let expected = match parser.parse_value(&value) {
+            Err(err) => (
+                400,
+                "invalid_request".to_owned(),
+                format!("malformed authorization header: {err}"),
+            ),
+            Ok(None) => (401, "unauthorized".to_owned(), "authentication required".to_owned()),
+            Ok(Some(_)) => (
+                401,
+                "invalid_token".to_owned(),
+                "invalid, expired or revoked credentials".to_owned(),
+            ),
+        };
+        assert_eq!(layer_answer(value).await, expected, "{name}");
+    }
+}

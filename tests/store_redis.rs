@@ -209,3 +209,55 @@ async fn bad_settings_and_bad_data_are_told_apart_from_outages() {
         "{err:?}"
     );
 }
+
+/// A change is computed from the record as read and written only if the record's version is
+/// still the one read. Versions come from one counter: a token deleted and created again
+/// under its id never has a version it had before, so a change read from the first cannot be
+/// written over the second. A record written before versions existed has none, and is
+/// updated all the same.
+#[tokio::test]
+async fn a_tokens_version_is_new_at_every_write_and_never_repeats_across_a_recreate() {
+    let url = server!("a_tokens_version_is_new_at_every_write_and_never_repeats_across_a_recreate");
+    let prefix = Prefix::new(&url);
+    let store = prefix.open().await;
+    let mut raw = prefix.raw().await;
+    let key = format!("{}t:Ver1", prefix.name);
+    let version = async |raw: &mut redis::aio::MultiplexedConnection| -> Option<String> {
+        redis::cmd("HGET").arg(&key).arg("v").query_async(raw).await.unwrap()
+    };
+    let hash = |s: &str| tollgate::SecretHasher::Sha256.hash(s.as_bytes());
+    store
+        .create(tollgate::TokenRecord::new("Ver1", "first", hash("v-1")))
+        .await
+        .unwrap();
+    let created = version(&mut raw).await.expect("a created record has a version");
+    let patch = tollgate::TokenPatch::new().name("renamed");
+    store.update("Ver1", &patch).await.unwrap().unwrap();
+    let updated = version(&mut raw).await.unwrap();
+    assert_ne!(updated, created);
+    assert!(store.delete("Ver1").await.unwrap());
+    store
+        .create(tollgate::TokenRecord::new("Ver1", "again", hash("v-2")))
+        .await
+        .unwrap();
+    let recreated = version(&mut raw).await.unwrap();
+    assert!(recreated != created && recreated != updated, "{recreated} again");
+
+    // As written before versions: none; an update reads it as such, and gives it one.
+    redis::cmd("HDEL")
+        .arg(&key)
+        .arg("v")
+        .exec_async(&mut raw)
+        .await
+        .unwrap();
+    let renamed = store.update("Ver1", &patch).await.unwrap().unwrap();
+    assert_eq!(renamed.name, "renamed");
+    assert!(version(&mut raw).await.is_some());
+    let rotated = store
+        .rotate("Ver1", &tollgate::store::Rotation::new(hash("v-3"), None))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(rotated.secret_hash, hash("v-3"));
+    assert!(store.delete("Ver1").await.unwrap());
+}

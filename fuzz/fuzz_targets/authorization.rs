@@ -3,16 +3,17 @@
 //! Input: one or more header values separated by `\n`. Beyond "never panics", checks what
 //! every parse must satisfy: more than one header is malformed; the layer, which reads
 //! structured tokens in its own pass, answers exactly as the plain parser reads the header
-//! (400 for malformed, 401 without an error code for no credentials, 401 `invalid_token`
-//! for credentials an empty store cannot know); a Bearer credential is token68; a Basic
-//! credential re-encodes to a header that parses back to the same id and secret.
+//! (400 naming the parser's very error, 401 `unauthorized` for no credentials, 401
+//! `invalid_token` for credentials an empty store cannot know); a Bearer credential is
+//! token68; a Basic credential re-encodes to a header that parses back to the same id and
+//! secret.
 #![no_main]
 
 use std::convert::Infallible;
 use std::sync::LazyLock;
 
 use bytes::Bytes;
-use http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
+use http::header::AUTHORIZATION;
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
 use http_body_util::Full;
 use libfuzzer_sys::fuzz_target;
@@ -50,19 +51,20 @@ static LAYER: LazyLock<AuthService<Ok200>> = LazyLock::new(|| {
     AuthLayer::new(verifier).layer(Ok200)
 });
 
-/// The status the layer answers with, and whether it names an error in its challenge.
-fn layer_answer(headers: &HeaderMap) -> (StatusCode, bool) {
+/// The status the layer answers with, and its body's code and message.
+fn layer_answer(headers: &HeaderMap) -> (StatusCode, String, String) {
+    use http_body_util::BodyExt as _;
+
     let mut req = Request::new(Full::default());
     *req.headers_mut() = headers.clone();
-    let response = RUNTIME
-        .block_on(async { LAYER.clone().call(req).await })
-        .expect("infallible");
-    let error = response
-        .headers()
-        .get_all(WWW_AUTHENTICATE)
-        .iter()
-        .any(|v| v.to_str().is_ok_and(|v| v.contains("error=")));
-    (response.status(), error)
+    RUNTIME.block_on(async {
+        let response = LAYER.clone().call(req).await.expect("infallible");
+        let status = response.status();
+        let body = response.into_body().collect().await.expect("a full body").to_bytes();
+        let json: serde_json::Value = serde_json::from_slice(&body).expect("a JSON error body");
+        let text = |key: &str| json["error"][key].as_str().expect("code and message").to_owned();
+        (status, text("code"), text("message"))
+    })
 }
 
 fn is_token68(token: &str) -> bool {
@@ -92,9 +94,22 @@ fuzz_target!(|data: &[u8]| {
     }
     let answered = layer_answer(&headers);
     let expected = match &parsed {
-        Err(_) => (StatusCode::BAD_REQUEST, true),
-        Ok(None) => (StatusCode::UNAUTHORIZED, false),
-        Ok(Some(_)) => (StatusCode::UNAUTHORIZED, true),
+        // The layer's 400 names the very error the parser gives.
+        Err(err) => (
+            StatusCode::BAD_REQUEST,
+            "invalid_request".to_owned(),
+            format!("malformed authorization header: {err}"),
+        ),
+        Ok(None) => (
+            StatusCode::UNAUTHORIZED,
+            "unauthorized".to_owned(),
+            "authentication required".to_owned(),
+        ),
+        Ok(Some(_)) => (
+            StatusCode::UNAUTHORIZED,
+            "invalid_token".to_owned(),
+            "invalid, expired or revoked credentials".to_owned(),
+        ),
     };
     assert_eq!(answered, expected, "the layer disagrees with the parser: {parsed:?}");
     match parsed {

@@ -3,9 +3,10 @@
 //! the JSON body, the headers it carries, the gRPC status a gRPC client gets), how it is
 //! counted (its label in `tollgate_rejections_total`, and whether damping counts it as a
 //! failed guess), whether it may name the token it refused, and what of its payload a
-//! refusal shows ([`Payload`]). The renderer, the
-//! metrics and the admin API's errors read these rows; nothing else names a kind's status
-//! or code.
+//! refusal shows ([`Payload`]). The renderer, the metrics and the admin API read these rows;
+//! nothing else in the layer names a kind's status or code. (The admin API's own errors,
+//! a bad field and a handler's panic, share two codes with the rows, `invalid_request` and
+//! `internal_error`; a test holds them equal.)
 
 use std::borrow::Cow;
 use std::fmt;

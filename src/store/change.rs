@@ -168,8 +168,8 @@ impl Rotation {
     }
 
     /// Applies the rotation to a record, at `now` (its `updated_at`): the new secret is the
-    /// current one, the old one becomes the previous secret for its grace period (any
-    /// earlier previous secret is dropped). Every store of this crate computes a rotation's
+    /// current one, the old one becomes the previous secret for its grace period, to the
+    /// microsecond (any earlier previous secret is dropped). Every store of this crate computes a rotation's
     /// record with it. The new hash must not be in use by any token, this one included, in
     /// either role: checking that is the store's ([`StoreError::DuplicateSecret`]).
     ///
@@ -181,7 +181,12 @@ impl Rotation {
         } = self;
         record.updated_at = now;
         let old = std::mem::replace(&mut record.secret_hash, *new_hash);
-        record.previous_secret = old_valid_until.map(|valid_until| PreviousSecret { hash: old, valid_until });
+        // To the microsecond, as every store keeps it, so that the record computed here is
+        // the one read back.
+        record.previous_secret = old_valid_until.map(|until| PreviousSecret {
+            hash: old,
+            valid_until: crate::record::truncate_to_micros(until),
+        });
     }
 }
 

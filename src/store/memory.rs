@@ -459,6 +459,8 @@ impl TokenStore for MemoryStore {
                     revoked.push(stored.id.to_string());
                 }
             }
+            // In id order, as a listing gives them.
+            revoked.sort_unstable();
             revoked
         };
         for id in &revoked {

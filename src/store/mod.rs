@@ -38,12 +38,6 @@ pub(crate) use change::{Revocation, TokenPatch};
 pub(crate) use error::StoreError;
 pub(crate) use list::ListQuery;
 pub use list::Page;
-#[cfg(feature = "postgres")]
-pub use postgres::DEFAULT_SCHEMA;
-#[cfg(feature = "redis")]
-pub use redis::DEFAULT_PREFIX;
-#[cfg(feature = "_sqlite")]
-pub use sqlite::DEFAULT_TABLE_PREFIX;
 
 /// A boxed error from a backend's driver.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -174,7 +168,9 @@ pub trait TokenStore: TokenSource {
     /// [`ChangeEvent::Changed`] for each.
     ///
     /// The default pages through [`list`](Self::list) and [`update`](Self::update)s each
-    /// token; stores with a query language revoke them in one statement.
+    /// token. This crate's stores revoke with the values of one rule instead: SQLite and
+    /// PostgreSQL in one statement, `MemoryStore` in one pass under its lock, `RedisStore`
+    /// with one script call per token.
     ///
     /// # Errors
     /// [`StoreError::Unavailable`] when the backend fails; tokens revoked before the failure

@@ -19,9 +19,11 @@
 //!    `a_lookup_that_read_before_revocation_and_returned_after_is_not_cached`.
 //! 2. **A positive fill decides under the index's lock** for its id, the lock an
 //!    invalidation of that id needs, and a refused fill drops what the index held (its
-//!    answer is newer, and may be a revocation). The index keeps to what moka keeps, and a
-//!    newer entry survives the eviction of the one it replaced: `positive.rs`'s invariants
-//!    and tests.
+//!    answer is newer, and may be a revocation): `a_refused_fill_drops_what_the_index_held`.
+//!    Beside it, the index keeps to what moka keeps (`the_index_keeps_to_what_moka_keeps`),
+//!    and a newer entry survives the eviction of the one it replaced
+//!    (`a_newer_entry_survives_the_eviction_of_the_one_it_replaced`); all three in
+//!    `positive.rs`, whose docs say how.
 //! 3. **The negative cache is checked after it is filled.** A lookup that found nothing,
 //!    and answers after the token was created (or its secret imported, and
 //!    `invalidate_hash` called), removes the mark it just made: else the new token would be
@@ -41,7 +43,8 @@
 //!    `stale_mode_drops_an_entry_the_source_says_is_gone`.
 //!
 //! Lookups in flight follow the same generations: a request joins one only if it started
-//! after the latest invalidation of its token (`flight.rs`).
+//! after the latest invalidation of its token (`flight.rs`). Test (in `tests/verifier.rs`):
+//! `a_request_after_revocation_does_not_join_a_lookup_from_before`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -316,7 +319,12 @@ mod tests {
         std::thread::scope(|scope| {
             fill_with_an_invalidation_between(&caches, hash, &entry("old", hash), || {
                 scope.spawn(|| caches.invalidate("old"));
+                let deadline = std::time::Instant::now() + Duration::from_secs(5);
                 while caches.generation(&key) == started {
+                    assert!(
+                        std::time::Instant::now() < deadline,
+                        "the invalidation never moved the generation"
+                    );
                     std::thread::yield_now();
                 }
             });

@@ -6,21 +6,19 @@
 //!   Basic user-id that cannot be an id, a whole token under another token's id);
 //! - what of the secret it presents is hashed (hashing waits until the caches are asked, so
 //!   that a request damping refuses first costs no hash);
-//! - the id it names in the shape of an id, which a refusal may show when the reason says
-//!   the token exists;
+//! - the id it asks for, which a refusal may show when the reason says the token exists
+//!   (a credential refused on its face names none: its id was never looked up);
 //! - whether its secret could be guessed (an imported secret), for damping;
 //! - that a generated token's last segment is never a secret of its own: sent alone as an
 //!   opaque Bearer token it finds its token by hash, and is refused.
 
 use crate::credential::{BasicCredential, Credential, Read};
-use crate::token::{CHECKSUM_LEN, MAX_ID_LEN, TokenError, TokenFormat};
+use crate::token::{MAX_ID_LEN, TokenError, TokenFormat};
 
 use super::error::InvalidReason;
 
-/// What a credential claims, for one verifier's format and hasher.
+/// What a credential claims, for one verifier's format.
 pub(crate) struct Claim<'a> {
-    /// The id it names in the shape of an id, if any.
-    id: Option<&'a str>,
     /// What the caches and the source are asked.
     pub(super) ask: Ask<'a>,
     /// What was presented as a secret.
@@ -56,12 +54,11 @@ impl<'a> Claim<'a> {
         match read {
             Read::Structured { parsed, .. } => match parsed {
                 Ok(parsed) => Self {
-                    id: Some(parsed.id()),
                     ask: Ask::Id(parsed.id(), parsed.secret_segment()),
                     presented: Presented::Generated,
                     format,
                 },
-                Err(err) => Self::refused(reason(err), None, Presented::Generated, format),
+                Err(err) => Self::refused(reason(err), Presented::Generated, format),
             },
             Read::Bearer(token) => Self::bearer(token, format),
             Read::Basic(basic) => Self::basic(basic, format),
@@ -76,9 +73,8 @@ impl<'a> Claim<'a> {
         }
     }
 
-    fn refused(reason: InvalidReason, id: Option<&'a str>, presented: Presented<'a>, format: &'a TokenFormat) -> Self {
+    fn refused(reason: InvalidReason, presented: Presented<'a>, format: &'a TokenFormat) -> Self {
         Self {
-            id,
             ask: Ask::Refused(reason),
             presented,
             format,
@@ -88,18 +84,16 @@ impl<'a> Claim<'a> {
     fn bearer(token: &'a str, format: &'a TokenFormat) -> Self {
         match format.parse(token) {
             Ok(Some(parsed)) => Self {
-                id: Some(parsed.id()),
                 ask: Ask::Id(parsed.id(), parsed.secret_segment()),
                 presented: Presented::Generated,
                 format,
             },
             Ok(None) => Self {
-                id: None,
                 ask: Ask::Hash(token),
                 presented: Presented::Opaque(token),
                 format,
             },
-            Err(err) => Self::refused(reason(&err), None, Presented::Generated, format),
+            Err(err) => Self::refused(reason(&err), Presented::Generated, format),
         }
     }
 
@@ -108,21 +102,20 @@ impl<'a> Claim<'a> {
         let presented = Presented::Basic { id, secret };
         // Ids are base62 and short: anything else is unknown without a lookup.
         if id.len() > MAX_ID_LEN || !crate::base62::is_base62(id) {
-            return Self::refused(InvalidReason::Unknown, None, presented, format);
+            return Self::refused(InvalidReason::Unknown, presented, format);
         }
         match format.parse(secret) {
             // The whole token as the password: its id must be the user-id.
             Ok(Some(parsed)) if parsed.id() == id => Self {
-                id: Some(id),
                 ask: Ask::Id(id, parsed.secret_segment()),
                 presented: Presented::Generated,
                 format,
             },
-            Ok(Some(_)) => Self::refused(InvalidReason::WrongSecret, Some(id), Presented::Generated, format),
-            Err(err) => Self::refused(reason(&err), Some(id), Presented::Generated, format),
+            // The whole token of another id: refused without a lookup, so `id` is not known to exist.
+            Ok(Some(_)) => Self::refused(InvalidReason::WrongSecret, Presented::Generated, format),
+            Err(err) => Self::refused(reason(&err), Presented::Generated, format),
             // The last segment, or an imported secret.
             Ok(None) => Self {
-                id: Some(id),
                 ask: Ask::Id(id, secret),
                 presented,
                 format,
@@ -130,11 +123,14 @@ impl<'a> Claim<'a> {
         }
     }
 
-    /// The id the credential names in the shape of an id: a structured token's, or a Basic
-    /// user-id that is base62 and at most 64 characters.
+    /// The id the credential asks for: a structured token's, or a Basic user-id that is
+    /// base62 and at most 64 characters, unless it is refused on its face.
     #[must_use]
     pub(crate) fn id(&self) -> Option<&'a str> {
-        self.id
+        match self.ask {
+            Ask::Id(id, _) => Some(id),
+            Ask::Refused(_) | Ask::Hash(_) => None,
+        }
     }
 
     /// Whether the presented secret could be guessed: an imported secret, as an opaque
@@ -166,30 +162,22 @@ pub(super) fn refuses(format: &TokenFormat, id: &str, opaque: &str) -> bool {
     is_segment_of(format, id, opaque)
 }
 
-/// Whether `segment` is the last segment of a token of `format` with this id:
+/// Whether `segment` is the last segment of a token of `format` with this id: base62, and
 /// `<prefix>_<id>_<segment>` would carry a valid checksum. An imported secret matches it by
 /// chance with odds of 1 in 62⁶, and the base62 shape besides.
 fn is_segment_of(format: &TokenFormat, id: &str, segment: &str) -> bool {
-    let Some(body_len) = segment.len().checked_sub(CHECKSUM_LEN).filter(|len| *len > 0) else {
-        return false;
-    };
-    if !crate::chars::all_base62(segment.as_bytes()) {
-        return false;
-    }
-    let mut crc = crc32fast::Hasher::new();
-    crc.update(format.prefix().as_bytes());
-    crc.update(b"_");
-    crc.update(id.as_bytes());
-    crc.update(b"_");
-    crc.update(&segment.as_bytes()[..body_len]);
-    crate::base62::decode_fixed(&segment.as_bytes()[body_len..]) == Some(u64::from(crc.finalize()))
+    crate::chars::all_base62(segment.as_bytes()) && format.checksum_closes(id, segment)
 }
 
 /// The reason a token that claims the format's prefix is refused on its face.
 fn reason(err: &TokenError) -> InvalidReason {
     match err {
         TokenError::BadChecksum => InvalidReason::BadChecksum,
-        _ => InvalidReason::Malformed,
+        // `TokenFormat::parse` gives no other error, but a new one is malformed too.
+        TokenError::Malformed
+        | TokenError::InvalidPrefix(_)
+        | TokenError::InvalidLength { .. }
+        | TokenError::Random(_) => InvalidReason::Malformed,
     }
 }
 
@@ -253,9 +241,10 @@ mod tests {
                 true,
                 "id",
             ),
+            // The whole token of another id: its id is not named, it was never looked up.
             (
                 Credential::Basic(BasicCredential::new(other.id(), whole)),
-                Some(other.id()),
+                None,
                 false,
                 "refused WrongSecret",
             ),
@@ -269,10 +258,7 @@ mod tests {
         for (credential, id, guessable, asks) in &cases {
             let claim = claim_of(credential, &format);
             let asked = match &claim.ask {
-                Ask::Id(id, _) => {
-                    assert_eq!(Some(*id), claim.id());
-                    "id".to_owned()
-                }
+                Ask::Id(..) => "id".to_owned(),
                 Ask::Hash(_) => "hash".to_owned(),
                 Ask::Refused(reason) => format!("refused {reason:?}"),
             };

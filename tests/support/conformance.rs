@@ -328,6 +328,12 @@ async fn rotation_replaces_the_secret<S: TokenStore>(store: &S) {
             .unwrap()
             .is_none()
     );
+    // A hash in use is refused before an unknown id is, in every store.
+    let err = store
+        .rotate("missing", &Rotation::new(hash("s-taken"), None))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::DuplicateSecret), "{err:?}");
     cleanup(store).await;
 }
 

@@ -61,11 +61,11 @@ const IN_FLIGHT_RETRY: Duration = Duration::from_secs(1);
 ///
 /// # A task per damped lookup
 ///
-/// With damping on, a request the cache cannot decide has its lookup run as a Tokio task
-/// of its own (`tokio::spawn`), which the request awaits: a client that hangs up while the
-/// store is slow still has its lookup counted against its allowance until the lookup
-/// ends, and its failure counted when it does. Without damping, a lookup runs in the
-/// request's own future (joined with any other request's for the same token, as always).
+/// A store lookup always runs as a Tokio task, shared by every request waiting for the same
+/// token. With damping on, a request's wait for it is spawned as a task of its own too
+/// (`tokio::spawn`), which the request awaits: a client that hangs up while the store is
+/// slow still has its lookup counted against its allowance until the lookup ends, and its
+/// failure counted when it does.
 ///
 /// ```
 /// use std::time::Duration;

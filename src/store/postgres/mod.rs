@@ -24,9 +24,6 @@ use crate::store::listen::Listener;
 use deadpool_postgres::Transaction;
 use tokio_postgres::types::ToSql;
 
-/// The schema a [`PostgresStore`] keeps its tables in unless told otherwise.
-pub const DEFAULT_SCHEMA: &str = "tollgate";
-
 /// Tokens in PostgreSQL: durable, shared by any number of replicas, each of which hears
 /// every other's changes at once.
 ///
@@ -211,6 +208,9 @@ impl PostgresBuilder {
 }
 
 impl PostgresStore {
+    /// The schema a [`PostgresStore`] keeps its tables in unless told otherwise.
+    pub const DEFAULT_SCHEMA: &str = "tollgate";
+
     /// Opens the store at `url` with the default settings (see [`PostgresStore::builder`]).
     ///
     /// # Errors
@@ -223,7 +223,7 @@ impl PostgresStore {
     pub fn builder(url: impl Into<String>) -> PostgresBuilder {
         PostgresBuilder {
             url: url.into(),
-            schema: DEFAULT_SCHEMA.to_owned(),
+            schema: PostgresStore::DEFAULT_SCHEMA.to_owned(),
             max_connections: 16,
             connect_timeout: Duration::from_secs(5),
             listen: true,

@@ -19,16 +19,14 @@ use crate::hash::SecretHash;
 use crate::record::TokenRecord;
 use crate::store::listen::Listener;
 
-/// The key prefix a [`RedisStore`] uses unless told otherwise.
-pub const DEFAULT_PREFIX: &str = "tollgate:";
-
 /// Tokens in Redis: shared by any number of replicas, each of which hears every other's
 /// changes at once.
 ///
 /// Under its key prefix (`tollgate:` by default) the store keeps one hash per token
 /// (`<prefix>t:<id>`), a sorted set of the ids for listing (`<prefix>ids`, read by
 /// `ZRANGE … BYLEX`, so Redis 6.2 or newer), and one key per secret hash naming its token
-/// (`<prefix>s:<hex>`, for the current secret and a previous one in its grace period). Every
+/// (`<prefix>s:<hex>`, for the current secret and a previous one in its grace period), and a
+/// counter the records' versions are drawn from (`<prefix>versions`). Every
 /// write is one Lua script, so the three always agree, duplicates are refused as
 /// [`StoreError::DuplicateId`] and [`StoreError::DuplicateSecret`], and the write publishes
 /// the token's id on `<prefix>changes` once it is made.
@@ -76,6 +74,8 @@ impl fmt::Debug for RedisStore {
 struct Keys {
     prefix: String,
     ids: String,
+    /// The counter every write of a record draws its new version from.
+    versions: String,
     channel: String,
     records: String,
     secrets: String,
@@ -86,6 +86,7 @@ impl Keys {
         Self {
             prefix: prefix.to_owned(),
             ids: format!("{prefix}ids"),
+            versions: format!("{prefix}versions"),
             channel: format!("{prefix}changes"),
             records: format!("{prefix}t:"),
             secrets: format!("{prefix}s:"),
@@ -219,6 +220,9 @@ async fn subscribe(
 }
 
 impl RedisStore {
+    /// The key prefix a [`RedisStore`] uses unless told otherwise.
+    pub const DEFAULT_PREFIX: &str = "tollgate:";
+
     /// Opens the store at `url` (`redis://[user:password@]host[:port][/db]`, or
     /// `rediss://` with the `redis` crate's TLS features) with the default settings (see
     /// [`RedisStore::builder`]).
@@ -233,7 +237,7 @@ impl RedisStore {
     pub fn builder(url: impl Into<String>) -> RedisBuilder {
         RedisBuilder {
             url: url.into(),
-            prefix: DEFAULT_PREFIX.to_owned(),
+            prefix: RedisStore::DEFAULT_PREFIX.to_owned(),
             timeout: Duration::from_secs(5),
             listen: true,
         }
@@ -311,6 +315,7 @@ impl TokenStore for RedisStore {
             .key(&self.keys.ids)
             .key(self.keys.secret(&record.secret_hash))
             .key(previous)
+            .key(&self.keys.versions)
             .arg(&record.id)
             .arg(&self.keys.channel);
         for (field, value) in record::fields(&record)? {
@@ -363,6 +368,7 @@ impl TokenStore for RedisStore {
             let (set, removed) = record::changed_fields(record)?;
             let mut invocation = UPDATE.key(self.keys.record(id));
             invocation
+                .key(&self.keys.versions)
                 .arg(id)
                 .arg(&self.keys.channel)
                 .arg(version)
@@ -392,6 +398,16 @@ impl TokenStore for RedisStore {
     }
 
     async fn rotate(&self, id: &str, rotation: &Rotation) -> Result<Option<TokenRecord>, StoreError> {
+        // Taken by any token, this one included, in either role: refused before an unknown
+        // id is, as every store does (the script checks again, atomically).
+        let taken: bool = redis::cmd("EXISTS")
+            .arg(self.keys.secret(&rotation.new_hash))
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(redis_error)?;
+        if taken {
+            return Err(StoreError::DuplicateSecret);
+        }
         self.change(id, |record, version| {
             let hex = |hash: Option<&SecretHash>| hash.map_or_else(String::new, |hash| hash.to_hex());
             let was = (record.secret_hash, record.previous_secret.as_ref().map(|p| p.hash));
@@ -402,6 +418,7 @@ impl TokenStore for RedisStore {
                 .map_or_else(String::new, |p| crate::record::to_micros(p.valid_until).to_string());
             let mut invocation = SECRETS.key(self.keys.record(id));
             invocation
+                .key(&self.keys.versions)
                 .arg(id)
                 .arg(&self.keys.channel)
                 .arg(version)
@@ -432,6 +449,7 @@ impl TokenStore for RedisStore {
             for record in page.records {
                 let done: i64 = REVOKE
                     .key(self.keys.record(&record.id))
+                    .key(&self.keys.versions)
                     .arg(&record.id)
                     .arg(&self.keys.channel)
                     .arg(Revocation::APPLIES_TO.as_str())

@@ -16,8 +16,8 @@ use std::sync::LazyLock;
 
 use redis::Script;
 
-/// KEYS: record, id index, current secret, previous secret (or ""). ARGV: id, channel,
-/// then the record's fields and values.
+/// KEYS: record, id index, current secret, previous secret (or ""), version counter. ARGV:
+/// id, channel, then the record's fields and values.
 pub(super) static CREATE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
@@ -28,6 +28,7 @@ pub(super) static CREATE: LazyLock<Script> = LazyLock::new(|| {
             return redis.error_reply('TOLLGATE_DUPLICATE_SECRET another token already uses this secret')
         end
         redis.call('HSET', KEYS[1], unpack(ARGV, 3))
+        redis.call('HSET', KEYS[1], 'v', redis.call('INCR', KEYS[5]))
         redis.call('ZADD', KEYS[2], 0, ARGV[1])
         redis.call('SET', KEYS[3], ARGV[1])
         if KEYS[4] ~= '' then redis.call('SET', KEYS[4], ARGV[1]) end
@@ -85,10 +86,10 @@ pub(super) static RECORD_USE: LazyLock<Script> = LazyLock::new(|| {
     )
 });
 
-/// KEYS: record. ARGV: id, channel, the version the change was computed from (`v`, "" when
-/// the record has none), how many fields to remove, their names, then fields and values to
-/// set. The record's fields after the write, nil for an unknown id, or `TOLLGATE_CONFLICT`
-/// when another write came first (read again and recompute).
+/// KEYS: record, version counter. ARGV: id, channel, the version the change was computed
+/// from (`v`, "" when the record has none), how many fields to remove, their names, then
+/// fields and values to set. The record's fields after the write, nil for an unknown id, or
+/// `TOLLGATE_CONFLICT` when another write came first (read again and recompute).
 pub(super) static UPDATE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
@@ -99,14 +100,14 @@ pub(super) static UPDATE: LazyLock<Script> = LazyLock::new(|| {
         local removed = tonumber(ARGV[4])
         for i = 5, 4 + removed do redis.call('HDEL', KEYS[1], ARGV[i]) end
         if #ARGV > 4 + removed then redis.call('HSET', KEYS[1], unpack(ARGV, 5 + removed)) end
-        redis.call('HINCRBY', KEYS[1], 'v', 1)
+        redis.call('HSET', KEYS[1], 'v', redis.call('INCR', KEYS[2]))
         redis.call('PUBLISH', ARGV[2], ARGV[1])
         return redis.call('HGETALL', KEYS[1])
         ",
     )
 });
 
-/// KEYS: record. ARGV: id, channel, the status a revocation applies to, then the
+/// KEYS: record, version counter. ARGV: id, channel, the status a revocation applies to, then the
 /// revocation's status, `revoked` ("" for none) and `updated` (`Revocation`'s values). 1
 /// when the token had that status and was revoked, 0 otherwise.
 pub(super) static REVOKE: LazyLock<Script> = LazyLock::new(|| {
@@ -119,7 +120,7 @@ pub(super) static REVOKE: LazyLock<Script> = LazyLock::new(|| {
         else
             redis.call('HSET', KEYS[1], 'revoked', ARGV[5])
         end
-        redis.call('HINCRBY', KEYS[1], 'v', 1)
+        redis.call('HSET', KEYS[1], 'v', redis.call('INCR', KEYS[2]))
         redis.call('PUBLISH', ARGV[2], ARGV[1])
         return 1
         ",
@@ -145,22 +146,23 @@ pub(super) static DELETE: LazyLock<Script> = LazyLock::new(|| {
     )
 });
 
-/// KEYS: record. ARGV: id, channel, the version the change was computed from (as for
-/// [`UPDATE`]), secret key prefix, the token's current and previous hash as read (the
-/// previous or ""), then its new current hash, new previous hash and its end (unix
+/// KEYS: record, version counter. ARGV: id, channel, the version the change was computed
+/// from (as for [`UPDATE`]), secret key prefix, the token's current and previous hash as read
+/// (the previous or ""), then its new current hash, new previous hash and its end (unix
 /// microseconds; both "" for none), and `updated`. Replaces the token's secrets in its
-/// record and in the secret index; the new current hash must be in use by no token. The
-/// record's fields after the write, nil, or `TOLLGATE_CONFLICT` as for [`UPDATE`].
+/// record and in the secret index; the new current hash must be in use by no token (checked
+/// first, as every store does). The record's fields after the write, nil, or
+/// `TOLLGATE_CONFLICT` as for [`UPDATE`].
 pub(super) static SECRETS: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
-        if redis.call('EXISTS', KEYS[1]) == 0 then return false end
-        if (redis.call('HGET', KEYS[1], 'v') or '') ~= ARGV[3] then
-            return redis.error_reply('TOLLGATE_CONFLICT the token changed since it was read')
-        end
         local prefix, current, previous = ARGV[4], ARGV[7], ARGV[8]
         if redis.call('EXISTS', prefix .. current) == 1 then
             return redis.error_reply('TOLLGATE_DUPLICATE_SECRET another token already uses this secret')
+        end
+        if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+        if (redis.call('HGET', KEYS[1], 'v') or '') ~= ARGV[3] then
+            return redis.error_reply('TOLLGATE_CONFLICT the token changed since it was read')
         end
         for i = 5, 6 do
             local old = ARGV[i]
@@ -176,7 +178,7 @@ pub(super) static SECRETS: LazyLock<Script> = LazyLock::new(|| {
         else
             redis.call('HDEL', KEYS[1], 'prev', 'prev_until')
         end
-        redis.call('HINCRBY', KEYS[1], 'v', 1)
+        redis.call('HSET', KEYS[1], 'v', redis.call('INCR', KEYS[2]))
         redis.call('PUBLISH', ARGV[2], ARGV[1])
         return redis.call('HGETALL', KEYS[1])
         ",

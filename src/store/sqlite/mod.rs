@@ -80,9 +80,6 @@ pub struct SqliteStore {
     listener: Option<Listener>,
 }
 
-/// The table prefix a [`SqliteStore`] uses unless told otherwise.
-pub const DEFAULT_TABLE_PREFIX: &str = "tollgate_";
-
 /// Configures a [`SqliteStore`]. Start with [`SqliteStore::builder`].
 ///
 /// | setting | default |
@@ -144,7 +141,7 @@ impl SqliteBuilder {
             )));
         }
         let sql = Arc::new(Sql::new(&prefix));
-        let legacy = prefix == DEFAULT_TABLE_PREFIX;
+        let legacy = prefix == SqliteStore::DEFAULT_TABLE_PREFIX;
         let pool = {
             let (path, sql) = (self.path.clone(), Arc::clone(&sql));
             pool::blocking(move || Pool::open(path, &sql, legacy)).await?
@@ -172,6 +169,9 @@ impl fmt::Debug for SqliteStore {
 }
 
 impl SqliteStore {
+    /// The table prefix a [`SqliteStore`] uses unless told otherwise.
+    pub const DEFAULT_TABLE_PREFIX: &str = "tollgate_";
+
     /// Opens the database at `path`, creating it if there is no file, and migrates its
     /// schema to the current version.
     ///
@@ -190,7 +190,7 @@ impl SqliteStore {
     pub fn builder(path: impl AsRef<Path>) -> SqliteBuilder {
         SqliteBuilder {
             path: path.as_ref().to_owned(),
-            prefix: DEFAULT_TABLE_PREFIX.to_owned(),
+            prefix: SqliteStore::DEFAULT_TABLE_PREFIX.to_owned(),
             poll: Some(Duration::from_millis(100)),
         }
     }
