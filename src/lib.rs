@@ -1,12 +1,24 @@
-// The README is the crate's guide; its examples need the `axum`, `sqlite`, `postgres` and `admin`
-// features, so without them the docs are this summary and the README's examples are not
-// compiled.
+// The README is the crate's guide; its examples need the `axum`, `sqlite`, `postgres`, `admin`
+// and `tonic` features, so without them the docs are this summary and the README's examples
+// are not compiled.
 #![cfg_attr(
-    all(feature = "axum", feature = "_sqlite", feature = "postgres", feature = "admin"),
+    all(
+        feature = "axum",
+        feature = "_sqlite",
+        feature = "postgres",
+        feature = "admin",
+        feature = "tonic"
+    ),
     doc = include_str!("../README.md")
 )]
 #![cfg_attr(
-    not(all(feature = "axum", feature = "_sqlite", feature = "postgres", feature = "admin")),
+    not(all(
+        feature = "axum",
+        feature = "_sqlite",
+        feature = "postgres",
+        feature = "admin",
+        feature = "tonic"
+    )),
     doc = "Embeddable authentication middleware for tower: Bearer and Basic tokens, a cached verifier, \
            pluggable token stores, a token manager and an admin API. The guide is the README, shown here \
            when the docs are built with all features (as on docs.rs)."
@@ -37,6 +49,8 @@ mod scopes;
 mod secret;
 pub mod store;
 mod token;
+#[cfg(feature = "tonic")]
+mod tonic_support;
 mod verify;
 
 pub mod body {

@@ -6,7 +6,6 @@
 mod support;
 
 use std::net::SocketAddr;
-use std::path::Path;
 
 use bytes::Bytes;
 use http::{Method, Request, StatusCode, header::AUTHORIZATION, header::CONTENT_TYPE};
@@ -14,25 +13,7 @@ use http_body_util::{BodyExt as _, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use support::process::{Server, example_binary, start_in};
-
-/// The README's code block that follows `heading`.
-fn readme_block(heading: &str) -> String {
-    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
-    let section = readme.split(heading).nth(1).expect("the README has the section");
-    let code = section.split("```rust,no_run\n").nth(1).expect("a Rust block");
-    code.split("```").next().unwrap().to_owned()
-}
-
-/// An example's source, without its `//!` header.
-fn example_source(name: &str) -> String {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("examples/{name}.rs"));
-    let source = std::fs::read_to_string(path).unwrap();
-    source
-        .lines()
-        .skip_while(|line| line.starts_with("//!") || line.is_empty())
-        .map(|line| format!("{line}\n"))
-        .collect()
-}
+use support::readme::{example_source, readme_block};
 
 #[test]
 fn the_readme_quick_starts_are_the_examples_word_for_word() {

@@ -3,8 +3,9 @@
 
 use bytes::Bytes;
 use http::header::{CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
-use http::{HeaderMap, HeaderValue, Response};
+use http::{HeaderMap, HeaderValue, Response, StatusCode};
 
+use super::grpc::{self, Form};
 use super::kind::{Headers, Payload, RejectionKind};
 
 /// Default realm in challenges.
@@ -22,6 +23,10 @@ pub(crate) fn error_body(code: &str, message: &str) -> Bytes {
 /// (its realm, its schemes, the scopes it requires): a refusal clones a ready map.
 pub(crate) struct Answers {
     headers: [HeaderMap; Headers::ALL.len()],
+    /// The scopes required, space separated: a gRPC answer names them in its message.
+    scopes: String,
+    /// The `Retry-After` of [`Headers::RetryAfter`], for a gRPC answer's pushback.
+    retry_after_secs: u64,
 }
 
 impl Answers {
@@ -30,6 +35,7 @@ impl Answers {
         let bearer_challenge = format!("Bearer realm={realm}");
         let bearer_error = |error: &str| header(&format!("{bearer_challenge}, error=\"{error}\""));
         let basic_challenge = header(&format!("Basic realm={realm}, charset=\"UTF-8\""));
+        let scopes = scopes.join(" ");
         let headers = Headers::ALL.map(|shape| {
             let mut map = HeaderMap::with_capacity(3);
             map.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -52,7 +58,7 @@ impl Answers {
                     }
                 }
                 Headers::InsufficientScope => {
-                    let scope = quote(&scopes.join(" "));
+                    let scope = quote(&scopes);
                     map.append(
                         WWW_AUTHENTICATE,
                         header(&format!(
@@ -67,26 +73,54 @@ impl Answers {
             }
             map
         });
-        Self { headers }
+        Self {
+            headers,
+            scopes,
+            retry_after_secs,
+        }
     }
 
-    /// The response to a refusal of this kind: its row's status and body, and these
-    /// answers' headers for its shape. Every refusal is rendered here, the layer's and a
-    /// handler's alike (see `Rejection::render`).
-    pub(crate) fn respond<B>(&self, kind: &RejectionKind, wrap: impl FnOnce(Bytes) -> B) -> Response<B> {
+    /// The scopes these answers require, space separated.
+    pub(crate) fn scopes(&self) -> &str {
+        &self.scopes
+    }
+
+    /// The response to a refusal of this kind, in `form`: its row's status and body (over
+    /// HTTP) or gRPC status (over gRPC), and these answers' headers for its shape. Every
+    /// refusal is rendered here, the layer's and a handler's alike (see `Rejection::render`).
+    pub(crate) fn respond<B>(&self, kind: &RejectionKind, form: Form, wrap: impl FnOnce(Bytes) -> B) -> Response<B> {
         let row = kind.row();
         let payload = kind.payload();
-        let body = match payload {
-            // The message names what is wrong: rendered each time.
-            Payload::Shown(_) => error_body(row.code, &kind.message()),
-            Payload::None | Payload::Reason(_) | Payload::RetryAfter(_) => Bytes::from_static(row.body.as_bytes()),
+        let mut headers = self.headers[row.headers as usize].clone();
+        let retry_after_secs = match (row.headers, payload) {
+            (Headers::OwnRetryAfter, Payload::RetryAfter(secs)) => {
+                headers.insert(RETRY_AFTER, HeaderValue::from(secs));
+                Some(secs)
+            }
+            (Headers::RetryAfter, _) => Some(self.retry_after_secs),
+            _ => None,
+        };
+        let (status, body) = match form {
+            Form::Http => {
+                let body = match payload {
+                    // The message names what is wrong: rendered each time.
+                    Payload::Shown(_) => error_body(row.code, &kind.message()),
+                    Payload::None | Payload::Reason(_) | Payload::RetryAfter(_) => {
+                        Bytes::from_static(row.body.as_bytes())
+                    }
+                };
+                (row.status, body)
+            }
+            // Trailers-Only: everything in the headers, and a body that has ended.
+            Form::Grpc(content_type) => {
+                let message = grpc::message(kind, &self.scopes);
+                grpc::headers(&mut headers, content_type, row.grpc, &message, retry_after_secs);
+                (StatusCode::OK, Bytes::new())
+            }
         };
         let mut response = Response::new(wrap(body));
-        *response.status_mut() = row.status;
-        *response.headers_mut() = self.headers[row.headers as usize].clone();
-        if let (Headers::OwnRetryAfter, Payload::RetryAfter(secs)) = (row.headers, payload) {
-            response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(secs));
-        }
+        *response.status_mut() = status;
+        *response.headers_mut() = headers;
         response
     }
 }

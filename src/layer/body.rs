@@ -9,8 +9,9 @@ use pin_project_lite::pin_project;
 
 pin_project! {
     /// The response body of [`AuthService`](crate::AuthService) in the default [`Wrapped`]
-    /// mode: the inner service's body when the request passed, or a JSON error body when
-    /// the layer answered itself.
+    /// mode: the inner service's body when the request passed, or, when the layer answered
+    /// itself, a JSON error body (HTTP) or an empty body that reports
+    /// [`is_end_stream`](Body::is_end_stream) at once (gRPC: the status is in the headers).
     #[project = BodyProj]
     #[derive(Debug)]
     pub struct AuthBody<B> {
@@ -35,9 +36,13 @@ impl<B> AuthBody<B> {
         }
     }
 
+    /// The layer's own body: `data`, or when it is empty (a gRPC answer), a body that has
+    /// ended already, so that no DATA frame follows the headers.
     pub(crate) fn error(data: Bytes) -> Self {
         Self {
-            kind: Kind::Error { data: Some(data) },
+            kind: Kind::Error {
+                data: (!data.is_empty()).then_some(data),
+            },
         }
     }
 }
@@ -71,14 +76,15 @@ where
     }
 }
 
-/// How the layer's responses carry bodies: the inner service's own, and the layer's JSON
-/// error bodies. Either [`Wrapped`] (the default) or [`SameBody`].
+/// How the layer's responses carry bodies: the inner service's own, and the layer's own
+/// (a JSON error over HTTP, nothing over gRPC). Either [`Wrapped`] (the default) or
+/// [`SameBody`].
 pub trait BodyMode<B>: sealed::Sealed {
     /// The response body type.
     type Body;
     /// The inner service's body, as this mode carries it.
     fn inner(body: B) -> Self::Body;
-    /// A JSON error body.
+    /// The layer's own body: a JSON error, or empty (a gRPC answer).
     fn error(data: Bytes) -> Self::Body;
 }
 
@@ -94,7 +100,9 @@ pub struct Wrapped;
 
 /// Responses carry the inner service's own body type, which must be `From<Bytes>` (axum's
 /// `Body`, `http_body_util::Full<Bytes>`): no wrapper to poll through, and axum has no
-/// foreign body to box on every request. Chosen with
+/// foreign body to box on every request. A gRPC refusal's body is `B::from` empty bytes,
+/// which for these two is a body that has ended (no DATA frame after the headers); a body
+/// type that reports otherwise should use [`Wrapped`] for gRPC. Chosen with
 /// [`AuthLayer::same_body`](crate::AuthLayer::same_body).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SameBody;

@@ -27,9 +27,7 @@ pub(crate) struct Row {
     /// `{"error":{"code":..,"message":..}}`, written once.
     pub(crate) body: &'static str,
     pub(crate) headers: Headers,
-    /// The status a gRPC client is answered with.
-    // Read by the gRPC form of a refusal (behaviour §1a), which comes with the gRPC issue.
-    #[allow(dead_code)]
+    /// The status a gRPC client is answered with (behaviour §1a).
     pub(crate) grpc: Grpc,
     pub(crate) metric: Metric,
     pub(crate) failure: Failure,

@@ -2,9 +2,9 @@
 //! [`Verifier`](crate::Verifier), and either hands the request to the inner service with a
 //! [`Principal`](crate::Principal) in its extensions, or answers it as behaviour §1 says.
 //!
-//! The files, leaves first: `kind` (every kind of refusal, one row each), `answer` (the one
-//! renderer), `rejection`, `refusals` (the one door refusals go through), `body`, `future`,
-//! `damping`, `extensions`; `lookup` (a request the store must finish), `path` (a request to
+//! The files, leaves first: `kind` (every kind of refusal, one row each), `grpc` (a
+//! refusal's gRPC form), `answer` (the one renderer, of both forms), `rejection`,
+//! `refusals` (the one door refusals go through), `body`, `future`, `damping`, `extensions`; `lookup` (a request the store must finish), `path` (a request to
 //! a decision); `service`, `scope`, `auth_layer`. None imports this file.
 
 mod answer;
@@ -13,6 +13,7 @@ mod body;
 mod damping;
 mod extensions;
 mod future;
+mod grpc;
 mod kind;
 mod lookup;
 mod path;

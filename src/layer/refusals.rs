@@ -4,9 +4,10 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::Response;
+use http::{HeaderMap, Response};
 
 use super::answer::Answers;
+use super::grpc::Form;
 use super::rejection::Rejection;
 use crate::metrics::LayerMetrics;
 
@@ -35,9 +36,15 @@ impl Refusals {
         &self.metrics
     }
 
-    /// Refuses a request: the one door of every refusal a layer makes. The refusal is
-    /// logged (at debug: a refused request is a client's doing), counted, and answered.
-    pub(crate) fn refuse<B>(&self, rejection: &Rejection, wrap: impl FnOnce(Bytes) -> B) -> Response<B> {
+    /// Refuses a request with these headers: the one door of every refusal a layer makes.
+    /// The refusal is logged (at debug: a refused request is a client's doing), counted, and
+    /// answered in the request's form (gRPC for a gRPC request, HTTP otherwise).
+    pub(crate) fn refuse<B>(
+        &self,
+        rejection: &Rejection,
+        request: &HeaderMap,
+        wrap: impl FnOnce(Bytes) -> B,
+    ) -> Response<B> {
         tracing::debug!(
             status = rejection.status().as_u16(),
             token_id = rejection.token_id(),
@@ -45,6 +52,6 @@ impl Refusals {
             "request refused"
         );
         self.metrics.rejected(|| rejection.kind().metric_label());
-        rejection.render(&self.answers, wrap)
+        rejection.render(&self.answers, Form::of(request), wrap)
     }
 }

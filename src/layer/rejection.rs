@@ -7,6 +7,7 @@ use bytes::Bytes;
 use http::{Response, StatusCode};
 
 use super::answer::{Answers, DEFAULT_REALM};
+use super::grpc::{self, Form};
 use super::kind::{Payload, RejectionKind};
 use crate::verify::VerifyError;
 
@@ -194,17 +195,63 @@ impl Rejection {
     /// [`Bytes`] (axum's `Body`, `http_body_util::Full<Bytes>`…).
     #[must_use]
     pub fn to_response<B: From<Bytes>>(&self) -> Response<B> {
+        self.render_alone(Form::Http, B::from)
+    }
+
+    /// The headers of the gRPC answer the layer would send (`grpc-status`, `grpc-message`,
+    /// the retry hints and the challenges), for a `tonic::Status` to be made of.
+    #[cfg(feature = "tonic")]
+    pub(crate) fn grpc_headers(&self) -> http::HeaderMap {
+        let grpc = Form::Grpc(http::HeaderValue::from_static("application/grpc"));
+        self.render_alone(grpc, |_| ()).into_parts().0.headers
+    }
+
+    /// The response in `form` with this rejection's own answers: a layer's when a layer
+    /// made it, otherwise its realm's, Bearer and Basic, and its scopes.
+    fn render_alone<B>(&self, form: Form, wrap: impl FnOnce(Bytes) -> B) -> Response<B> {
         let realm = match self.detail.as_ref().map(|detail| &detail.style) {
-            Some(Style::Layer(answers)) => return self.render(answers, B::from),
+            Some(Style::Layer(answers)) => return self.render(answers, form, wrap),
             Some(Style::Realm(realm)) => realm,
             Some(Style::Default) | None => DEFAULT_REALM,
         };
-        self.render(&Answers::new(realm, true, true, self.required_scopes(), 1), B::from)
+        self.render(&Answers::new(realm, true, true, self.required_scopes(), 1), form, wrap)
     }
 
-    /// The response with `answers`, carrying this rejection in its extensions.
-    pub(crate) fn render<B>(&self, answers: &Answers, wrap: impl FnOnce(Bytes) -> B) -> Response<B> {
-        let mut response = answers.respond(&self.kind, wrap);
+    /// The gRPC status code a gRPC client is answered with (grpc/grpc
+    /// `doc/statuscodes.md`): 16 `UNAUTHENTICATED` for missing, malformed and invalid
+    /// credentials, 7 `PERMISSION_DENIED` for a missing scope, 8 `RESOURCE_EXHAUSTED` for a
+    /// blocked client, 14 `UNAVAILABLE` for a store outage, 13 `INTERNAL` for a panic. The
+    /// numbers are `tonic::Code`'s; with the `tonic` feature a `Rejection` converts into a
+    /// `tonic::Status` itself.
+    ///
+    /// ```
+    /// use tollgate::Rejection;
+    ///
+    /// let refused = Rejection::insufficient_scope(["reports:write"]);
+    /// assert_eq!(refused.grpc_code(), 7);
+    /// assert_eq!(refused.grpc_message(), "the token lacks a required scope: reports:write");
+    /// ```
+    #[must_use]
+    pub fn grpc_code(&self) -> i32 {
+        self.kind.row().grpc.code()
+    }
+
+    /// The message a gRPC client is answered with: [`Rejection::message`] (the same for
+    /// every invalid token), followed for a missing scope by the scopes required. Not
+    /// percent-encoded: `grpc-message` is encoded when the layer sends it, and
+    /// `tonic::Status` encodes its own.
+    #[must_use]
+    pub fn grpc_message(&self) -> String {
+        let scopes = match self.detail.as_ref().map(|detail| &detail.style) {
+            Some(Style::Layer(answers)) => answers.scopes().to_owned(),
+            Some(Style::Default | Style::Realm(_)) | None => self.required_scopes().join(" "),
+        };
+        grpc::message(&self.kind, &scopes).into_owned()
+    }
+
+    /// The response with `answers`, in `form`, carrying this rejection in its extensions.
+    pub(crate) fn render<B>(&self, answers: &Answers, form: Form, wrap: impl FnOnce(Bytes) -> B) -> Response<B> {
+        let mut response = answers.respond(&self.kind, form, wrap);
         response.extensions_mut().insert(self.clone());
         response
     }

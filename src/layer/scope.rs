@@ -140,6 +140,6 @@ where
             }
             Some(_) => return ResponseFuture::inner(self.inner.call(req)),
         };
-        ResponseFuture::ready(self.config.refusals.refuse(&refused, M::error))
+        ResponseFuture::ready(self.config.refusals.refuse(&refused, req.headers(), M::error))
     }
 }

@@ -93,12 +93,14 @@ where
         });
         let principal = match decision {
             Decision::Pass(principal) => principal,
-            Decision::Reject(rejection) => return ResponseFuture::ready(path.refuse::<_, M>(&rejection)),
+            Decision::Reject(rejection) => {
+                return ResponseFuture::ready(path.refuse::<_, M>(&rejection, req.headers()));
+            }
             Decision::Lookup(lookup) => return self.lookup(req, lookup),
         };
         match path.admit(principal, &mut req) {
             Ok(()) => ResponseFuture::inner(self.inner.call(req)),
-            Err(rejection) => ResponseFuture::ready(path.refuse::<_, M>(&rejection)),
+            Err(rejection) => ResponseFuture::ready(path.refuse::<_, M>(&rejection, req.headers())),
         }
     }
 }
@@ -133,7 +135,7 @@ impl<S, M> AuthService<S, M> {
             };
             match admitted {
                 Ok(()) => Ok(inner.call(req).await?.map(M::inner)),
-                Err(rejection) => Ok(path.refuse::<_, M>(&rejection)),
+                Err(rejection) => Ok(path.refuse::<_, M>(&rejection, req.headers())),
             }
         }))
     }

@@ -12,6 +12,7 @@ pub mod pg;
 #[cfg(unix)]
 pub mod process;
 pub mod proxy;
+pub mod readme;
 #[cfg(feature = "redis")]
 pub mod redis;
 #[cfg(any(feature = "postgres", feature = "redis"))]

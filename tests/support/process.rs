@@ -26,6 +26,7 @@ pub fn example_binary(name: &str) -> PathBuf {
         (cfg!(feature = "metrics"), "metrics"),
         (cfg!(feature = "postgres"), "postgres"),
         (cfg!(feature = "redis"), "redis"),
+        (cfg!(feature = "tonic"), "tonic"),
     ]
     .into_iter()
     .filter_map(|(on, feature)| on.then_some(feature))

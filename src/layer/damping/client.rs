@@ -25,25 +25,38 @@ where
 }
 
 /// The peer address: a [`SocketAddr`] in the request's extensions, as your hyper accept
-/// loop inserts it per connection (hyper itself inserts none), or with the `axum` feature,
+/// loop inserts it per connection (hyper itself inserts none); with the `axum` feature,
 /// axum's `ConnectInfo<SocketAddr>`, which `axum::serve` inserts when the app is served
-/// with `into_make_service_with_connect_info::<SocketAddr>()`.
+/// with `into_make_service_with_connect_info::<SocketAddr>()`; with the `tonic` feature,
+/// the `TcpConnectInfo` tonic's `Server` inserts for every request.
 ///
-/// When neither is there, the request is not damped, and [`Damping`](super::Damping) warns
+/// When none is there, the request is not damped, and [`Damping`](super::Damping) warns
 /// once.
+///
+/// A tonic server that terminates TLS itself puts a `TlsConnectInfo<TcpConnectInfo>` in the
+/// request instead, a type that exists only with tonic's own `tls-connect-info` feature;
+/// give [`DampingBuilder::client_key`](super::DampingBuilder::client_key) a closure that
+/// reads it: `|_, extensions| extensions.get::<TlsConnectInfo<TcpConnectInfo>>()?.get_ref()
+/// .remote_addr().map(|addr| addr.ip())`.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct PeerAddr;
 
 impl ClientKey for PeerAddr {
     fn client_key(&self, _headers: &HeaderMap, extensions: &Extensions) -> Option<IpAddr> {
-        let peer = extensions.get::<SocketAddr>();
+        let peer = extensions.get::<SocketAddr>().copied();
         #[cfg(feature = "axum")]
         let peer = peer.or_else(|| {
             extensions
                 .get::<axum::extract::ConnectInfo<SocketAddr>>()
-                .map(|info| &info.0)
+                .map(|info| info.0)
         });
-        peer.map(SocketAddr::ip)
+        #[cfg(feature = "tonic")]
+        let peer = peer.or_else(|| {
+            extensions
+                .get::<tonic::transport::server::TcpConnectInfo>()
+                .and_then(tonic::transport::server::TcpConnectInfo::remote_addr)
+        });
+        peer.map(|addr| addr.ip())
     }
 }
 

@@ -30,8 +30,8 @@ const IN_FLIGHT_RETRY: Duration = Duration::from_secs(1);
 /// exactly a blocked client gets is below).
 ///
 /// The client is told by a [`ClientKey`]: the peer address by default ([`PeerAddr`]: a
-/// `SocketAddr` your hyper accept loop inserts, or with the `axum` feature axum's
-/// `ConnectInfo`), or the address a trusted reverse proxy reports ([`ForwardedFor`]), or
+/// `SocketAddr` your hyper accept loop inserts, with the `axum` feature axum's
+/// `ConnectInfo`, with the `tonic` feature tonic's `TcpConnectInfo`), or the address a trusted reverse proxy reports ([`ForwardedFor`]), or
 /// any function of the request's headers and extensions. A request whose client cannot be
 /// told is not damped, and the first one is logged as a warning. IPv6 addresses are counted per /64, the block one
 /// host usually holds. Counters live in a bounded cache: memory stays within
@@ -379,7 +379,8 @@ impl Damping {
             tracing::warn!(
                 "brute-force damping found no client key for a request, so it does not damp such requests: \
                  serve axum with `into_make_service_with_connect_info::<SocketAddr>()`, insert the peer's \
-                 `SocketAddr` into each request's extensions on hyper, or configure `DampingBuilder::client_key` \
+                 `SocketAddr` into each request's extensions on hyper, enable tollgate's `tonic` feature on \
+                 tonic, or configure `DampingBuilder::client_key` \
                  (warned once)"
             );
         }
