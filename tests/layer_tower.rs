@@ -81,3 +81,28 @@ async fn the_layer_passes_on_the_inner_services_readiness_and_shows_it_in_debug(
     );
     assert_eq!(service.ready_oneshot().await.err(), Some("the inner service is broken"));
 }
+
+// An operator's `{:?}` of a layer says how it is set up.
+#[tokio::test]
+async fn a_layers_debug_output_shows_its_settings() {
+    let verifier = Verifier::builder(tollgate::MemoryStore::new()).build();
+    let layer = AuthLayer::builder(verifier)
+        .realm("api")
+        .basic(false)
+        .require_scopes(["reports:read"])
+        .allow_anonymous(true)
+        .strip_authorization(true)
+        .build();
+    let shown = format!("{layer:?}");
+    for setting in [
+        "realm: \"api\"",
+        "bearer: true",
+        "basic: false",
+        "required_scopes: [\"reports:read\"]",
+        "allow_anonymous: true",
+        "strip_authorization: true",
+        "damping: None",
+    ] {
+        assert!(shown.contains(setting), "{setting} in {shown}");
+    }
+}

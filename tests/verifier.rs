@@ -769,3 +769,53 @@ async fn a_verifier_with_its_own_token_prefix_gives_it_to_the_manager_and_the_la
         .unwrap();
     assert_eq!(service.oneshot(request).await.unwrap().status(), StatusCode::OK);
 }
+
+/// A source whose `record_use` takes `delay_ms` to answer.
+struct SlowUses {
+    inner: MemoryStore,
+    delay_ms: std::sync::atomic::AtomicU64,
+}
+
+#[async_trait::async_trait]
+impl TokenSource for SlowUses {
+    async fn get(&self, id: &str) -> Result<Option<tollgate::TokenRecord>, tollgate::StoreError> {
+        self.inner.get(id).await
+    }
+
+    async fn find_by_hash(
+        &self,
+        hash: &tollgate::SecretHash,
+    ) -> Result<Option<tollgate::TokenRecord>, tollgate::StoreError> {
+        self.inner.find_by_hash(hash).await
+    }
+
+    async fn record_use(&self, uses: &[(String, time::OffsetDateTime)]) -> Result<(), tollgate::StoreError> {
+        tokio::time::sleep(Duration::from_millis(self.delay_ms.load(Ordering::SeqCst))).await;
+        self.inner.record_use(uses).await
+    }
+}
+
+// Reporting uses waits for the store up to the source timeout, and no longer: a slow store
+// is reported to, a hanging one is an error when the timeout ends. (Tokio's clock is paused.)
+#[tokio::test(start_paused = true)]
+async fn reporting_uses_waits_for_the_store_up_to_the_source_timeout() {
+    let inner = MemoryStore::new();
+    let (token, _) = issue(&inner, "used", |r| r).await;
+    let (later, _) = issue(&inner, "used later", |r| r).await;
+    let store = Arc::new(SlowUses {
+        inner,
+        delay_ms: std::sync::atomic::AtomicU64::new(200),
+    });
+    let verifier = Verifier::builder(store.clone())
+        .source_timeout(Duration::from_secs(1))
+        .build();
+    verifier.verify(&bearer(token.token().expose())).await.unwrap();
+    assert_eq!(verifier.flush_usage().await.unwrap(), 1, "200 ms is within the timeout");
+
+    store.delay_ms.store(5_000, Ordering::SeqCst);
+    verifier.verify(&bearer(later.token().expose())).await.unwrap();
+    let started = tokio::time::Instant::now();
+    let err = verifier.flush_usage().await.unwrap_err();
+    assert!(matches!(err, tollgate::StoreError::Unavailable(_)), "{err:?}");
+    assert_eq!(started.elapsed(), Duration::from_secs(1));
+}
