@@ -80,11 +80,6 @@ impl Answers {
         }
     }
 
-    /// The scopes these answers require, space separated.
-    pub(crate) fn scopes(&self) -> &str {
-        &self.scopes
-    }
-
     /// The response to a refusal of this kind, in `form`: its row's status and body (over
     /// HTTP) or gRPC status (over gRPC), and these answers' headers for its shape. Every
     /// refusal is rendered here, the layer's and a handler's alike (see `Rejection::render`).
@@ -162,6 +157,17 @@ mod tests {
         assert_eq!(
             answers.headers[Headers::InsufficientScope as usize][WWW_AUTHENTICATE],
             "Bearer realm=\"my \\\"api\\\"\", error=\"insufficient_scope\", scope=\"a b c\""
+        );
+    }
+
+    // A realm from configuration never makes a header value that is not visible ASCII: a
+    // tab is kept, anything else becomes `?`.
+    #[test]
+    fn characters_a_header_cannot_carry_become_question_marks() {
+        let answers = Answers::new("caf\u{e9}\tx", true, false, &[], 1);
+        assert_eq!(
+            answers.headers[Headers::Challenges as usize][WWW_AUTHENTICATE],
+            "Bearer realm=\"caf?\tx\""
         );
     }
 

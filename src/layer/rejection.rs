@@ -237,16 +237,14 @@ impl Rejection {
     }
 
     /// The message a gRPC client is answered with: [`Rejection::message`] (the same for
-    /// every invalid token), followed for a missing scope by the scopes required. Not
+    /// every invalid token), followed for a missing scope by the scopes it names
+    /// ([`Rejection::required_scopes`]; the layer's own refusals name its scopes on the
+    /// wire). Not
     /// percent-encoded: `grpc-message` is encoded when the layer sends it, and
     /// `tonic::Status` encodes its own.
     #[must_use]
     pub fn grpc_message(&self) -> String {
-        let scopes = match self.detail.as_ref().map(|detail| &detail.style) {
-            Some(Style::Layer(answers)) => answers.scopes().to_owned(),
-            Some(Style::Default | Style::Realm(_)) | None => self.required_scopes().join(" "),
-        };
-        grpc::message(&self.kind, &scopes).into_owned()
+        grpc::message(&self.kind, &self.required_scopes().join(" ")).into_owned()
     }
 
     /// The response with `answers`, in `form`, carrying this rejection in its extensions.
