@@ -238,10 +238,9 @@ impl Rejection {
 
     /// The message a gRPC client is answered with: [`Rejection::message`] (the same for
     /// every invalid token), followed for a missing scope by the scopes it names
-    /// ([`Rejection::required_scopes`]; the layer's own refusals name its scopes on the
-    /// wire). Not
-    /// percent-encoded: `grpc-message` is encoded when the layer sends it, and
-    /// `tonic::Status` encodes its own.
+    /// ([`Rejection::required_scopes`]; a layer's own refusal names the layer's scopes on
+    /// the wire). Not percent-encoded: `grpc-message` is encoded when the layer sends it,
+    /// and `tonic::Status` encodes its own.
     #[must_use]
     pub fn grpc_message(&self) -> String {
         grpc::message(&self.kind, &self.required_scopes().join(" ")).into_owned()
