@@ -17,6 +17,10 @@
 //!   invalidation task); 300 tokens cached on B are deleted through A one by one, and B
 //!   is asked again and again until it refuses: p50 / p99 / max of the time from A's delete
 //!   returning to B's first refusal.
+//! - **Shared rate limit** (Redis): one request through an `AuthLayer` whose limits are in
+//!   Redis (`RateLimits::redis`), for a cached token under a limit it never reaches (one
+//!   Redis round trip) and for a cached token without one, interleaved, 2,000 each: p50 /
+//!   p99.
 #![allow(missing_docs)]
 // Without a shared backend compiled in, only the MemoryStore row runs.
 #![cfg_attr(not(any(feature = "postgres", feature = "redis")), allow(dead_code))]
@@ -182,6 +186,7 @@ async fn redis(memory: &Verifier) {
     let b: Arc<dyn TokenStore> = Arc::new(open().await.expect("Redis"));
     support::fill(&*a, TOKENS).await;
     report("Redis", a, b, memory).await;
+    shared_limit(&url, &prefix).await;
     let mut conn = redis::Client::open(url.as_str())
         .unwrap()
         .get_multiplexed_async_connection()
@@ -195,6 +200,61 @@ async fn redis(memory: &Verifier) {
     for chunk in keys.chunks(1000) {
         redis::cmd("DEL").arg(chunk).exec_async(&mut conn).await.unwrap();
     }
+}
+
+/// A hit through a layer whose limits are in Redis, against one without a limit.
+#[cfg(feature = "redis")]
+async fn shared_limit(url: &str, prefix: &str) {
+    use std::convert::Infallible;
+
+    use bytes::Bytes;
+    use http::{Request, Response};
+    use http_body_util::Full;
+    use tower::{Layer as _, Service as _, ServiceExt as _};
+
+    let store = Arc::new(MemoryStore::new());
+    let limits = tollgate::RateLimits::redis_builder(url)
+        .prefix(format!("{prefix}rl:"))
+        .build()
+        .unwrap();
+    let verifier = Verifier::builder(Arc::clone(&store)).rate_limits(limits).build();
+    let tokens = tollgate::TokenManager::new(Arc::clone(&store), verifier.clone());
+    let never_reached = tollgate::RateLimit::new(4_000_000_000, Duration::from_secs(1)).unwrap();
+    let limited = tokens
+        .create(tollgate::NewToken::new("limited").rate_limit(Some(never_reached)))
+        .await
+        .unwrap();
+    let free = tokens.create(tollgate::NewToken::new("free")).await.unwrap();
+    let inner = tower::service_fn(|_: Request<Full<Bytes>>| async {
+        Ok::<_, Infallible>(Response::new(Full::new(Bytes::new())))
+    });
+    let service = tollgate::AuthLayer::new(verifier).layer(inner);
+    let call = |token: String| {
+        let mut service = service.clone();
+        async move {
+            let req = Request::builder()
+                .header(http::header::AUTHORIZATION, format!("Bearer {token}"))
+                .body(Full::default())
+                .unwrap();
+            let started = Instant::now();
+            let response = service.ready().await.unwrap().call(req).await.unwrap();
+            let took = started.elapsed().as_secs_f64() * 1e6;
+            assert_eq!(response.status(), 200);
+            (took, response.headers().contains_key("ratelimit"))
+        }
+    };
+    let (limited, free) = (limited.token().expose().to_owned(), free.token().expose().to_owned());
+    assert!(call(limited.clone()).await.1, "counted in Redis");
+    assert!(!call(free.clone()).await.1);
+    let (mut shared, mut plain) = (Vec::new(), Vec::new());
+    for _ in 0..2_000 {
+        shared.push(call(limited.clone()).await.0);
+        plain.push(call(free.clone()).await.0);
+    }
+    let (s50, s99) = (quantile(&mut shared, 0.5), quantile(&mut shared, 0.99));
+    let (p50, p99) = (quantile(&mut plain, 0.5), quantile(&mut plain, 0.99));
+    println!("| hit through the layer, rate limit shared in Redis | {s50:.1} µs | {s99:.1} µs |");
+    println!("| hit through the same layer, no limit | {p50:.1} µs | {p99:.1} µs |");
 }
 
 #[cfg(not(feature = "redis"))]

@@ -9,6 +9,13 @@
 //! | `verify/hit_basic` | the same with Basic `id:secret` |
 //! | `verify/miss_memory` | tollgate, cache miss, looked up in `MemoryStore` |
 //! | `verify/bad_checksum` | tollgate, a token with a wrong checksum (rejected before any lookup) |
+//! | `verify/hit_limited` | `hit_bearer` for a token under a rate limit counted in the process (never reached), the `RateLimit` fields on its response |
+//!
+//! The hello service answers with no header at all, so the first header added to its
+//! response allocates the response's header map: `hit_limited` pays that, where a real
+//! handler's response (with a `content-type`) has paid it already. The interleaved rounds
+//! also run both hits against a hello that answers with a `content-type`, as a handler does
+//! (`typed_hit_bearer`, `typed_hit_limited`), and print both ratios.
 //!
 //! Run with `cargo bench --bench verify`; medians are in
 //! `target/criterion/verify/*/new/estimates.json` (`python3 benches/ratios.py` prints them
@@ -16,10 +23,10 @@
 //!
 //! Criterion measures one benchmark after another, so a machine whose speed drifts over
 //! seconds (a shared VM) skews the ratios between them. After the criterion group, the same
-//! variants run again *interleaved*, in rounds of A B C D E F with 20,000 requests each, and
+//! variants run again *interleaved*, in rounds of A B C … with 20,000 requests each, and
 //! the last lines print each median and the ratios measured that way.
 //!
-//! With `--features metrics` the interleaved rounds have a seventh variant,
+//! With `--features metrics` the interleaved rounds have one more variant,
 //! `hit_recorded`: the same hit through a verifier and layer built with a recorder in place
 //! (metrics-util's `DebuggingRecorder`, atomic counters as an exporter keeps them), so the
 //! cost of counting a hit is printed as `hit_recorded/hit_bearer`. The feature's cost
@@ -72,10 +79,13 @@ struct Setup {
         tower_http::auth::require_authorization::Bearer<Full<Bytes>>,
     >,
     tollgate: tollgate::AuthService<Hello>,
+    /// The same layer around a hello that answers with a `content-type`.
+    typed: tollgate::AuthService<Hello>,
     /// The same layer with its handles registered on a recorder.
     #[cfg(feature = "metrics")]
     recorded: tollgate::AuthService<Hello>,
     hit_bearer: HeaderValue,
+    hit_limited: HeaderValue,
     hit_basic: HeaderValue,
     miss: HeaderValue,
     cold_id: String,
@@ -89,6 +99,15 @@ type Hello = tower::util::ServiceFn<fn(Request<Full<Bytes>>) -> HelloFuture>;
 
 fn hello(_req: Request<Full<Bytes>>) -> HelloFuture {
     std::future::ready(Ok(Response::new(Full::new(Bytes::from_static(b"hello")))))
+}
+
+fn typed_hello(_req: Request<Full<Bytes>>) -> HelloFuture {
+    let mut response = Response::new(Full::new(Bytes::from_static(b"hello")));
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    std::future::ready(Ok(response))
 }
 
 impl Setup {
@@ -111,6 +130,14 @@ impl Setup {
                 tokens.push(token);
             }
         });
+        // A token under a limit it never reaches: 4 billion a second.
+        let limited = format.generate().unwrap();
+        let limit = tollgate::RateLimit::new(4_000_000_000, std::time::Duration::from_secs(1)).unwrap();
+        rt.block_on(async {
+            let hash = SecretHasher::Sha256.hash(limited.secret_segment().as_bytes());
+            let record = TokenRecord::new(limited.id(), "limited", hash).with_rate_limit(Some(limit));
+            store.create(record).await.unwrap();
+        });
         let inner: fn(Request<Full<Bytes>>) -> HelloFuture = hello;
         #[cfg(feature = "metrics")]
         let recorded = {
@@ -130,9 +157,12 @@ impl Setup {
             bare: service_fn(inner),
             tower_http: ValidateRequestHeaderLayer::bearer(static_token).layer(service_fn(inner)),
             tollgate: AuthLayer::new(verifier.clone()).layer(service_fn(inner)),
+            typed: AuthLayer::new(verifier.clone())
+                .layer(service_fn(typed_hello as fn(Request<Full<Bytes>>) -> HelloFuture)),
             #[cfg(feature = "metrics")]
             recorded,
             hit_bearer: header(&format!("Bearer {}", hot.token().expose())),
+            hit_limited: header(&format!("Bearer {}", limited.token().expose())),
             hit_basic: BasicCredential::new(hot.id(), hot.secret_segment()).to_header_value(),
             miss: header(&format!("Bearer {}", cold.token().expose())),
             cold_id: cold.id().to_owned(),
@@ -146,6 +176,9 @@ impl Setup {
             assert_eq!(call(&setup.tower_http, &setup.static_header).await.status(), 200);
             assert_eq!(call(&setup.tollgate, &setup.hit_bearer).await.status(), 200);
             assert_eq!(call(&setup.tollgate, &setup.hit_basic).await.status(), 200);
+            let limited = call(&setup.tollgate, &setup.hit_limited).await;
+            assert_eq!(limited.status(), 200);
+            assert!(limited.headers().contains_key("ratelimit"), "counted");
             #[cfg(feature = "metrics")]
             assert_eq!(call(&setup.recorded, &setup.hit_bearer).await.status(), 200);
             assert_eq!(call(&setup.tollgate, &setup.bad_checksum).await.status(), 401);
@@ -160,8 +193,14 @@ fn bench(c: &mut Criterion) {
     let s = Setup::new();
     let rt = &s.rt;
     let (bare, tower_http, tollgate, verifier) = (&s.bare, &s.tower_http, &s.tollgate, &s.verifier);
-    let (hit_bearer, hit_basic, miss, bad_checksum, static_header) =
-        (&s.hit_bearer, &s.hit_basic, &s.miss, &s.bad_checksum, &s.static_header);
+    let (hit_bearer, hit_limited, hit_basic, miss, bad_checksum, static_header) = (
+        &s.hit_bearer,
+        &s.hit_limited,
+        &s.hit_basic,
+        &s.miss,
+        &s.bad_checksum,
+        &s.static_header,
+    );
     let cold_id = s.cold_id.as_str();
     let mut group = c.benchmark_group("verify");
     group.bench_function("bare", |b| {
@@ -189,6 +228,10 @@ fn bench(c: &mut Criterion) {
     group.bench_function("bad_checksum", |b| {
         b.to_async(rt)
             .iter(|| async { black_box(call(tollgate, bad_checksum).await) })
+    });
+    group.bench_function("hit_limited", |b| {
+        b.to_async(rt)
+            .iter(|| async { black_box(call(tollgate, hit_limited).await) })
     });
     group.finish();
 }
@@ -226,7 +269,7 @@ fn main() {
     interleaved();
 }
 
-/// The same six variants, interleaved round by round, so every ratio compares requests
+/// The same variants, interleaved round by round, so every ratio compares requests
 /// measured at the same moments.
 fn interleaved() {
     let s = Setup::new();
@@ -237,6 +280,9 @@ fn interleaved() {
         "hit_basic",
         "miss_memory",
         "bad_checksum",
+        "hit_limited",
+        "typed_hit_bearer",
+        "typed_hit_limited",
         #[cfg(feature = "metrics")]
         "hit_recorded",
     ];
@@ -250,8 +296,11 @@ fn interleaved() {
             s.verifier.invalidate(s.cold_id.as_str())
         }));
         times[5].push(batch(&s.rt, &s.tollgate, &s.bad_checksum, || ()));
+        times[6].push(batch(&s.rt, &s.tollgate, &s.hit_limited, || ()));
+        times[7].push(batch(&s.rt, &s.typed, &s.hit_bearer, || ()));
+        times[8].push(batch(&s.rt, &s.typed, &s.hit_limited, || ()));
         #[cfg(feature = "metrics")]
-        times[6].push(batch(&s.rt, &s.recorded, &s.hit_bearer, || ()));
+        times[9].push(batch(&s.rt, &s.recorded, &s.hit_bearer, || ()));
     }
     let medians: Vec<f64> = times.iter_mut().map(|t| median(t)).collect();
     println!("\ninterleaved: {ROUNDS} rounds of {BATCH} requests per variant, median of the rounds' means");
@@ -263,6 +312,11 @@ fn interleaved() {
     }
     println!("ratio hit_bearer/tower_http_static: {:.3}", medians[2] / medians[1]);
     println!("ratio bad_checksum/hit_bearer: {:.3}", medians[5] / medians[2]);
+    println!("ratio hit_limited/hit_bearer: {:.3}", medians[6] / medians[2]);
+    println!(
+        "ratio typed_hit_limited/typed_hit_bearer: {:.3}",
+        medians[8] / medians[7]
+    );
     #[cfg(feature = "metrics")]
-    println!("ratio hit_recorded/hit_bearer: {:.3}", medians[6] / medians[2]);
+    println!("ratio hit_recorded/hit_bearer: {:.3}", medians[9] / medians[2]);
 }

@@ -11,9 +11,13 @@
 //! | `--header-timeout-ms` / `TOLLGATE_HEADER_TIMEOUT_MS` | `10000`: a client slower than this to send a request's headers is disconnected |
 //! | `--max-connections` / `TOLLGATE_MAX_CONNECTIONS` | `1024`: connections served at once |
 //! | `--max-failures` / `TOLLGATE_MAX_FAILURES` | `20`: failed verifications a client may make in a minute before 429 |
+//! | `--rate-limit-store` / `TOLLGATE_RATE_LIMIT_STORE` | none: rate limits counted per process; `redis://…` (feature `redis`) counts them for every server using that Redis |
+//! | `--rate-limit-prefix` / `TOLLGATE_RATE_LIMIT_PREFIX` | `tollgate:ratelimit:`: the prefix of the rate-limit keys in Redis |
+//! | `--rate-limit-unavailable` / `TOLLGATE_RATE_LIMIT_UNAVAILABLE` | `local`: while that Redis is away, count in the process (`local`) or answer 503 (`refuse`) |
 //! | `RUST_LOG` | `info`: which log lines to show (`tracing_subscriber`'s `EnvFilter`) |
 //!
-//! Routes: `GET /` public; `GET /me` any valid token; `GET /reports` needs `reports:read`;
+//! Routes: `GET /` public; `GET /me` any valid token (the principal, and where its rate
+//! limits stand); `GET /reports` needs `reports:read`;
 //! the admin API under `/admin`. On first start with an empty store it creates an admin
 //! token and prints it once (two servers starting at once on one empty store make one).
 //! One span and one log line per request, with the token id and never a secret. Ctrl-C
@@ -34,7 +38,8 @@ use axum::{Extension, Json, Router};
 use clap::Parser;
 use tollgate::store::TokenStore;
 use tollgate::{
-    AdminApi, AuthLayer, Damping, MemoryStore, Principal, PrincipalSlot, SecretHasher, TokenManager, Verifier,
+    AdminApi, AuthLayer, Damping, MemoryStore, Principal, PrincipalSlot, RateLimitStatus, RateLimits, SecretHasher,
+    TokenManager, Verifier,
 };
 use tracing::Instrument as _;
 
@@ -75,6 +80,43 @@ struct Args {
     /// Failed verifications a client may make in a minute before it is answered 429.
     #[arg(long, env = "TOLLGATE_MAX_FAILURES", default_value_t = 20)]
     max_failures: u32,
+    /// Where rate limits are counted: in each process (the default), or `redis://…` for
+    /// one count shared by every server that uses that Redis, whatever store holds the
+    /// tokens (built with the `redis` feature).
+    #[arg(long, env = "TOLLGATE_RATE_LIMIT_STORE")]
+    rate_limit_store: Option<String>,
+    /// The prefix of the rate-limit keys in Redis.
+    #[arg(long, env = "TOLLGATE_RATE_LIMIT_PREFIX", default_value = "tollgate:ratelimit:")]
+    rate_limit_prefix: String,
+    /// While the rate-limit Redis is unreachable: `local` (count in this process meanwhile)
+    /// or `refuse` (answer limited requests 503).
+    #[arg(long, env = "TOLLGATE_RATE_LIMIT_UNAVAILABLE", default_value = "local")]
+    rate_limit_unavailable: String,
+}
+
+/// Reads `--rate-limit-store` and its settings.
+fn rate_limits(args: &Args) -> Result<RateLimits, BoxError> {
+    let when = match args.rate_limit_unavailable.as_str() {
+        "local" => tollgate::WhenUnavailable::Local,
+        "refuse" => tollgate::WhenUnavailable::Refuse,
+        other => return Err(format!("--rate-limit-unavailable: `local` or `refuse`, not `{other}`").into()),
+    };
+    match args.rate_limit_store.as_deref() {
+        None => Ok(RateLimits::local()),
+        #[cfg(feature = "redis")]
+        Some(url) if url.starts_with("redis://") || url.starts_with("rediss://") => Ok(RateLimits::redis_builder(url)
+            .prefix(&args.rate_limit_prefix)
+            .when_unavailable(when)
+            .build()?),
+        Some(other) => {
+            let _ = when;
+            Err(format!(
+                "--rate-limit-store: a `redis://…` URL (with the `redis` feature), not `{}`",
+                without_password(other)
+            )
+            .into())
+        }
+    }
 }
 
 /// The pepper from `--pepper-file` or `TOLLGATE_PEPPER` (not a flag's value, which `ps`
@@ -125,7 +167,10 @@ async fn run(args: Args) -> Result<(), BoxError> {
             SecretHasher::Sha256
         }
     };
-    let verifier = Verifier::builder(store.clone()).hasher(hasher).build();
+    let verifier = Verifier::builder(store.clone())
+        .hasher(hasher)
+        .rate_limits(rate_limits(&args)?)
+        .build();
     if let Some(task) = verifier.invalidation_task() {
         tokio::spawn(task);
     }
@@ -146,7 +191,15 @@ async fn run(args: Args) -> Result<(), BoxError> {
     let protected = Router::new()
         .route(
             "/me",
-            get(|Extension(me): Extension<Principal>| async move { Json(me) }),
+            get(
+                |Extension(me): Extension<Principal>, limits: Option<Extension<RateLimitStatus>>| async move {
+                    // The principal, and where its limits stand after this request.
+                    let mut body = serde_json::to_value(&me).unwrap_or_default();
+                    body["rate_limits"] =
+                        serde_json::to_value(limits.map(|Extension(status)| status)).unwrap_or_default();
+                    Json(body)
+                },
+            ),
         )
         .route(
             "/reports",

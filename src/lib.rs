@@ -40,6 +40,7 @@ mod chars;
 mod credential;
 mod hash;
 mod layer;
+mod limit;
 mod manage;
 mod metrics;
 mod principal;
@@ -73,6 +74,9 @@ pub use layer::{
     AuthLayer, AuthLayerBuilder, AuthService, ClientKey, DEFAULT_REALM, Damping, DampingBuilder, ForwardedFor,
     PeerAddr, Rejection, RejectionKind, RequireScopes, RequireScopesLayer,
 };
+#[cfg(feature = "redis")]
+pub use limit::RedisLimitsBuilder;
+pub use limit::{LimitState, OwnerSettings, RateLimit, RateLimitError, RateLimitStatus, RateLimits, WhenUnavailable};
 pub use manage::{BOOTSTRAP_ID, DEFAULT_ADMIN_SCOPE, IssuedToken, ManageError, NewToken, OwnedTokens, TokenManager};
 pub use principal::{Principal, PrincipalSlot};
 pub use record::{PreviousSecret, TokenRecord, TokenStatus};

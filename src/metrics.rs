@@ -131,3 +131,12 @@ impl LayerMetrics {
         let _ = label;
     }
 }
+
+/// Counts a limited request decided by the local buckets because the shared limits' Redis
+/// was unavailable: `tollgate_rate_limit_fallbacks_total`. Rare, so the handle is looked up
+/// each time, with whatever recorder is installed then.
+#[cfg(feature = "redis")]
+pub(crate) fn rate_limit_fallback() {
+    #[cfg(feature = "metrics")]
+    metrics::counter!("tollgate_rate_limit_fallbacks_total").increment(1);
+}

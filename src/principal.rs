@@ -6,6 +6,7 @@ use std::sync::Arc;
 use serde::ser::{Serialize, SerializeStruct, Serializer};
 use serde_json::{Map, Value};
 
+use crate::limit::{Limits, RateLimit};
 use crate::record::TokenRecord;
 use crate::scopes::Scopes;
 
@@ -15,8 +16,8 @@ use crate::scopes::Scopes;
 /// In axum, take it as `Extension<Principal>`, or with the `axum` feature as an extractor of
 /// its own (`Principal`, or `Option<Principal>` behind a layer that allows anonymous
 /// requests); in plain tower, `req.extensions().get::<Principal>()`. It serializes to
-/// `{"id","name","kind","scopes","metadata","owner"}` (`owner` null when the token has none),
-/// never a secret.
+/// `{"id","name","kind","scopes","metadata","owner","rate_limit","owner_rate_limit"}` (each
+/// of the last three null when the token has none), never a secret.
 ///
 /// ```
 /// use tollgate::{Principal, SecretHasher, TokenRecord};
@@ -45,6 +46,11 @@ pub(crate) trait Identified: Send + Sync + 'static {
     fn id(&self) -> &str;
     /// Who the token authenticates as.
     fn identity(&self) -> &Identity;
+    /// The rate limits the token is under, with their state: only the cache's entries have
+    /// them.
+    fn limits(&self) -> Option<&Limits> {
+        None
+    }
 }
 
 /// An identity held by nothing else: the principal of a record.
@@ -71,6 +77,9 @@ pub(crate) struct Identity {
     scopes: Scopes,
     metadata: Map<String, Value>,
     owner: Option<String>,
+    rate_limit: Option<RateLimit>,
+    /// The owner's limit, as the verifier read it with the token (a record alone has none).
+    owner_rate_limit: Option<RateLimit>,
 }
 
 impl Identity {
@@ -95,6 +104,7 @@ impl Identity {
             updated_at: _,
             revoked_at: _,
             last_used_at: _,
+            rate_limit,
         } = record;
         Self {
             name: name.clone(),
@@ -102,7 +112,15 @@ impl Identity {
             scopes: scopes.clone(),
             metadata: metadata.clone(),
             owner: owner.clone(),
+            rate_limit: *rate_limit,
+            owner_rate_limit: None,
         }
+    }
+
+    /// The identity with its owner's limit.
+    pub(crate) fn with_owner_rate_limit(mut self, limit: Option<RateLimit>) -> Self {
+        self.owner_rate_limit = limit;
+        self
     }
 }
 
@@ -162,6 +180,26 @@ impl Principal {
         self.identity().owner.as_deref()
     }
 
+    /// The token's own rate limit, if it has one.
+    #[must_use]
+    pub fn rate_limit(&self) -> Option<RateLimit> {
+        self.identity().rate_limit
+    }
+
+    /// The rate limit of the token's owner, shared by all the owner's tokens, if it has one
+    /// (as the layer read it with the token; a principal made with
+    /// [`Principal::from_record`] has none).
+    #[must_use]
+    pub fn owner_rate_limit(&self) -> Option<RateLimit> {
+        self.identity().owner_rate_limit
+    }
+
+    /// The limits of a principal the layer authenticated, with their state.
+    #[inline]
+    pub(crate) fn limits(&self) -> Option<&Limits> {
+        self.0.limits()
+    }
+
     /// Whether the token grants `scope`.
     #[must_use]
     pub fn has_scope(&self, scope: &str) -> bool {
@@ -216,6 +254,8 @@ impl fmt::Debug for Principal {
             .field("scopes", &identity.scopes)
             .field("metadata", &identity.metadata)
             .field("owner", &identity.owner)
+            .field("rate_limit", &identity.rate_limit)
+            .field("owner_rate_limit", &identity.owner_rate_limit)
             .finish()
     }
 }
@@ -229,13 +269,15 @@ impl PartialEq for Principal {
 impl Serialize for Principal {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let identity = self.identity();
-        let mut principal = serializer.serialize_struct("Principal", 6)?;
+        let mut principal = serializer.serialize_struct("Principal", 8)?;
         principal.serialize_field("id", self.id())?;
         principal.serialize_field("name", &identity.name)?;
         principal.serialize_field("kind", &identity.kind)?;
         principal.serialize_field("scopes", &identity.scopes)?;
         principal.serialize_field("metadata", &identity.metadata)?;
         principal.serialize_field("owner", &identity.owner)?;
+        principal.serialize_field("rate_limit", &identity.rate_limit)?;
+        principal.serialize_field("owner_rate_limit", &identity.owner_rate_limit)?;
         principal.end()
     }
 }
@@ -284,9 +326,32 @@ mod tests {
         let json = serde_json::to_value(&principal).unwrap();
         let mut keys: Vec<&str> = json.as_object().unwrap().keys().map(String::as_str).collect();
         keys.sort_unstable();
-        assert_eq!(keys, ["id", "kind", "metadata", "name", "owner", "scopes"]);
+        assert_eq!(
+            keys,
+            [
+                "id",
+                "kind",
+                "metadata",
+                "name",
+                "owner",
+                "owner_rate_limit",
+                "rate_limit",
+                "scopes"
+            ]
+        );
         assert_eq!(json["id"], "abc");
-        let debug = format!("{principal:?}");
+        assert_eq!(json["rate_limit"], serde_json::Value::Null);
+        let limited = record.with_rate_limit(Some(RateLimit::new(5, std::time::Duration::from_secs(60)).unwrap()));
+        let json = serde_json::to_value(Principal::from_record(&limited)).unwrap();
+        assert_eq!(
+            json["rate_limit"],
+            serde_json::json!({"limit": 5, "period": 60, "burst": 5})
+        );
+        assert_eq!(Principal::from_record(&limited).owner_rate_limit(), None);
+        let debug = format!(
+            "{:?}",
+            Principal::from_record(&TokenRecord::new("abc", "job", SecretHasher::Sha256.hash(b"secret")))
+        );
         assert!(debug.starts_with("Principal { id: \"abc\", name: \"job\""), "{debug}");
         for field in ["hash", "filled", "stale", "previous", "last_used"] {
             assert!(!debug.contains(field), "{debug}");

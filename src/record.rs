@@ -5,6 +5,7 @@ use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
 use crate::hash::SecretHash;
+use crate::limit::RateLimit;
 use crate::scopes::Scopes;
 
 /// Whether a token may be used.
@@ -121,6 +122,10 @@ pub struct TokenRecord {
     /// When the token was made inactive (revoked), while it is.
     #[serde(default, with = "time::serde::rfc3339::option")]
     pub revoked_at: Option<OffsetDateTime>,
+    /// At most `limit` requests per `period` for this token, enforced by the
+    /// [`AuthLayer`](crate::AuthLayer); `None` for no limit. See [`RateLimit`].
+    #[serde(default)]
+    pub rate_limit: Option<RateLimit>,
 }
 
 /// The kind given to tokens created without one.
@@ -147,6 +152,7 @@ impl TokenRecord {
             created_by: None,
             updated_at: created_at,
             revoked_at: None,
+            rate_limit: None,
         }
     }
 
@@ -230,6 +236,13 @@ impl TokenRecord {
     #[must_use]
     pub fn with_last_used_at(mut self, last_used_at: Option<OffsetDateTime>) -> Self {
         self.last_used_at = last_used_at;
+        self
+    }
+
+    /// Sets the token's rate limit (`None` for none).
+    #[must_use]
+    pub fn with_rate_limit(mut self, rate_limit: Option<RateLimit>) -> Self {
+        self.rate_limit = rate_limit;
         self
     }
 

@@ -4,6 +4,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
+use crate::limit::RateLimit;
 use crate::record::{TokenRecord, TokenStatus};
 
 /// A token's record as a client may see it: every field but the secret's hashes, shown as
@@ -49,6 +50,7 @@ pub struct RecordView<'a> {
     last_used_at: Option<OffsetDateTime>,
     metadata: &'a Map<String, Value>,
     owner: Option<&'a str>,
+    rate_limit: Option<RateLimit>,
     created_by: Option<&'a str>,
     #[serde(with = "time::serde::rfc3339")]
     updated_at: OffsetDateTime,
@@ -73,6 +75,7 @@ impl TokenRecord {
             last_used_at,
             metadata,
             owner,
+            rate_limit,
             created_by,
             updated_at,
             revoked_at,
@@ -91,6 +94,7 @@ impl TokenRecord {
             last_used_at: *last_used_at,
             metadata,
             owner: owner.as_deref(),
+            rate_limit: *rate_limit,
             created_by: created_by.as_deref(),
             updated_at: *updated_at,
             revoked_at: *revoked_at,
@@ -103,6 +107,7 @@ mod tests {
     use time::OffsetDateTime;
 
     use crate::hash::SecretHasher;
+    use crate::limit::RateLimit;
     use crate::record::{PreviousSecret, TokenRecord};
 
     #[test]
@@ -113,6 +118,7 @@ mod tests {
             .with_scopes(["b", "a"])
             .with_kind("personal")
             .with_owner(Some("user-42".to_owned()))
+            .with_rate_limit(Some(RateLimit::from_parts(100, 60, 20).unwrap()))
             .with_previous_secret(Some(PreviousSecret {
                 hash: previous,
                 valid_until: OffsetDateTime::now_utc() + time::Duration::hours(1),
@@ -122,13 +128,22 @@ mod tests {
         // behaviour §3.1: the fields of a record, and no other.
         let mut keys: Vec<&str> = json.as_object().unwrap().keys().map(String::as_str).collect();
         let mut expected: Vec<&str> = "id name kind scopes status created_at expires_at \
-            last_used_at metadata owner created_by updated_at revoked_at"
+            last_used_at metadata owner rate_limit created_by updated_at revoked_at"
             .split_whitespace()
             .collect();
         expected.sort_unstable();
         keys.sort_unstable();
         assert_eq!(keys, expected);
         assert_eq!(json["owner"], "user-42");
+        assert_eq!(
+            json["rate_limit"],
+            serde_json::json!({"limit": 100, "period": 60, "burst": 20})
+        );
+        let unlimited = TokenRecord::new("tok2", "laptop", current);
+        assert_eq!(
+            serde_json::to_value(unlimited.view()).unwrap()["rate_limit"],
+            serde_json::Value::Null
+        );
         assert_eq!(json["scopes"], serde_json::json!(["a", "b"]));
 
         // Neither hash, in any form the record's own serialization uses.

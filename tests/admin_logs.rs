@@ -13,17 +13,25 @@ async fn no_secret_reaches_the_logs() {
 
     support::admin::all().await;
     support::self_service::all().await;
+    support::admin_limits::all().await;
 
     let logged = capture.text();
     // Every admin change: an info event with the action, the token (or owner) and the actor.
-    for action in ["created", "updated", "rotated", "deleted", "revoked_owner"] {
+    for action in [
+        "created",
+        "updated",
+        "rotated",
+        "deleted",
+        "revoked_owner",
+        "set_owner_settings",
+    ] {
         let line = logged
             .lines()
             .find(|line| line.contains("tollgate::admin") && line.contains(&format!("action=\"{action}\"")))
             .unwrap_or_else(|| panic!("no {action} event was logged"));
         assert!(line.contains(" INFO "), "{line}");
         assert!(line.contains("actor="), "{line}");
-        let target = if action == "revoked_owner" {
+        let target = if action == "revoked_owner" || action == "set_owner_settings" {
             "owner="
         } else {
             "token_id="

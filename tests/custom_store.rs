@@ -15,8 +15,8 @@ use http_body_util::Full;
 use support::issue;
 use tollgate::store::{Page, Rotation, TokenSource, TokenStore};
 use tollgate::{
-    AuthLayer, ListQuery, MemoryStore, Principal, SecretHash, StoreError, TokenManager, TokenPatch, TokenRecord,
-    Verifier,
+    AuthLayer, ListQuery, MemoryStore, OwnerSettings, Principal, RateLimit, SecretHash, StoreError, TokenManager,
+    TokenPatch, TokenRecord, Verifier,
 };
 use tower::{ServiceBuilder, ServiceExt as _, service_fn};
 
@@ -73,6 +73,22 @@ impl TokenStore for Descending {
 }
 
 const SCOPES: [&str; 3] = ["c", "a", "b"];
+
+/// A store of one's own that keeps no owner settings, as the traits' defaults do: every
+/// owner has none, and setting them is refused as unsupported, never dropped in silence.
+#[tokio::test]
+async fn a_custom_store_that_keeps_no_owner_settings_has_none_and_refuses_them() {
+    let store = Descending(MemoryStore::new());
+    let plan = OwnerSettings::new().with_rate_limit(Some(RateLimit::from_parts(1, 1, 1).unwrap()));
+    let err = store.set_owner_settings("alice", &plan).await.unwrap_err();
+    assert!(matches!(err, StoreError::Unsupported(_)), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "unsupported by this token store: this store keeps no owner settings"
+    );
+    assert_eq!(store.owner_settings("alice").await.unwrap(), OwnerSettings::default());
+    assert_eq!(store.0.owner_settings("alice").await.unwrap(), OwnerSettings::default());
+}
 
 #[tokio::test]
 async fn scopes_in_any_order_from_a_custom_store_are_granted_and_shown_sorted() {

@@ -1,9 +1,10 @@
-//! Databases written by the previous version of tollgate, before owners and audit fields,
-//! open, migrate, and keep every token working, and the new fields work on them: a SQLite
-//! file (schema 2) and a PostgreSQL schema (version 1). See `tests/fixtures/*/README.md`
-//! for how each was made. Redis keeps no schema: a record written before has no `owner`,
-//! `by`, `updated` or `revoked` field, and reads as one without an owner or creator,
-//! changed when it was created.
+//! Databases written by earlier versions of tollgate open, migrate, and keep every token
+//! working, and the new fields work on them: SQLite files of schema 2 (before owners and
+//! audit fields) and 3 (before rate limits), PostgreSQL schemas of version 1 and 2 (the same).
+//! See `tests/fixtures/*/README.md` for how each was made. Redis keeps no schema: a record
+//! written before has no `owner`, `by`, `updated`, `revoked` or `rate` field, and reads as
+//! one without an owner, creator or rate limit, changed when it was created
+//! (`tests/store_redis.rs`).
 #![cfg(any(feature = "_sqlite", feature = "postgres"))]
 
 mod support;
@@ -13,7 +14,10 @@ use std::sync::Arc;
 
 use serde_json::Value;
 use tollgate::store::TokenStore;
-use tollgate::{BasicCredential, Credential, ListQuery, NewToken, TokenManager, TokenPatch, TokenStatus, Verifier};
+use tollgate::{
+    BasicCredential, Credential, ListQuery, NewToken, OwnerSettings, RateLimit, TokenManager, TokenPatch, TokenRecord,
+    TokenStatus, Verifier,
+};
 
 fn fixture(dir: &str, file: &str) -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -23,12 +27,12 @@ fn fixture(dir: &str, file: &str) -> std::path::PathBuf {
 }
 
 /// Checks every token `tokens.json` of the fixture `dir` lists against `store`, then uses
-/// owners and revoke-by-owner on it.
+/// owners, revoke-by-owner, rate limits and owner settings on it.
 async fn every_token_still_works(dir: &str, store: Arc<dyn TokenStore>) {
     let expected: Vec<Value> =
         serde_json::from_str(&std::fs::read_to_string(fixture(dir, "tokens.json")).unwrap()).unwrap();
     let verifier = Verifier::builder_shared(store.clone()).build();
-    let tokens = TokenManager::from_shared(store, verifier.clone());
+    let tokens = TokenManager::from_shared(store.clone(), verifier.clone());
 
     for token in &expected {
         let (name, id, bearer) = (
@@ -37,14 +41,24 @@ async fn every_token_still_works(dir: &str, store: Arc<dyn TokenStore>) {
             token["bearer"].as_str().unwrap(),
         );
         let record = tokens.get(id).await.unwrap().expect("every token is still there");
-        // A token from before has no owner or creator, and last changed when it was made
-        // (a rotation then did not note it).
-        assert_eq!((record.owner.as_deref(), record.created_by.as_deref()), (None, None));
-        assert_eq!(record.updated_at, record.created_at, "{name}");
-        assert_eq!(
-            record.revoked_at, None,
-            "{name}: a revocation time from before is not known"
-        );
+        assert_eq!(record.rate_limit, None, "{name}: a token from before has no rate limit");
+        match token.get("record") {
+            // The whole record as the version that wrote it read it: every field is kept.
+            Some(then) => {
+                let then: TokenRecord = serde_json::from_value(then.clone()).unwrap();
+                assert_eq!(record, then, "{name}");
+            }
+            // A token from before owners has no owner or creator, and last changed when it
+            // was made (a rotation then did not note it).
+            None => {
+                assert_eq!((record.owner.as_deref(), record.created_by.as_deref()), (None, None));
+                assert_eq!(record.updated_at, record.created_at, "{name}");
+                assert_eq!(
+                    record.revoked_at, None,
+                    "{name}: a revocation time from before is not known"
+                );
+            }
+        }
         // An old secret works while its grace lasts (the fixture gave it a year).
         let in_force = token["works"].as_bool().unwrap()
             && record
@@ -66,11 +80,22 @@ async fn every_token_still_works(dir: &str, store: Arc<dyn TokenStore>) {
     // The new fields work on the migrated database, old tokens and new alike.
     let plain = expected.iter().find(|t| t["name"] == "plain").unwrap();
     let plain_id = plain["id"].as_str().unwrap();
+    let limit = RateLimit::from_parts(100, 60, 10).unwrap();
     let owned = tokens
-        .update(plain_id, TokenPatch::new().owner(Some("customer_1".into())))
+        .update(
+            plain_id,
+            TokenPatch::new()
+                .owner(Some("customer_1".into()))
+                .rate_limit(Some(limit)),
+        )
         .await
         .unwrap();
     assert!(owned.updated_at > owned.created_at);
+    assert_eq!(tokens.get(plain_id).await.unwrap().unwrap().rate_limit, Some(limit));
+    let plan = OwnerSettings::new().with_rate_limit(Some(limit));
+    assert_eq!(store.owner_settings("customer_1").await.unwrap(), OwnerSettings::new());
+    store.set_owner_settings("customer_1", &plan).await.unwrap();
+    assert_eq!(store.owner_settings("customer_1").await.unwrap(), plan);
     let issued = tokens.create(NewToken::new("new").owner("customer_1")).await.unwrap();
     let listed = tokens.list(&ListQuery::new(10).owner("customer_1")).await.unwrap();
     let ids: Vec<&str> = listed.records.iter().map(|r| r.id.as_str()).collect();
@@ -81,63 +106,105 @@ async fn every_token_still_works(dir: &str, store: Arc<dyn TokenStore>) {
     let revoked = tokens.get(plain_id).await.unwrap().unwrap();
     assert_eq!(revoked.status, TokenStatus::Inactive);
     assert!(revoked.revoked_at.is_some());
+    assert_eq!(revoked.rate_limit, Some(limit), "revoking keeps the limit");
     let plain_bearer = plain["bearer"].as_str().unwrap();
     assert!(verifier.verify(&Credential::Bearer(plain_bearer)).await.is_err());
 }
 
 #[cfg(feature = "_sqlite")]
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_sqlite_file_of_the_previous_schema_migrates_and_keeps_every_token_working() {
+async fn a_sqlite_file_migrates_and_keeps_every_token_working(dir: &str, from: i64) {
     use tollgate::SqliteStore;
     fn schema_version(path: &Path) -> i64 {
         let raw = rusqlite::Connection::open(path).unwrap();
         raw.query_row("SELECT max(version) FROM tollgate_schema_version", [], |row| row.get(0))
             .unwrap()
     }
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("tollgate.sqlite3");
+    let dir_path = tempfile::tempdir().unwrap();
+    let path = dir_path.path().join("tollgate.sqlite3");
     // Never the fixture itself: migrating rewrites the file.
-    std::fs::copy(fixture("sqlite-v2", "tollgate.sqlite3"), &path).unwrap();
-    assert_eq!(schema_version(&path), 2, "the fixture is of the previous schema");
+    std::fs::copy(fixture(dir, "tollgate.sqlite3"), &path).unwrap();
+    assert_eq!(schema_version(&path), from, "the fixture is of schema {from}");
 
     let store = Arc::new(SqliteStore::open(&path).await.unwrap());
-    assert_eq!(schema_version(&path), 3, "opening migrated it");
-    every_token_still_works("sqlite-v2", store.clone()).await;
+    assert_eq!(schema_version(&path), SQLITE_LATEST, "opening migrated it");
+    every_token_still_works(dir, store.clone()).await;
 
     // It opens again, as the current schema, without migrating twice.
     Arc::try_unwrap(store).ok().unwrap().close().await.unwrap();
     drop(SqliteStore::open(&path).await.unwrap());
-    assert_eq!(schema_version(&path), 3);
+    assert_eq!(schema_version(&path), SQLITE_LATEST);
+}
+
+/// The SQLite schema this version writes.
+#[cfg(feature = "_sqlite")]
+const SQLITE_LATEST: i64 = 4;
+
+#[cfg(feature = "_sqlite")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sqlite_file_of_the_previous_schema_migrates_and_keeps_every_token_working() {
+    a_sqlite_file_migrates_and_keeps_every_token_working("sqlite-v3", 3).await;
+}
+
+#[cfg(feature = "_sqlite")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sqlite_file_from_before_owners_migrates_and_keeps_every_token_working() {
+    a_sqlite_file_migrates_and_keeps_every_token_working("sqlite-v2", 2).await;
+}
+
+/// The PostgreSQL schema version this version writes.
+#[cfg(feature = "postgres")]
+const POSTGRES_LATEST: i64 = 3;
+
+/// Loads the fixture `dir` (a dump of the schema `dumped`, at version `from`) into a schema
+/// of the test's own, opens it, and checks it.
+#[cfg(feature = "postgres")]
+async fn a_postgres_schema_migrates_and_keeps_every_token_working(test: &str, dir: &str, dumped: &str, from: i64) {
+    let Some(url) = support::backends::url(support::backends::POSTGRES_ENV, test) else {
+        return;
+    };
+    let schema = support::pg::Schema::new(&url);
+    let dump = std::fs::read_to_string(fixture(dir, "schema.sql")).unwrap();
+    let raw = schema.raw().await;
+    raw.batch_execute(&dump.replace(dumped, &schema.name)).await.unwrap();
+    let versions = format!("SELECT max(version)::bigint FROM {}.schema_version", schema.name);
+    let version = |row: tokio_postgres::Row| row.get::<_, i64>(0);
+    assert_eq!(version(raw.query_one(&versions, &[]).await.unwrap()), from);
+
+    let store = Arc::new(schema.open().await);
+    assert_eq!(
+        version(raw.query_one(&versions, &[]).await.unwrap()),
+        POSTGRES_LATEST,
+        "opening migrated it"
+    );
+    every_token_still_works(dir, store).await;
+    drop(schema.open().await);
+    assert_eq!(
+        version(raw.query_one(&versions, &[]).await.unwrap()),
+        POSTGRES_LATEST,
+        "migrated once"
+    );
 }
 
 #[cfg(feature = "postgres")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_postgres_schema_of_the_previous_version_migrates_and_keeps_every_token_working() {
-    const NAME: &str = "a_postgres_schema_of_the_previous_version_migrates_and_keeps_every_token_working";
-    let Some(url) = support::backends::url(support::backends::POSTGRES_ENV, NAME) else {
-        return;
-    };
-    let schema = support::pg::Schema::new(&url);
-    let dump = std::fs::read_to_string(fixture("postgres-v1", "schema.sql")).unwrap();
-    let raw = schema.raw().await;
-    raw.batch_execute(&dump.replace("tollgate_fixture_v1", &schema.name))
-        .await
-        .unwrap();
-    let versions = format!("SELECT max(version)::bigint FROM {}.schema_version", schema.name);
-    let version = |row: tokio_postgres::Row| row.get::<_, i64>(0);
-    assert_eq!(version(raw.query_one(&versions, &[]).await.unwrap()), 1);
+    a_postgres_schema_migrates_and_keeps_every_token_working(
+        "a_postgres_schema_of_the_previous_version_migrates_and_keeps_every_token_working",
+        "postgres-v2",
+        "tollgate_fixture_v2",
+        2,
+    )
+    .await;
+}
 
-    let store = Arc::new(schema.open().await);
-    assert_eq!(
-        version(raw.query_one(&versions, &[]).await.unwrap()),
-        2,
-        "opening migrated it"
-    );
-    every_token_still_works("postgres-v1", store).await;
-    drop(schema.open().await);
-    assert_eq!(
-        version(raw.query_one(&versions, &[]).await.unwrap()),
-        2,
-        "migrated once"
-    );
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_schema_from_before_owners_migrates_and_keeps_every_token_working() {
+    a_postgres_schema_migrates_and_keeps_every_token_working(
+        "a_postgres_schema_from_before_owners_migrates_and_keeps_every_token_working",
+        "postgres-v1",
+        "tollgate_fixture_v1",
+        1,
+    )
+    .await;
 }

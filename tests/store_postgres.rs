@@ -14,7 +14,10 @@ use support::pg::Schema;
 use support::proxy::Proxy;
 use support::replicas::{self, passes};
 use tollgate::store::{TokenSource, TokenStore};
-use tollgate::{ListQuery, NewToken, PostgresStore, StoreError, TokenManager, Verifier};
+use tollgate::{
+    ListQuery, NewToken, OwnerSettings, PostgresStore, RateLimit, SecretHasher, StoreError, TokenManager, TokenRecord,
+    Verifier,
+};
 
 /// The server's URL, or return from the test (it says it skipped).
 macro_rules! server {
@@ -128,8 +131,8 @@ async fn stores_opening_a_new_schema_at_once_migrate_it_once() {
     let (applied, distinct, latest): (i64, i64, i64) = (row.get(0), row.get(1), row.get(2));
     assert_eq!(
         (applied, distinct, latest),
-        (2, 2, 2),
-        "both migrations, each applied once"
+        (3, 3, 3),
+        "every migration, each applied once"
     );
 }
 
@@ -250,4 +253,56 @@ async fn bad_settings_and_bad_rows_are_told_apart_from_outages() {
         .unwrap_err();
     assert!(matches!(err, StoreError::Corrupt(_)), "{err:?}");
     assert!(err.to_string().contains("version 99"), "{err}");
+}
+
+/// A rate limit is three columns: a combination no limit could be, written behind the
+/// store's back, is reported as corrupt naming the column, for a token and an owner alike.
+#[tokio::test]
+async fn a_rate_limit_no_limit_could_be_is_corrupt_naming_the_column() {
+    let url = server!("a_rate_limit_no_limit_could_be_is_corrupt_naming_the_column");
+    let schema = Schema::new(&url);
+    let store = schema.open().await;
+    let raw = schema.raw().await;
+    let limit = Some(RateLimit::from_parts(10, 60, 10).unwrap());
+    let damaged = [
+        ("half", "rate_limit_period = NULL", "rate_limit_period"),
+        ("zero", "rate_limit_limit = 0", "rate_limit_limit"),
+        ("long", "rate_limit_period = 86401", "rate_limit_period"),
+        ("huge", "rate_limit_burst = 4294967296", "rate_limit_burst"),
+        ("negative", "rate_limit_limit = -1", "rate_limit_limit"),
+    ];
+    for (id, set, _) in damaged {
+        let hash = SecretHasher::Sha256.hash(id.as_bytes());
+        store
+            .create(TokenRecord::new(id, id, hash).with_rate_limit(limit))
+            .await
+            .unwrap();
+        let update = format!("UPDATE \"{}\".tokens SET {set} WHERE id = $1", schema.name);
+        raw.execute(&update, &[&id]).await.unwrap();
+    }
+    for (id, set, column) in damaged {
+        let err = store.get(id).await.unwrap_err();
+        assert!(matches!(err, StoreError::Corrupt(_)), "{set}: {err:?}");
+        let text = err.to_string();
+        assert!(
+            text.contains(&format!("token {id:?}, column {column}")),
+            "{set}: {text}"
+        );
+    }
+
+    store
+        .set_owner_settings("acme", &OwnerSettings::new().with_rate_limit(limit))
+        .await
+        .unwrap();
+    let update = format!(
+        "UPDATE \"{}\".owners SET rate_limit_limit = NULL WHERE owner = 'acme'",
+        schema.name
+    );
+    raw.batch_execute(&update).await.unwrap();
+    let err = store.owner_settings("acme").await.unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt(_)), "{err:?}");
+    assert!(
+        err.to_string().contains("owner \"acme\", column rate_limit_limit"),
+        "{err}"
+    );
 }

@@ -13,8 +13,11 @@ use support::backends::{REDIS_ENV, addr_of, url, via};
 use support::proxy::Proxy;
 use support::redis::Prefix;
 use support::replicas::{self, passes};
-use tollgate::store::TokenStore;
-use tollgate::{ListQuery, NewToken, RedisStore, StoreError, TokenManager, Verifier};
+use tollgate::store::{TokenSource, TokenStore};
+use tollgate::{
+    ListQuery, NewToken, OwnerSettings, RateLimit, RedisStore, SecretHasher, StoreError, TokenManager, TokenRecord,
+    Verifier,
+};
 
 /// The server's URL, or return from the test (it says it skipped).
 macro_rules! server {
@@ -260,4 +263,82 @@ async fn a_tokens_version_is_new_at_every_write_and_never_repeats_across_a_recre
         .unwrap();
     assert_eq!(rotated.secret_hash, hash("v-3"));
     assert!(store.delete("Ver1").await.unwrap());
+}
+
+/// A token's rate limit and an owner's settings are a field holding JSON: a record written
+/// before rate limits has none and reads as unlimited; a value no limit could be, written
+/// behind the store's back, is reported as corrupt naming the field.
+#[tokio::test]
+async fn a_rate_limit_field_is_optional_and_a_bad_one_is_corrupt_naming_it() {
+    let url = server!("a_rate_limit_field_is_optional_and_a_bad_one_is_corrupt_naming_it");
+    let prefix = Prefix::new(&url);
+    let store = prefix.open().await;
+    let mut raw = prefix.raw().await;
+    let limit = Some(RateLimit::from_parts(10, 60, 10).unwrap());
+    let hash = SecretHasher::Sha256.hash(b"rl-1");
+    store
+        .create(TokenRecord::new("Rl1", "limited", hash).with_rate_limit(limit))
+        .await
+        .unwrap();
+    let key = format!("{}t:Rl1", prefix.name);
+    let field: String = redis::cmd("HGET")
+        .arg(&key)
+        .arg("rate")
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    assert_eq!(field, r#"{"limit":10,"period":60,"burst":10}"#);
+
+    // As written before rate limits: no field.
+    redis::cmd("HDEL")
+        .arg(&key)
+        .arg("rate")
+        .exec_async(&mut raw)
+        .await
+        .unwrap();
+    assert_eq!(store.get("Rl1").await.unwrap().unwrap().rate_limit, None);
+
+    for bad in [r#"{"limit":0,"period":60}"#, r#"{"limit":1}"#, "ten a minute"] {
+        redis::cmd("HSET")
+            .arg(&key)
+            .arg("rate")
+            .arg(bad)
+            .exec_async(&mut raw)
+            .await
+            .unwrap();
+        let err = store.get("Rl1").await.unwrap_err();
+        assert!(matches!(err, StoreError::Corrupt(_)), "{bad}: {err:?}");
+        assert!(err.to_string().contains("token \"Rl1\", field rate"), "{bad}: {err}");
+    }
+    assert!(store.delete("Rl1").await.unwrap());
+
+    store
+        .set_owner_settings("acme", &OwnerSettings::new().with_rate_limit(limit))
+        .await
+        .unwrap();
+    let owner_key = format!("{}o:acme", prefix.name);
+    let field: String = redis::cmd("HGET")
+        .arg(&owner_key)
+        .arg("rate")
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    assert_eq!(field, r#"{"limit":10,"period":60,"burst":10}"#, "one hash per owner");
+    redis::cmd("HSET")
+        .arg(&owner_key)
+        .arg("rate")
+        .arg(r#"{"limit":10,"period":0}"#)
+        .exec_async(&mut raw)
+        .await
+        .unwrap();
+    let err = store.owner_settings("acme").await.unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt(_)), "{err:?}");
+    assert!(err.to_string().contains("owner \"acme\", field rate"), "{err}");
+    store.set_owner_settings("acme", &OwnerSettings::new()).await.unwrap();
+    let exists: bool = redis::cmd("EXISTS")
+        .arg(&owner_key)
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    assert!(!exists, "empty settings delete the owner's key");
 }

@@ -14,7 +14,8 @@ use serde_json::json;
 use tempfile::TempDir;
 use tollgate::store::{Rotation, TokenSource, TokenStore};
 use tollgate::{
-    ListQuery, PreviousSecret, SecretHasher, SqliteStore, StoreError, TokenPatch, TokenRecord, TokenStatus,
+    ListQuery, OwnerSettings, PreviousSecret, RateLimit, SecretHasher, SqliteStore, StoreError, TokenPatch,
+    TokenRecord, TokenStatus,
 };
 
 /// Set in the environment of the child process that
@@ -374,6 +375,53 @@ async fn bad_rows_are_reported_as_corrupt_naming_the_column() {
     store.close().await.unwrap();
 }
 
+/// A rate limit is three columns: a combination no limit could be, written behind the
+/// store's back, is reported as corrupt naming the column, for a token and an owner alike.
+#[tokio::test]
+async fn a_rate_limit_no_limit_could_be_is_corrupt_naming_the_column() {
+    let (_dir, path) = temp_db();
+    let store = SqliteStore::open(&path).await.unwrap();
+    let limit = Some(RateLimit::from_parts(10, 60, 10).unwrap());
+    let damaged = [
+        ("half", "rate_limit_period = NULL", "rate_limit_period"),
+        ("zero", "rate_limit_limit = 0", "rate_limit_limit"),
+        ("long", "rate_limit_period = 86401", "rate_limit_period"),
+        ("huge", "rate_limit_burst = 4294967296", "rate_limit_burst"),
+    ];
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    for (id, set, _) in damaged {
+        store.create(record(id).with_rate_limit(limit)).await.unwrap();
+        raw.execute(&format!("UPDATE tollgate_tokens SET {set} WHERE id = ?1"), [id])
+            .unwrap();
+    }
+    for (id, set, column) in damaged {
+        let err = store.get(id).await.unwrap_err();
+        assert!(matches!(err, StoreError::Corrupt(_)), "{set}: {err:?}");
+        let text = err.to_string();
+        assert!(
+            text.contains(&format!("token {id:?}, column {column}")),
+            "{set}: {text}"
+        );
+    }
+
+    store
+        .set_owner_settings("acme", &OwnerSettings::new().with_rate_limit(limit))
+        .await
+        .unwrap();
+    raw.execute(
+        "UPDATE tollgate_owners SET rate_limit_limit = NULL WHERE owner = 'acme'",
+        [],
+    )
+    .unwrap();
+    let err = store.owner_settings("acme").await.unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt(_)), "{err:?}");
+    assert!(
+        err.to_string().contains("owner \"acme\", column rate_limit_limit"),
+        "{err}"
+    );
+    store.close().await.unwrap();
+}
+
 #[tokio::test]
 async fn stores_with_different_table_prefixes_share_a_file_apart() {
     let (_dir, path) = temp_db();
@@ -403,6 +451,7 @@ async fn stores_with_different_table_prefixes_share_a_file_apart() {
         tables,
         [
             "auth_changes",
+            "auth_owners",
             "auth_schema_version",
             "auth_token_secrets",
             "auth_tokens",
@@ -410,6 +459,7 @@ async fn stores_with_different_table_prefixes_share_a_file_apart() {
             "sqlite_sequence",
             "tokens",
             "tollgate_changes",
+            "tollgate_owners",
             "tollgate_schema_version",
             "tollgate_token_secrets",
             "tollgate_tokens"

@@ -2,8 +2,9 @@
 //! flood of bad credentials cost?
 //!
 //! Run with `cargo bench --bench scale` (about eight minutes here; `TOLLGATE_SCALE_SIZES=10000,100000`
-//! for a shorter run, `TOLLGATE_SCALE_HOT_ONLY=1` for the every-token-hot rows alone). It
-//! prints markdown tables and writes `target/scale/hit-latency.svg`.
+//! for a shorter run, `TOLLGATE_SCALE_HOT_ONLY=1` for the every-token-hot rows alone,
+//! `TOLLGATE_SCALE_LIMITS_ONLY=1` for the rate-limit table alone). It prints markdown tables
+//! and writes `target/scale/hit-latency.svg`.
 //!
 //! - **Scale**: `MemoryStore` and `SqliteStore` holding 10,000 / 100,000 / 1,000,000 tokens.
 //!   Resident memory per stored token: RSS growth while filling the store, divided by the
@@ -20,6 +21,9 @@
 //!   checksum-invalid tokens; 1,000,000 distinct checksum-valid unknown tokens; 1,000,000
 //!   requests over 5,000 unknown tokens; and the distinct flood again through the layer with
 //!   damping, from one client. Store calls are counted by a wrapper around the store.
+//! - **Rate-limit state** (`limits.rs`): 1,000,000 tokens cached, 10,000 of them limited and
+//!   active; resident memory per active limit, and the state kept before, during and after
+//!   their use.
 #![allow(missing_docs)]
 
 #[path = "../support/mod.rs"]
@@ -27,6 +31,7 @@ mod support;
 
 mod floods;
 mod hits;
+mod limits;
 mod plot;
 
 use std::sync::Arc;
@@ -261,6 +266,14 @@ fn main() {
     {
         return memory_child(n);
     }
+    if std::env::var_os("TOLLGATE_SCALE_LIMITS_CHILD").is_some() {
+        return limits::limits_child();
+    }
+    // Only the rate-limit state table.
+    if std::env::var("TOLLGATE_SCALE_LIMITS_ONLY").is_ok_and(|v| v == "1") {
+        println!("{}", limits::limits());
+        return;
+    }
     let sizes: Vec<u64> = std::env::var("TOLLGATE_SCALE_SIZES")
         .ok()
         .map(|s| s.split(',').filter_map(|n| n.trim().parse().ok()).collect())
@@ -371,5 +384,6 @@ fn main() {
     if !hot_only {
         println!("## Floods\n");
         println!("{floods}");
+        println!("{}", limits::limits());
     }
 }

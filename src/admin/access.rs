@@ -1,8 +1,11 @@
-//! Who may do what in the admin API: a principal with the admin scope manages every token;
-//! one with the self-service scope and an owner manages its owner's tokens only, through
-//! [`OwnedTokens`]; anyone else is refused 403 `insufficient_scope`.
+//! Who may do what in the admin API: a principal with the admin scope manages every token
+//! and every owner's settings; one with the self-service scope and an owner manages its
+//! owner's tokens only, through [`OwnedTokens`] (never given
+//! [`allow_rate_limits`](OwnedTokens::allow_rate_limits), so it sets no rate limit), and
+//! reads its own owner's settings; anyone else is refused 403 `insufficient_scope`.
 
 use super::error::ApiError;
+use crate::limit::OwnerSettings;
 use crate::manage::{IssuedToken, ManageError, NewToken, OwnedTokens, TokenManager};
 use crate::principal::Principal;
 use crate::record::TokenRecord;
@@ -113,6 +116,33 @@ impl Access {
             Self::Own(mine) if mine.owner() == owner => mine.revoke_all().await,
             Self::Own(_) => Err(ManageError::NotAllowed {
                 rule: "may revoke only its own owner's tokens".to_owned(),
+                scopes: Vec::new(),
+            }),
+        }
+    }
+
+    /// `owner`'s settings: any owner's for an admin; for a self-service principal its own
+    /// owner's, and `None` for another's (answered 404, as another owner's token is).
+    pub(crate) async fn owner_settings(&self, owner: &str) -> Result<Option<OwnerSettings>, ManageError> {
+        match self {
+            Self::Admin(tokens) => tokens.owner_settings(owner).await.map(Some),
+            Self::Own(mine) if mine.owner() == owner => mine.owner_settings().await.map(Some),
+            Self::Own(_) => Ok(None),
+        }
+    }
+
+    /// Replaces `owner`'s settings: an admin's alone, since a self-service principal's
+    /// [`OwnedTokens`] sets no rate limit.
+    pub(crate) async fn set_owner_settings(
+        &self,
+        owner: &str,
+        settings: OwnerSettings,
+    ) -> Result<OwnerSettings, ManageError> {
+        match self {
+            Self::Admin(tokens) => tokens.set_owner_settings(owner, settings).await,
+            Self::Own(mine) if mine.owner() == owner => mine.set_owner_settings(settings).await,
+            Self::Own(_) => Err(ManageError::NotAllowed {
+                rule: "may not change another owner's settings".to_owned(),
                 scopes: Vec::new(),
             }),
         }

@@ -266,6 +266,8 @@ impl State {
             Route::Update(id) => self.update(id, req, actor).await,
             Route::Delete(id) => self.delete(id, actor).await,
             Route::Rotate(id) => self.rotate(id, req, actor).await,
+            Route::GetOwner(owner) => self.get_owner(owner, actor).await,
+            Route::SetOwner(owner) => self.set_owner(owner, req, actor).await,
             Route::OpenApi => Ok(error::json_response(StatusCode::OK, OPENAPI_JSON.as_bytes().to_vec())),
         }
     }

@@ -24,6 +24,8 @@ pub(crate) enum ApiError {
     },
     /// 404: unknown id.
     NotFound,
+    /// 404: an owner the principal may not see (self-service asking for another owner).
+    UnknownOwner,
     /// 404: unknown path.
     NoRoute,
     /// 405, with the methods the path allows.
@@ -34,6 +36,9 @@ pub(crate) enum ApiError {
     TooLarge(usize),
     /// 415: a body that is not JSON.
     UnsupportedMediaType,
+    /// 501 `not_implemented`: the store cannot do this (it keeps no owner settings, say);
+    /// unlike 503, retrying will not help. The message says what it lacks.
+    NotImplemented(String),
     /// 503: the store failed or timed out.
     Unavailable,
     /// 500: the handler panicked.
@@ -63,6 +68,7 @@ impl ApiError {
             Self::Unavailable => Answer::Refusal(Rejection::new(RejectionKind::Unavailable), None),
             Self::BadRequest(message) => Answer::Json(StatusCode::BAD_REQUEST, "invalid_request", message.clone()),
             Self::NotFound => Answer::Json(StatusCode::NOT_FOUND, "not_found", "no token with this id".to_owned()),
+            Self::UnknownOwner => Answer::Json(StatusCode::NOT_FOUND, "not_found", "no such owner".to_owned()),
             Self::NoRoute => Answer::Json(StatusCode::NOT_FOUND, "not_found", "no such path".to_owned()),
             Self::MethodNotAllowed(allow) => Answer::Json(
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -80,6 +86,9 @@ impl ApiError {
                 "unsupported_media_type",
                 "request body must be application/json".to_owned(),
             ),
+            Self::NotImplemented(message) => {
+                Answer::Json(StatusCode::NOT_IMPLEMENTED, "not_implemented", message.clone())
+            }
             Self::Internal => Answer::Json(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal_error",
@@ -130,6 +139,7 @@ impl From<ManageError> for ApiError {
                 scopes,
                 message: Some(rule),
             },
+            ManageError::Unsupported(_) => Self::NotImplemented(err.to_string()),
             err => {
                 tracing::error!(target: "tollgate::admin", error = %err, "token store failed");
                 Self::Unavailable
@@ -171,6 +181,7 @@ mod tests {
                     scopes: vec!["x".to_owned()],
                 },
                 ManageError::Random(TokenError::Malformed),
+                ManageError::Unsupported("this store keeps no owner settings"),
             ]
         };
         for (err, named) in errors().into_iter().zip(errors()) {

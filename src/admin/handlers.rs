@@ -10,9 +10,12 @@ use serde::Serialize;
 
 use super::api::{Actor, State};
 use super::error::{ApiError, json_response};
-use super::input::{self, CheckRequest, CreateRequest, PatchRequest, RevokeOwnerRequest, RotateRequest};
-use super::view::{CheckView, ListView, RevokedView, WithToken};
+use super::input::{
+    self, CheckRequest, CreateRequest, OwnerSettingsRequest, PatchRequest, RevokeOwnerRequest, RotateRequest,
+};
+use super::view::{CheckView, ListView, OwnerView, RevokedView, WithToken};
 use crate::credential::{BasicCredential, Credential};
+use crate::limit::OwnerSettings;
 use crate::manage::{NewToken, TokenManager};
 use crate::record::TokenRecord;
 use crate::store::BoxError;
@@ -52,6 +55,7 @@ impl State {
         if let Some(owner) = input.owner {
             new = new.owner(owner);
         }
+        new = new.rate_limit(input.rate_limit);
         if !actor.id.is_empty() {
             new = new.created_by(actor.id);
         }
@@ -99,6 +103,7 @@ impl State {
         patch.status = input.status;
         patch.metadata = input.metadata;
         patch.owner = input.owner;
+        patch.rate_limit = input.rate_limit;
         if let Some(expires_at) = input.expires_at {
             patch.expires_at = Some(match expires_at {
                 Some(text) => Some(input::instant("expires_at", &text)?),
@@ -146,6 +151,31 @@ impl State {
         // The owner is the application's id, not a secret; it is what an audit needs.
         tracing::info!(target: "tollgate::admin", action = "revoked_owner", owner = %input.owner, revoked, actor = actor.id);
         json(StatusCode::OK, &RevokedView { revoked })
+    }
+
+    pub(super) async fn get_owner(&self, segment: &str, actor: Actor<'_>) -> Reply {
+        let owner = input::owner_in_path(segment)?;
+        let settings = actor
+            .access
+            .owner_settings(&owner)
+            .await?
+            .ok_or(ApiError::UnknownOwner)?;
+        json(StatusCode::OK, &OwnerView::new(&owner, &settings))
+    }
+
+    pub(super) async fn set_owner<B>(&self, segment: &str, req: Request<B>, actor: Actor<'_>) -> Reply
+    where
+        B: Body,
+        B::Error: Into<BoxError>,
+    {
+        let owner = input::owner_in_path(segment)?;
+        let input: OwnerSettingsRequest = input::read_json(req, self.body_limit, true)
+            .await?
+            .ok_or_else(missing_body)?;
+        let settings = OwnerSettings::new().with_rate_limit(input.rate_limit);
+        let settings = actor.access.set_owner_settings(&owner, settings).await?;
+        tracing::info!(target: "tollgate::admin", action = "set_owner_settings", owner = %owner, actor = actor.id);
+        json(StatusCode::OK, &OwnerView::new(&owner, &settings))
     }
 
     pub(super) async fn check<B>(&self, req: Request<B>, tokens: &TokenManager) -> Reply

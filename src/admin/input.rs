@@ -1,5 +1,6 @@
-//! Reading admin requests: a bounded JSON body, the list query, and dates. The rules each
-//! field follows are the token manager's (`manage::rules`); every error names its field.
+//! Reading admin requests: a bounded JSON body, the list query, dates and an owner named in
+//! a path. The rules each field follows are the token manager's (`manage::rules`), and a
+//! rate limit's are [`RateLimit`]'s own; every error names its field.
 
 use bytes::Bytes;
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE};
@@ -13,6 +14,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::error::ApiError;
+use crate::limit::RateLimit;
 use crate::manage::rules;
 use crate::record::TokenStatus;
 use crate::secret::Secret;
@@ -64,11 +66,21 @@ where
         // A syntax error is the body's fault, not the field the parser had reached.
         if !inner.is_data() || path == "." || path.is_empty() {
             ApiError::bad(format!("invalid JSON body: {inner}"))
+        } else if names_its_field(&inner.to_string(), &path) {
+            // A rule that names its own field (`rate_limit.period must be…`).
+            ApiError::bad(inner.to_string())
         } else {
             ApiError::bad(format!("{path}: {inner}"))
         }
     })?;
     Ok(Some(value))
+}
+
+/// Whether `message` starts with the field at `path` or one inside it.
+fn names_its_field(message: &str, path: &str) -> bool {
+    message
+        .strip_prefix(path)
+        .is_some_and(|rest| rest.starts_with(['.', ' ', ':']))
 }
 
 fn declared_length(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
@@ -105,7 +117,8 @@ where
 }
 
 /// `POST /tokens`. A field given as `null` is refused, as the OpenAPI document says: leave
-/// it out instead.
+/// it out instead. The exception is `rate_limit`, where `null` is what a record shows for
+/// none.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CreateRequest {
@@ -126,6 +139,8 @@ pub(crate) struct CreateRequest {
     pub(crate) secret: Option<Secret>,
     #[serde(default, deserialize_with = "not_null")]
     pub(crate) owner: Option<String>,
+    #[serde(default)]
+    pub(crate) rate_limit: Option<RateLimit>,
 }
 
 /// `PATCH /tokens/{id}`.
@@ -146,6 +161,18 @@ pub(crate) struct PatchRequest {
     /// `null` removes the owner.
     #[serde(default, deserialize_with = "present")]
     pub(crate) owner: Option<Option<String>>,
+    /// `null` removes the rate limit.
+    #[serde(default, deserialize_with = "present")]
+    pub(crate) rate_limit: Option<Option<RateLimit>>,
+}
+
+/// `PUT /owners/{owner}`: the owner's settings, whole. `rate_limit` is required (`null` for
+/// none), so that a body that left it out by mistake cannot lift a plan's limit.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct OwnerSettingsRequest {
+    #[serde(deserialize_with = "nullable")]
+    pub(crate) rate_limit: Option<RateLimit>,
 }
 
 /// `POST /tokens/revoke`.
@@ -195,6 +222,26 @@ where
     T: Deserialize<'de>,
 {
     Option::<T>::deserialize(de).map(Some)
+}
+
+/// A required field that may be `null`: serde reads a missing `Option` as `None` unless it
+/// is deserialized by a function of its own.
+fn nullable<'de, D, T>(de: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(de)
+}
+
+/// An owner named in a path segment (`/owners/{owner}`): percent-decoded, since an owner is
+/// any string of the application's (`/` is `%2F`), then held to the owner rule.
+pub(crate) fn owner_in_path(segment: &str) -> Result<String, ApiError> {
+    let owner = percent_encoding::percent_decode_str(segment)
+        .decode_utf8()
+        .map_err(|_| ApiError::bad("owner: must be percent-encoded UTF-8"))?;
+    rules::owner(&owner)?;
+    Ok(owner.into_owned())
 }
 
 /// An RFC 3339 date-time, in UTC. Whether it is in the future is the token rules' call.
@@ -248,6 +295,27 @@ pub(crate) fn list_query(query: Option<&str>) -> Result<ListQuery, ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn owners_in_paths_are_percent_decoded_then_held_to_the_owner_rule() {
+        assert_eq!(owner_in_path("user_42").unwrap(), "user_42");
+        assert_eq!(owner_in_path("acme%2Fteam%20a").unwrap(), "acme/team a");
+        assert_eq!(
+            owner_in_path("caf%C3%A9+x").unwrap(),
+            "café+x",
+            "`+` is not a space in a path"
+        );
+        for bad in ["%FF", "a%0Ab", "%00", &"a".repeat(257)] {
+            assert!(matches!(owner_in_path(bad), Err(ApiError::BadRequest(_))), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_message_that_names_its_field_is_not_prefixed_with_it() {
+        assert!(names_its_field("rate_limit.period must be whole seconds", "rate_limit"));
+        assert!(!names_its_field("rate_limits are", "rate_limit"));
+        assert!(!names_its_field("must be 1 to 128 characters", "name"));
+    }
 
     #[test]
     fn list_queries_are_strict() {

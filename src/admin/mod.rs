@@ -11,6 +11,8 @@
 //! | `POST /tokens/{id}/rotate` | new secret, optional grace for the old |
 //! | `POST /tokens/revoke` | revoke every token of an owner: `{"owner": …}` → `{"revoked": n}` |
 //! | `POST /tokens/check` | is this credential valid? (admin only) |
+//! | `GET /owners/{owner}` | an owner's settings: `{"owner": …, "rate_limit": {…} or null}` |
+//! | `PUT /owners/{owner}` | replace them: `{"rate_limit": {…} or null}` (admin only) |
 //! | `GET /openapi.json` | the OpenAPI 3.1 description |
 //!
 //! Every change drops the token from the verifier's cache, so the very next request
@@ -19,14 +21,23 @@
 //! principal that asked), never a secret.
 //!
 //! # Who may do what
-//! - A token with the admin scope (default `tokens:admin`) manages every token.
+//! - A token with the admin scope (default `tokens:admin`) manages every token, and sets
+//!   rate limits: a token's (`rate_limit` on `POST` and `PATCH /tokens`) and an owner's
+//!   (`PUT /owners/{owner}`).
 //! - A token with the self-service scope (default `tokens:self`) and an owner manages its
 //!   owner's tokens only, as [`OwnedTokens`](crate::OwnedTokens) does: another owner's
 //!   token answers 404, never 403, so ids do not leak; a token it creates gets its owner;
 //!   it may grant only scopes it holds itself (so never the admin scope); it cannot make
-//!   an inactive token active again; `POST
-//!   /tokens/check` and other owners' revocation are refused.
+//!   an inactive token active again; it sets, raises or removes no rate limit (403), and
+//!   reads only its own owner's settings; `POST /tokens/check` and other owners'
+//!   revocation are refused.
 //! - Any other token is refused 403 `insufficient_scope`, naming the admin scope.
+//!
+//! An owner's path segment is percent-encoded (`/owners/acme%2Fteam`), since an owner is
+//! any string of the application's. `PUT /owners/{owner}` on a store that keeps no owner
+//! settings (a store of your own without
+//! [`set_owner_settings`](crate::store::TokenStore::set_owner_settings)) is 501
+//! `not_implemented`: retrying will not help.
 //!
 //! ```
 //! use std::sync::Arc;

@@ -1,5 +1,5 @@
-//! Which admin operation a method and path name. Matching is by hand: six routes do not
-//! need a router crate.
+//! Which admin operation a method and path name. Matching is by hand: seven routes do not
+//! need a router crate. A path parameter is handed on as it came; its handler decodes it.
 
 use http::Method;
 
@@ -16,6 +16,10 @@ pub(crate) enum Route<'a> {
     Update(&'a str),
     Delete(&'a str),
     Rotate(&'a str),
+    /// `GET /owners/{owner}`, the owner still percent-encoded.
+    GetOwner(&'a str),
+    /// `PUT /owners/{owner}`, the owner still percent-encoded.
+    SetOwner(&'a str),
     OpenApi,
 }
 
@@ -28,6 +32,7 @@ pub(crate) const ROUTES: &[(&str, &[Method])] = &[
     ("/tokens/revoke", &[Method::POST]),
     ("/tokens/{id}", &[Method::GET, Method::PATCH, Method::DELETE]),
     ("/tokens/{id}/rotate", &[Method::POST]),
+    ("/owners/{owner}", &[Method::GET, Method::PUT]),
     ("/openapi.json", &[Method::GET]),
 ];
 
@@ -55,6 +60,14 @@ pub(crate) fn route<'a>(method: &Method, path: &'a str) -> Result<Route<'a>, Api
             },
         ),
         ["tokens", id, "rotate"] if !id.is_empty() => ("POST", (method == Method::POST).then_some(Route::Rotate(id))),
+        ["owners", owner] if !owner.is_empty() => (
+            "GET, PUT",
+            match *method {
+                Method::GET => Some(Route::GetOwner(owner)),
+                Method::PUT => Some(Route::SetOwner(owner)),
+                _ => None,
+            },
+        ),
         ["openapi.json"] => ("GET", (method == Method::GET).then_some(Route::OpenApi)),
         _ => return Err(ApiError::NoRoute),
     };
@@ -78,6 +91,8 @@ mod tests {
             route(&Method::POST, "/tokens/abc/rotate").unwrap(),
             Route::Rotate("abc")
         );
+        assert_eq!(route(&Method::GET, "/owners/a%2Fb").unwrap(), Route::GetOwner("a%2Fb"));
+        assert_eq!(route(&Method::PUT, "/owners/a%2Fb").unwrap(), Route::SetOwner("a%2Fb"));
         assert_eq!(route(&Method::GET, "/openapi.json").unwrap(), Route::OpenApi);
     }
 
@@ -92,6 +107,9 @@ mod tests {
             "/token",
             "tokens",
             "/tokens/a/rotate/",
+            "/owners",
+            "/owners/",
+            "/owners/a/b",
         ] {
             assert!(matches!(route(&Method::GET, path), Err(ApiError::NoRoute)), "{path:?}");
         }
@@ -107,12 +125,16 @@ mod tests {
             route(&Method::GET, "/tokens/a/rotate"),
             Err(ApiError::MethodNotAllowed("POST"))
         ));
+        assert!(matches!(
+            route(&Method::PATCH, "/owners/a"),
+            Err(ApiError::MethodNotAllowed("GET, PUT"))
+        ));
     }
 
     #[test]
     fn the_route_table_matches_the_matcher() {
         for (template, methods) in ROUTES {
-            let path = template.replace("{id}", "abc");
+            let path = template.replace("{id}", "abc").replace("{owner}", "abc");
             for method in [
                 Method::GET,
                 Method::POST,

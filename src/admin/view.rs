@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+use crate::limit::{OwnerSettings, RateLimit};
 use crate::record_view::RecordView;
 
 /// A record with the token shown once (create, rotate).
@@ -31,4 +32,20 @@ pub(crate) struct RevokedView {
 pub(crate) struct CheckView<'a> {
     pub(crate) valid: bool,
     pub(crate) token: Option<RecordView<'a>>,
+}
+
+/// `GET` and `PUT /owners/{owner}`: the owner and its settings, `rate_limit` `null` for none.
+#[derive(Serialize)]
+pub(crate) struct OwnerView<'a> {
+    pub(crate) owner: &'a str,
+    pub(crate) rate_limit: Option<RateLimit>,
+}
+
+impl<'a> OwnerView<'a> {
+    pub(crate) fn new(owner: &'a str, settings: &OwnerSettings) -> Self {
+        Self {
+            owner,
+            rate_limit: settings.rate_limit,
+        }
+    }
 }

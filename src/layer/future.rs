@@ -11,6 +11,7 @@ use http::Response;
 use pin_project_lite::pin_project;
 
 use super::body::{BodyMode, Wrapped};
+use crate::limit::LimitFields;
 
 pin_project! {
     /// Response future of [`AuthService`](super::AuthService) and
@@ -31,6 +32,8 @@ pin_project! {
     enum Kind<F, O, E> {
         // The cache decided and the request passed: the inner service's own future.
         Inner { #[pin] fut: F },
+        // The same for a request under a rate limit: its response gets the limit's fields.
+        Limited { #[pin] fut: F, fields: Option<Box<LimitFields>> },
         // The layer answered itself.
         Ready { response: Option<Response<O>> },
         // The source had to be asked: verification and the inner call, boxed together.
@@ -48,6 +51,13 @@ impl<F, B, E, M: BodyMode<B>> ResponseFuture<F, B, E, M> {
 
     pub(crate) fn inner(fut: F) -> Self {
         Self::new(Kind::Inner { fut })
+    }
+
+    pub(crate) fn limited(fut: F, fields: Box<LimitFields>) -> Self {
+        Self::new(Kind::Limited {
+            fut,
+            fields: Some(fields),
+        })
     }
 
     pub(crate) fn ready(response: Response<M::Body>) -> Self {
@@ -74,6 +84,13 @@ where
                 let response = ready!(fut.poll(cx))?;
                 Poll::Ready(Ok(response.map(M::inner)))
             }
+            KindProj::Limited { fut, fields } => {
+                let mut response = ready!(fut.poll(cx))?;
+                if let Some(fields) = fields.take() {
+                    fields.apply(response.headers_mut());
+                }
+                Poll::Ready(Ok(response.map(M::inner)))
+            }
             KindProj::Ready { response } => {
                 Poll::Ready(Ok(response.take().expect("ResponseFuture polled after completion")))
             }
@@ -86,6 +103,7 @@ impl<F, B, E, M: BodyMode<B>> fmt::Debug for ResponseFuture<F, B, E, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = match &self.kind {
             Kind::Inner { .. } => "Inner",
+            Kind::Limited { .. } => "Limited",
             Kind::Ready { .. } => "Ready",
             Kind::Lookup { .. } => "Lookup",
         };

@@ -267,6 +267,36 @@ rejection_kinds! {
         names_token: Never,
         payload: Payload::RetryAfter(*retry_after_secs),
     }
+    /// The token, or its owner, is over its rate limit
+    /// ([`RateLimit`](crate::RateLimit)): 429 with `Retry-After` and the `RateLimit` fields.
+    /// The rejection names the token: its caller proved the secret.
+    RateLimited {
+        /// Seconds until the request would be allowed.
+        retry_after_secs: u64
+    } => {
+        status: TOO_MANY_REQUESTS,
+        code: "rate_limited",
+        message: "rate limit exceeded, retry later",
+        headers: OwnRetryAfter,
+        grpc: ResourceExhausted,
+        metric: Metric::Label("rate_limited"),
+        failure: No,
+        names_token: Always,
+        payload: Payload::RetryAfter(*retry_after_secs),
+    }
+    /// Rate limits are shared in Redis, Redis is unreachable or slow, and the operator chose
+    /// to refuse meanwhile ([`WhenUnavailable::Refuse`](crate::WhenUnavailable::Refuse)):
+    /// 503 with `Retry-After`.
+    LimitsUnavailable => {
+        status: SERVICE_UNAVAILABLE,
+        code: "unavailable",
+        message: "rate limit store unavailable, retry later",
+        headers: RetryAfter,
+        grpc: Unavailable,
+        metric: Metric::Label("rate_limits_unavailable"),
+        failure: No,
+        names_token: Never,
+    }
     /// The layer's own code, or code it calls (a [`ClientKey`](crate::ClientKey), say),
     /// panicked while deciding: 500 for this request, and the next is decided afresh.
     Internal => {
@@ -356,6 +386,8 @@ mod tests {
             RejectionKind::InsufficientScope,
             RejectionKind::Unavailable,
             RejectionKind::TooManyFailures { retry_after_secs: 7 },
+            RejectionKind::RateLimited { retry_after_secs: 7 },
+            RejectionKind::LimitsUnavailable,
             RejectionKind::Internal,
         ];
         kinds.extend(
@@ -418,7 +450,7 @@ mod tests {
             let invalid = matches!(kind, RejectionKind::InvalidToken(_));
             assert_eq!(kind.is_failure(), invalid, "{kind:?}");
             let named = match &kind {
-                RejectionKind::InsufficientScope => true,
+                RejectionKind::InsufficientScope | RejectionKind::RateLimited { .. } => true,
                 RejectionKind::InvalidToken(reason) => matches!(
                     reason,
                     InvalidReason::WrongSecret | InvalidReason::Expired | InvalidReason::Inactive

@@ -11,7 +11,7 @@ use std::fmt;
 use std::time::Duration;
 
 use http::header::AUTHORIZATION;
-use http::{HeaderMap, Request, Response};
+use http::{Extensions, HeaderMap, Request, Response};
 
 use super::body::BodyMode;
 use super::damping::{Damping, Judged};
@@ -21,8 +21,22 @@ use super::lookup::Lookup;
 use super::refusals::Refusals;
 use super::rejection::Rejection;
 use crate::credential::CredentialParser;
+use crate::limit::{Check, Checked, LimitFields, Limits};
 use crate::principal::{Principal, PrincipalSlot};
 use crate::verify::Verifier;
+
+/// What admitting a request leaves to do before the inner service is called.
+pub(super) enum Admission {
+    /// Nothing: call it (a token with no limit, or an anonymous request).
+    Plain,
+    /// Call it, and give its response these fields (the request was counted). Boxed: what
+    /// `admit` returns stays a pointer wide for the requests without a limit.
+    Fields(Box<LimitFields>),
+    /// The limits are shared: Redis decides ([`RequestPath::check_shared`]), for the
+    /// principal the request now carries.
+    #[cfg(feature = "redis")]
+    Shared,
+}
 
 /// What a request's path decided before the inner service.
 pub(super) enum Decision {
@@ -102,9 +116,10 @@ impl RequestPath {
     }
 
     /// Readies a request that passed for the inner service, or refuses it for the layer's
-    /// own scopes.
+    /// own scopes or a rate limit.
     #[inline]
-    pub(super) fn admit<B>(&self, principal: Option<Principal>, req: &mut Request<B>) -> Result<(), Rejection> {
+    pub(super) fn admit<B>(&self, principal: Option<Principal>, req: &mut Request<B>) -> Result<Admission, Rejection> {
+        let mut admission = Admission::Plain;
         if let Some(principal) = principal {
             if !principal.has_all_scopes(self.required_scopes.iter().map(String::as_str)) {
                 return Err(Rejection::naming(
@@ -112,8 +127,12 @@ impl RequestPath {
                     Some(principal.id()),
                 ));
             }
-            // Usage limits go here: after authentication and the layer's own scopes, before
-            // the inner service (and before the principal is handed to anything).
+            // Usage limits: after authentication and the layer's own scopes, before the inner
+            // service (and before the principal is handed to anything). A token without one
+            // pays this branch.
+            if let Some(limits) = principal.limits() {
+                admission = self.limit(&principal, limits, req.extensions_mut())?;
+            }
             if let Some(slot) = req.extensions().get::<PrincipalSlot>() {
                 slot.fill(&principal);
             }
@@ -125,7 +144,58 @@ impl RequestPath {
         if self.strip_authorization {
             req.headers_mut().remove(AUTHORIZATION);
         }
-        Ok(())
+        Ok(admission)
+    }
+
+    /// Counts a request against its limits, when they are kept here; otherwise says that
+    /// Redis must be asked.
+    #[inline(never)]
+    fn limit(
+        &self,
+        principal: &Principal,
+        limits: &Limits,
+        extensions: &mut Extensions,
+    ) -> Result<Admission, Rejection> {
+        match self.verifier.limiter().check(limits) {
+            Check::Done(checked) => Self::counted(principal, limits, &checked, extensions).map(Admission::Fields),
+            #[cfg(feature = "redis")]
+            Check::Shared => Ok(Admission::Shared),
+        }
+    }
+
+    /// Counts a request against limits shared in Redis ([`Admission::Shared`]).
+    #[cfg(feature = "redis")]
+    pub(super) async fn check_shared(&self, extensions: &mut Extensions) -> Result<Box<LimitFields>, Rejection> {
+        let principal = extensions
+            .get::<Principal>()
+            .cloned()
+            .expect("admitted with its principal");
+        let limits = principal.limits().expect("a principal with shared limits has limits");
+        match self.verifier.limiter().check_shared(limits).await {
+            Ok(checked) => Self::counted(&principal, limits, &checked, extensions),
+            Err(crate::limit::limiter::Unavailable) => Err(Rejection::new(RejectionKind::LimitsUnavailable)),
+        }
+    }
+
+    /// What a counted request gets: the fields, and its handler the status of its limits;
+    /// or the refusal.
+    fn counted(
+        principal: &Principal,
+        limits: &Limits,
+        checked: &Checked,
+        extensions: &mut Extensions,
+    ) -> Result<Box<LimitFields>, Rejection> {
+        let fields = limits.fields(checked);
+        if checked.allowed {
+            extensions.insert(checked.status());
+            Ok(Box::new(fields))
+        } else {
+            Err(Rejection::rate_limited(
+                checked.retry_after_secs(),
+                principal.id(),
+                fields,
+            ))
+        }
     }
 
     /// Refuses a request with these headers, through the layer's one door. Not inlined into

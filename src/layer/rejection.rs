@@ -9,6 +9,7 @@ use http::{Response, StatusCode};
 use super::answer::{Answers, DEFAULT_REALM};
 use super::grpc::{self, Form};
 use super::kind::{Payload, RejectionKind};
+use crate::limit::LimitFields;
 use crate::verify::VerifyError;
 
 /// A refused request: why, and which token when that is known.
@@ -69,6 +70,8 @@ struct Detail {
     /// How [`Rejection::to_response`] renders it; the layer renders its own with its
     /// prebuilt challenges instead.
     style: Style,
+    /// The `RateLimit-Policy` and `RateLimit` fields of a refusal by a rate limit.
+    limit_fields: Option<LimitFields>,
 }
 
 #[derive(Clone, Default)]
@@ -249,6 +252,9 @@ impl Rejection {
     /// The response with `answers`, in `form`, carrying this rejection in its extensions.
     pub(crate) fn render<B>(&self, answers: &Answers, form: Form, wrap: impl FnOnce(Bytes) -> B) -> Response<B> {
         let mut response = answers.respond(&self.kind, form, wrap);
+        if let Some(fields) = self.detail.as_ref().and_then(|detail| detail.limit_fields.clone()) {
+            fields.apply(response.headers_mut());
+        }
         response.extensions_mut().insert(self.clone());
         response
     }
@@ -262,6 +268,14 @@ impl Rejection {
             Some(id) => rejection.with_token_id(id),
             None => rejection,
         }
+    }
+
+    /// A refusal by a rate limit of token `id`, carrying the fields that say where its
+    /// limits stand.
+    pub(crate) fn rate_limited(retry_after_secs: u64, id: &str, fields: LimitFields) -> Self {
+        let mut rejection = Self::naming(RejectionKind::RateLimited { retry_after_secs }, Some(id));
+        rejection.detail_mut().limit_fields = Some(fields);
+        rejection
     }
 
     /// The rejection of a credential that did not verify, for a claim that named `id`.

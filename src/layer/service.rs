@@ -13,7 +13,7 @@ use super::body::{BodyMode, Wrapped};
 use super::future::ResponseFuture;
 use super::kind::RejectionKind;
 use super::lookup::Lookup;
-use super::path::{Decision, RequestPath};
+use super::path::{Admission, Decision, RequestPath};
 use super::rejection::Rejection;
 
 /// Authenticates requests before `S` sees them. Made by [`AuthLayer`](super::AuthLayer);
@@ -99,7 +99,10 @@ where
             Decision::Lookup(lookup) => return self.lookup(req, lookup),
         };
         match path.admit(principal, &mut req) {
-            Ok(()) => ResponseFuture::inner(self.inner.call(req)),
+            Ok(Admission::Plain) => ResponseFuture::inner(self.inner.call(req)),
+            Ok(Admission::Fields(fields)) => ResponseFuture::limited(self.inner.call(req), fields),
+            #[cfg(feature = "redis")]
+            Ok(Admission::Shared) => self.shared(req),
             Err(rejection) => ResponseFuture::ready(path.refuse::<_, M>(&rejection, req.headers())),
         }
     }
@@ -133,10 +136,59 @@ impl<S, M> AuthService<S, M> {
                 Ok(principal) => path.admit(Some(principal), &mut req),
                 Err(rejection) => Err(rejection),
             };
-            match admitted {
-                Ok(()) => Ok(inner.call(req).await?.map(M::inner)),
-                Err(rejection) => Ok(path.refuse::<_, M>(&rejection, req.headers())),
-            }
+            admitted_call::<_, _, _, M>(&path, admitted, req, &mut inner).await
         }))
     }
+
+    /// The request's answer when its limits are in Redis: the check and the inner call,
+    /// boxed together.
+    #[cfg(feature = "redis")]
+    #[inline(never)]
+    fn shared<ReqBody, ResBody>(&mut self, req: Request<ReqBody>) -> ResponseFuture<S::Future, ResBody, S::Error, M>
+    where
+        S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+        S::Future: Send + 'static,
+        S::Error: Send + 'static,
+        ReqBody: Send + 'static,
+        ResBody: Send + 'static,
+        M: BodyMode<ResBody>,
+        M::Body: Send + 'static,
+    {
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let path = Arc::clone(&self.path);
+        ResponseFuture::lookup(Box::pin(async move {
+            admitted_call::<_, _, _, M>(&path, Ok(Admission::Shared), req, &mut inner).await
+        }))
+    }
+}
+
+/// The rest of a request once admitted (or not): the shared limits' check if there is one,
+/// then the inner call with the limits' fields, or the refusal.
+#[cfg_attr(not(feature = "redis"), allow(unused_mut))]
+async fn admitted_call<S, ReqBody, ResBody, M>(
+    path: &RequestPath,
+    admitted: Result<Admission, Rejection>,
+    mut req: Request<ReqBody>,
+    inner: &mut S,
+) -> Result<Response<M::Body>, S::Error>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    M: BodyMode<ResBody>,
+{
+    let fields = match admitted {
+        Ok(Admission::Plain) => None,
+        Ok(Admission::Fields(fields)) => Some(fields),
+        #[cfg(feature = "redis")]
+        Ok(Admission::Shared) => match path.check_shared(req.extensions_mut()).await {
+            Ok(fields) => Some(fields),
+            Err(rejection) => return Ok(path.refuse::<_, M>(&rejection, req.headers())),
+        },
+        Err(rejection) => return Ok(path.refuse::<_, M>(&rejection, req.headers())),
+    };
+    let mut response = inner.call(req).await?;
+    if let Some(fields) = fields {
+        fields.apply(response.headers_mut());
+    }
+    Ok(response.map(M::inner))
 }

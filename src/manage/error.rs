@@ -6,8 +6,8 @@ use crate::store::StoreError;
 
 /// Why a [`TokenManager`](super::TokenManager) call was refused or failed. Each variant is a
 /// cause a caller acts on differently: show the message to the user (`Invalid`), answer
-/// 404 (`NotFound`), 409 (`DuplicateId`, `DuplicateSecret`), or retry later (`Store`,
-/// `Timeout`).
+/// 404 (`NotFound`), 409 (`DuplicateId`, `DuplicateSecret`), retry later (`Store`,
+/// `Timeout`), or use another store (`Unsupported`).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ManageError {
@@ -36,9 +36,16 @@ pub enum ManageError {
     /// The store did not answer in time; as with `Store`, a write may have been applied.
     #[error("the token store did not answer within {0:?}")]
     Timeout(Duration),
+    /// The store does not do what was asked, whatever the input: it names what it lacks
+    /// ("this store keeps no owner settings", from
+    /// [`StoreError::Unsupported`]). Retrying will not help; another store would. The admin
+    /// API answers it 501 `not_implemented`.
+    #[error("the token store cannot do this: {0}")]
+    Unsupported(&'static str),
     /// A manager bound to one owner ([`OwnedTokens`](super::OwnedTokens)) was asked for
-    /// what its owner may not do: grant a scope it does not hold, or give a token to
-    /// another owner. The admin API answers it 403 `insufficient_scope`.
+    /// what its owner may not do: grant a scope it does not hold, give a token to another
+    /// owner, or set a rate limit without the grant. The admin API answers it 403
+    /// `insufficient_scope`.
     #[error("not allowed: {rule}")]
     NotAllowed {
         /// What may not be done, in words.
@@ -54,9 +61,9 @@ pub enum ManageError {
 impl ManageError {
     /// The HTTP status the admin API answers this error with, for an app's own pages that
     /// call the manager (a self-service settings page, say): 400 `Invalid`, 403
-    /// `NotAllowed`, 404 `NotFound`, 409 `DuplicateId` and `DuplicateSecret`, 503 for the
-    /// rest (the store failed or did not answer, or no secret could be generated: worth
-    /// retrying).
+    /// `NotAllowed`, 404 `NotFound`, 409 `DuplicateId` and `DuplicateSecret`, 501
+    /// `Unsupported` (not worth retrying), 503 for the rest (the store failed or did not
+    /// answer, or no secret could be generated: worth retrying).
     ///
     /// ```
     /// use http::StatusCode;
@@ -73,6 +80,7 @@ impl ManageError {
             Self::NotAllowed { .. } => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::DuplicateId | Self::DuplicateSecret => StatusCode::CONFLICT,
+            Self::Unsupported(_) => StatusCode::NOT_IMPLEMENTED,
             Self::Store(_) | Self::Timeout(_) | Self::Random(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
@@ -90,6 +98,7 @@ impl From<StoreError> for ManageError {
         match err {
             StoreError::DuplicateId => Self::DuplicateId,
             StoreError::DuplicateSecret => Self::DuplicateSecret,
+            StoreError::Unsupported(what) => Self::Unsupported(what),
             err => Self::Store(err),
         }
     }

@@ -16,6 +16,7 @@ use crate::verify::{Verifier, VerifyError};
 mod error;
 mod new_token;
 mod owned;
+mod owners;
 pub(crate) mod rules;
 
 pub use error::ManageError;
@@ -231,8 +232,8 @@ impl TokenManager {
         self.call(self.inner.store.list(query)).await
     }
 
-    /// Changes a token's name, scopes, status, expiry, metadata or owner, in force on the next
-    /// request, and returns the new record.
+    /// Changes a token's name, scopes, status, expiry, metadata, owner or rate limit, in
+    /// force on the next request, and returns the new record.
     ///
     /// # Errors
     /// [`ManageError::Invalid`] naming a field that breaks a rule (an expiry must be in the
@@ -271,53 +272,10 @@ impl TokenManager {
         self.update(id, TokenPatch::new().status(TokenStatus::Inactive)).await
     }
 
-    /// Revokes every active token of `owner` (when an account closes, say) and returns how
-    /// many it revoked: each is made inactive, refused from the next request on through
-    /// this verifier, and through every other replica's whose store has a change stream.
-    ///
-    /// ```
-    /// use std::sync::Arc;
-    /// use tollgate::{MemoryStore, NewToken, TokenManager, Verifier};
-    ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), tollgate::ManageError> {
-    /// let store = Arc::new(MemoryStore::new());
-    /// let tokens = TokenManager::new(store.clone(), Verifier::builder(store).build());
-    /// for name in ["laptop", "ci"] {
-    ///     let _ = tokens.create(NewToken::new(name).owner("customer_1729")).await?;
-    /// }
-    /// assert_eq!(tokens.revoke_owner("customer_1729").await?, 2);
-    /// assert_eq!(tokens.revoke_owner("customer_1729").await?, 0, "already revoked");
-    /// # Ok(())
-    /// # }
-    /// ```
-    ///
-    /// # Errors
-    /// [`ManageError::Invalid`] for an owner that breaks the owner rule;
-    /// [`ManageError::Store`] or [`ManageError::Timeout`] when the store fails (some tokens
-    /// may have been revoked: the verifier's whole cache is dropped, so none is served from
-    /// it).
-    pub async fn revoke_owner(&self, owner: &str) -> Result<usize, ManageError> {
-        rules::owner(owner)?;
-        match self.call(self.inner.store.revoke_owner(owner)).await {
-            Ok(ids) => {
-                for id in &ids {
-                    self.inner.verifier.invalidate(id);
-                }
-                tracing::debug!(target: "tollgate::manage", action = "revoked_owner", revoked = ids.len());
-                Ok(ids.len())
-            }
-            Err(err) => {
-                // Which tokens were revoked before the failure is not known.
-                self.inner.verifier.invalidate_all();
-                Err(err)
-            }
-        }
-    }
-
     /// A manager of `owner`'s tokens only, for self-service: what an "API tokens" page
     /// behind your own sign-in calls. It grants no scope until you name those it may with
-    /// [`OwnedTokens::grantable_scopes`]. See [`OwnedTokens`].
+    /// [`OwnedTokens::grantable_scopes`], and sets no rate limit unless given
+    /// [`OwnedTokens::allow_rate_limits`]. See [`OwnedTokens`].
     pub fn owned_by(&self, owner: impl Into<String>) -> OwnedTokens {
         OwnedTokens::new(self.clone(), owner.into())
     }

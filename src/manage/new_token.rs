@@ -5,27 +5,30 @@ use time::{Duration, OffsetDateTime};
 
 use super::{ManageError, rules};
 use crate::hash::SecretHash;
+use crate::limit::RateLimit;
 use crate::record::{TokenRecord, TokenStatus};
 
 /// The fields of a token to create with [`TokenManager::create`](super::TokenManager::create)
 /// or [`TokenManager::import`](super::TokenManager::import). Only the name is required;
 /// the rest defaults to no scopes, no expiry, kind `api`, status active, empty metadata, no
-/// owner and no creator.
+/// owner, no creator and no rate limit.
 ///
 /// Nothing is checked until the token is created; then every field follows the same rules
 /// as in the admin API (see [`ManageError::Invalid`]).
 ///
 /// ```
 /// use time::Duration;
-/// use tollgate::NewToken;
+/// use tollgate::{NewToken, RateLimit};
 ///
 /// let new = NewToken::new("ci deploy key")
 ///     .scopes(["deploy", "read"])
 ///     .kind("service")
 ///     .expires_in(Duration::days(90))
 ///     .owner("customer_1729")
-///     .created_by("session:alice");
+///     .created_by("session:alice")
+///     .rate_limit(Some(RateLimit::new(100, std::time::Duration::from_secs(60))?));
 /// # drop(new);
+/// # Ok::<(), tollgate::RateLimitError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 #[must_use = "a NewToken does nothing until it is passed to TokenManager::create"]
@@ -38,6 +41,7 @@ pub struct NewToken {
     metadata: Map<String, Value>,
     owner: Option<String>,
     created_by: Option<String>,
+    rate_limit: Option<RateLimit>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -58,6 +62,7 @@ impl NewToken {
             metadata: Map::new(),
             owner: None,
             created_by: None,
+            rate_limit: None,
         }
     }
 
@@ -120,12 +125,26 @@ impl NewToken {
         self
     }
 
+    /// At most `limit` requests per `period` for this token alone, enforced by the
+    /// [`AuthLayer`](crate::AuthLayer) on top of its owner's limit, if any (default: none).
+    /// A [`RateLimit`] is checked when it is made, so this cannot fail.
+    /// [`OwnedTokens`](super::OwnedTokens) refuses a token with one unless it was given
+    /// [`allow_rate_limits`](super::OwnedTokens::allow_rate_limits).
+    pub fn rate_limit(mut self, rate_limit: Option<RateLimit>) -> Self {
+        self.rate_limit = rate_limit;
+        self
+    }
+
     pub(super) fn owner_ref(&self) -> Option<&str> {
         self.owner.as_deref()
     }
 
     pub(super) fn scopes_ref(&self) -> &[String] {
         &self.scopes
+    }
+
+    pub(super) fn has_rate_limit(&self) -> bool {
+        self.rate_limit.is_some()
     }
 
     /// Checks every field and makes the record, created at `now`.
@@ -159,7 +178,8 @@ impl NewToken {
             .with_metadata(self.metadata)
             .with_created_at(now)
             .with_owner(self.owner)
-            .with_created_by(self.created_by);
+            .with_created_by(self.created_by)
+            .with_rate_limit(self.rate_limit);
         if let Some(kind) = self.kind {
             record.kind = kind;
         }

@@ -3,6 +3,7 @@
 use std::fmt;
 
 use super::{IssuedToken, ManageError, NewToken, TokenManager, rules};
+use crate::limit::OwnerSettings;
 use crate::record::{TokenRecord, TokenStatus};
 use crate::secret::Secret;
 use crate::store::{ListQuery, Page, TokenPatch};
@@ -22,6 +23,10 @@ use crate::store::{ListQuery, Page, TokenPatch};
 ///   another is [`ManageError::NotAllowed`].
 /// - It revokes, but never makes an inactive token active again: a revocation holds until
 ///   an admin lifts it ([`ManageError::NotAllowed`]).
+/// - It sets no rate limit: not on a token it creates, nor on one it changes (set, raise or
+///   remove), nor on its owner ([`ManageError::NotAllowed`]), unless given
+///   [`allow_rate_limits`](Self::allow_rate_limits). Its tokens have no limit of their own
+///   and stay under the owner's, which it may read ([`owner_settings`](Self::owner_settings)).
 ///
 /// ```
 /// use std::sync::Arc;
@@ -57,6 +62,7 @@ pub struct OwnedTokens {
     manager: TokenManager,
     owner: String,
     grantable: Vec<String>,
+    rate_limits: bool,
 }
 
 impl fmt::Debug for OwnedTokens {
@@ -64,6 +70,7 @@ impl fmt::Debug for OwnedTokens {
         f.debug_struct("OwnedTokens")
             .field("owner", &self.owner)
             .field("grantable", &self.grantable)
+            .field("rate_limits", &self.rate_limits)
             .finish_non_exhaustive()
     }
 }
@@ -74,6 +81,7 @@ impl OwnedTokens {
             manager,
             owner,
             grantable: Vec::new(),
+            rate_limits: false,
         }
     }
 
@@ -86,6 +94,16 @@ impl OwnedTokens {
         S: Into<String>,
     {
         self.grantable = scopes.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Lets it set rate limits: on the tokens it creates and changes, and on its owner
+    /// ([`set_owner_settings`](Self::set_owner_settings)). For your own code that sells
+    /// plans, acting for the owner on what the owner paid for; never for a token's holder
+    /// or a user's settings page, or a user could lift the limit their plan sets. The admin
+    /// API never gives it: there, only the admin scope sets limits.
+    pub fn allow_rate_limits(mut self) -> Self {
+        self.rate_limits = true;
         self
     }
 
@@ -123,8 +141,9 @@ impl OwnedTokens {
     /// Creates a token for the owner, as [`TokenManager::create`] does.
     ///
     /// # Errors
-    /// [`ManageError::NotAllowed`] for a scope it may not grant, or another owner in
-    /// `new`; otherwise as [`TokenManager::create`].
+    /// [`ManageError::NotAllowed`] for a scope it may not grant, another owner in `new`, or
+    /// a rate limit without [`allow_rate_limits`](Self::allow_rate_limits); otherwise as
+    /// [`TokenManager::create`].
     pub async fn create(&self, new: NewToken) -> Result<IssuedToken, ManageError> {
         let new = self.own(new)?;
         self.manager.create(new).await
@@ -143,8 +162,9 @@ impl OwnedTokens {
     ///
     /// # Errors
     /// [`ManageError::NotFound`] for another owner's token; [`ManageError::NotAllowed`]
-    /// for a scope it may not grant, an owner change, or making an inactive token active;
-    /// otherwise as
+    /// for a scope it may not grant, an owner change, making an inactive token active, or a
+    /// patch that carries a rate limit at all (to set, raise or remove) without
+    /// [`allow_rate_limits`](Self::allow_rate_limits); otherwise as
     /// [`TokenManager::update`].
     pub async fn update(&self, id: &str, patch: TokenPatch) -> Result<TokenRecord, ManageError> {
         self.check_owner()?;
@@ -152,6 +172,9 @@ impl OwnedTokens {
             Some(Some(owner)) if *owner == self.owner => {}
             None => {}
             Some(_) => return Err(not_allowed("may not give a token to another owner", Vec::new())),
+        }
+        if patch.rate_limit.is_some() {
+            self.check_rate_limits()?;
         }
         if let Some(scopes) = &patch.scopes {
             self.check_grantable(scopes)?;
@@ -186,6 +209,27 @@ impl OwnedTokens {
         self.manager.revoke_owner(&self.owner).await
     }
 
+    /// The owner's settings (the rate limit all its tokens share), as
+    /// [`TokenManager::owner_settings`] reads them.
+    ///
+    /// # Errors
+    /// As [`TokenManager::owner_settings`].
+    pub async fn owner_settings(&self) -> Result<OwnerSettings, ManageError> {
+        self.manager.owner_settings(&self.owner).await
+    }
+
+    /// Replaces the owner's settings, as [`TokenManager::set_owner_settings`] does; only
+    /// with [`allow_rate_limits`](Self::allow_rate_limits).
+    ///
+    /// # Errors
+    /// [`ManageError::NotAllowed`] without [`allow_rate_limits`](Self::allow_rate_limits);
+    /// otherwise as [`TokenManager::set_owner_settings`].
+    pub async fn set_owner_settings(&self, settings: OwnerSettings) -> Result<OwnerSettings, ManageError> {
+        self.check_owner()?;
+        self.check_rate_limits()?;
+        self.manager.set_owner_settings(&self.owner, settings).await
+    }
+
     /// Rotates one of the owner's tokens, as [`TokenManager::rotate`] does.
     ///
     /// # Errors
@@ -218,11 +262,28 @@ impl OwnedTokens {
             return Err(not_allowed("may not create a token for another owner", Vec::new()));
         }
         self.check_grantable(new.scopes_ref())?;
+        if new.has_rate_limit() {
+            self.check_rate_limits()?;
+        }
         Ok(new.owner(self.owner.clone()))
     }
 
     fn check_owner(&self) -> Result<(), ManageError> {
         rules::owner(&self.owner)
+    }
+
+    /// A rate limit is the plan the owner was sold, not the holder's to choose. Without the
+    /// grant it is refused as the other things it may not do are, naming no scope (the
+    /// admin API's challenge then names the admin scope).
+    fn check_rate_limits(&self) -> Result<(), ManageError> {
+        if self.rate_limits {
+            Ok(())
+        } else {
+            Err(not_allowed(
+                "may not set, change or remove a rate limit; an admin can",
+                Vec::new(),
+            ))
+        }
     }
 
     fn check_grantable(&self, scopes: &[String]) -> Result<(), ManageError> {

@@ -5,6 +5,7 @@
 
 use time::OffsetDateTime;
 
+use crate::limit::RateLimit;
 use crate::record::{PreviousSecret, TokenRecord, TokenStatus};
 
 /// Changes to apply to a record; `None` leaves a field as it is.
@@ -31,6 +32,8 @@ pub struct TokenPatch {
     pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
     /// New owner; `Some(None)` removes it.
     pub owner: Option<Option<String>>,
+    /// New rate limit; `Some(None)` removes it.
+    pub rate_limit: Option<Option<RateLimit>>,
 }
 
 impl TokenPatch {
@@ -86,6 +89,13 @@ impl TokenPatch {
         self
     }
 
+    /// Sets the rate limit; `None` removes it.
+    #[must_use]
+    pub fn rate_limit(mut self, rate_limit: Option<RateLimit>) -> Self {
+        self.rate_limit = Some(rate_limit);
+        self
+    }
+
     /// Applies the patch to a record, at `now`: `updated_at` becomes `now`, and
     /// `revoked_at` follows the status (set when it turns inactive, cleared when it turns
     /// active). Every store of this crate computes an update's record with it, in the
@@ -99,6 +109,7 @@ impl TokenPatch {
             expires_at,
             metadata,
             owner,
+            rate_limit,
         } = self;
         record.revoked_at = revoked_at(record.status, *status, record.revoked_at, now);
         record.updated_at = now;
@@ -119,6 +130,9 @@ impl TokenPatch {
         }
         if let Some(metadata) = metadata {
             record.metadata.clone_from(metadata);
+        }
+        if let Some(rate_limit) = *rate_limit {
+            record.rate_limit = rate_limit;
         }
     }
 }
@@ -282,5 +296,20 @@ mod tests {
         assert_eq!(token.updated_at, now);
         Rotation::new(old, None).apply(&mut token, now);
         assert_eq!((token.secret_hash, token.previous_secret), (old, None));
+    }
+
+    #[test]
+    fn a_patch_sets_and_removes_the_rate_limit_and_a_rotation_keeps_it() {
+        let now = crate::record::now();
+        let limit = RateLimit::from_parts(10, 60, 5).unwrap();
+        let mut token = record();
+        TokenPatch::new().rate_limit(Some(limit)).apply(&mut token, now);
+        assert_eq!(token.rate_limit, Some(limit));
+        TokenPatch::new().name("x").apply(&mut token, now);
+        assert_eq!(token.rate_limit, Some(limit), "a patch without it keeps it");
+        Rotation::new(SecretHasher::Sha256.hash(b"t"), None).apply(&mut token, now);
+        assert_eq!(token.rate_limit, Some(limit), "a rotation keeps it");
+        TokenPatch::new().rate_limit(None).apply(&mut token, now);
+        assert_eq!(token.rate_limit, None);
     }
 }

@@ -21,6 +21,10 @@ pub enum StoreError {
     /// The store was configured with a setting it cannot use (a bad table prefix, say).
     #[error("invalid token store configuration: {0}")]
     Config(String),
+    /// The store does not do what was asked, whatever the input: it names what it lacks
+    /// ("this store keeps no owner settings"). Retrying would not help; another store would.
+    #[error("unsupported by this token store: {0}")]
+    Unsupported(&'static str),
 }
 
 impl StoreError {

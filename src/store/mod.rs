@@ -16,6 +16,7 @@ use futures_core::Stream;
 use time::OffsetDateTime;
 
 use crate::hash::SecretHash;
+use crate::limit::OwnerSettings;
 use crate::record::TokenRecord;
 
 // The modules an application's types live in are the crate root's to show (`tollgate::
@@ -28,6 +29,8 @@ mod listen;
 pub(crate) mod memory;
 #[cfg(feature = "postgres")]
 pub(crate) mod postgres;
+#[cfg(any(feature = "postgres", feature = "_sqlite"))]
+mod rate_columns;
 #[cfg(feature = "redis")]
 pub(crate) mod redis;
 #[cfg(feature = "_sqlite")]
@@ -113,6 +116,18 @@ pub trait TokenSource: Send + Sync + 'static {
         Ok(())
     }
 
+    /// The settings of `owner` (a rate limit all its tokens share): what the verifier reads
+    /// for an owner's tokens on a cache miss. An owner never given any has the default,
+    /// empty settings; so has every owner of a store that keeps none, as the default says.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when the backend fails; [`StoreError::Corrupt`] when it
+    /// holds settings this crate could not have written.
+    async fn owner_settings(&self, owner: &str) -> Result<OwnerSettings, StoreError> {
+        let _ = owner;
+        Ok(OwnerSettings::default())
+    }
+
     /// A stream of changes made by any writer to this store, if the backend has one.
     /// The default has none: caches then rely on their time-to-live and on explicit
     /// invalidation.
@@ -192,6 +207,24 @@ pub trait TokenStore: TokenSource {
             }
         }
     }
+
+    /// Replaces the settings of `owner` with `settings`; empty settings
+    /// ([`OwnerSettings::is_empty`]) delete them, so that the owner reads as one never given
+    /// any. A store that has a [`TokenSource::changes`] stream then publishes a
+    /// [`ChangeEvent::Changed`] for every token of the owner, whatever its status, as
+    /// [`revoke_owner`](Self::revoke_owner) does: every replica's cache reads those tokens
+    /// again, and the new settings with them.
+    ///
+    /// The default keeps no settings: it refuses, and [`TokenSource::owner_settings`] gives
+    /// the default. Every store of this crate keeps them.
+    ///
+    /// # Errors
+    /// [`StoreError::Unsupported`] from a store that keeps no owner settings;
+    /// [`StoreError::Unavailable`] when the backend fails.
+    async fn set_owner_settings(&self, owner: &str, settings: &OwnerSettings) -> Result<(), StoreError> {
+        let _ = (owner, settings);
+        Err(StoreError::Unsupported("this store keeps no owner settings"))
+    }
 }
 
 macro_rules! forward_source {
@@ -209,6 +242,9 @@ macro_rules! forward_source {
             }
             async fn record_use(&self, uses: &[(String, OffsetDateTime)]) -> Result<(), StoreError> {
                 (**self).record_use(uses).await
+            }
+            async fn owner_settings(&self, owner: &str) -> Result<OwnerSettings, StoreError> {
+                (**self).owner_settings(owner).await
             }
         }
 
@@ -231,6 +267,9 @@ macro_rules! forward_source {
             }
             async fn revoke_owner(&self, owner: &str) -> Result<Vec<String>, StoreError> {
                 (**self).revoke_owner(owner).await
+            }
+            async fn set_owner_settings(&self, owner: &str, settings: &OwnerSettings) -> Result<(), StoreError> {
+                (**self).set_owner_settings(owner, settings).await
             }
         }
     )*};

@@ -8,6 +8,7 @@ use super::caches::{Caches, Sizes};
 use super::inner::Inner;
 use super::verifier::Verifier;
 use crate::hash::SecretHasher;
+use crate::limit::{Limiter, RateLimits};
 use crate::store::TokenSource;
 use crate::token::TokenFormat;
 
@@ -52,6 +53,7 @@ pub struct VerifierBuilder {
     negative_ttl: Duration,
     source_timeout: Duration,
     stale_window: Duration,
+    rate_limits: RateLimits,
 }
 
 impl fmt::Debug for VerifierBuilder {
@@ -65,6 +67,7 @@ impl fmt::Debug for VerifierBuilder {
             .field("negative_ttl", &self.negative_ttl)
             .field("source_timeout", &self.source_timeout)
             .field("stale_window", &self.stale_window)
+            .field("rate_limits", &self.rate_limits)
             .finish_non_exhaustive()
     }
 }
@@ -93,6 +96,7 @@ impl VerifierBuilder {
             negative_ttl: Duration::from_secs(5),
             source_timeout: Duration::from_secs(5),
             stale_window: Duration::ZERO,
+            rate_limits: RateLimits::local(),
         }
     }
 
@@ -162,6 +166,22 @@ impl VerifierBuilder {
         self
     }
 
+    /// Where the state of rate limits is kept ([`TokenRecord::rate_limit`](crate::TokenRecord::rate_limit),
+    /// [`OwnerSettings`](crate::OwnerSettings)): in this process (the default), or in Redis
+    /// for the whole fleet. See [`RateLimits`]. The layers built on this verifier apply the
+    /// limits; checking a token through the verifier alone counts nothing.
+    ///
+    /// ```
+    /// use tollgate::{MemoryStore, RateLimits, Verifier};
+    ///
+    /// let verifier = Verifier::builder(MemoryStore::new()).rate_limits(RateLimits::local()).build();
+    /// # drop(verifier);
+    /// ```
+    pub fn rate_limits(mut self, limits: RateLimits) -> Self {
+        self.rate_limits = limits;
+        self
+    }
+
     /// The structured token format (prefix and lengths).
     pub fn format(mut self, format: TokenFormat) -> Self {
         self.format = format;
@@ -190,6 +210,7 @@ impl VerifierBuilder {
             self.hasher,
             caches,
             self.source_timeout,
+            Limiter::new(self.rate_limits),
         ))
     }
 }

@@ -8,6 +8,8 @@ use super::clock;
 use super::error::InvalidReason;
 use super::key::IdKey;
 use crate::hash::SecretHash;
+use crate::limit::buckets::Buckets;
+use crate::limit::{Limits, OwnerSettings};
 use crate::principal::{Identified, Identity, Principal};
 use crate::record::{self, TokenRecord, TokenStatus};
 
@@ -38,6 +40,9 @@ pub(crate) struct Entry {
     /// Whether the token expires or has a rotated secret in its grace period: only then is
     /// the precise clock read.
     has_deadline: bool,
+    /// Whether the token is under a rate limit: read on every hit beside the other flags, so
+    /// that a token without one never touches the cold `limits`.
+    limited: bool,
     // Off the hit path.
     pub(crate) id: Arc<str>,
     identity: Identity,
@@ -47,6 +52,10 @@ pub(crate) struct Entry {
     reported_s: AtomicU32,
     /// Stale mode only: when a refresh of this entry last failed (coarse clock, ms; 0 never).
     refresh_failed_ms: AtomicU64,
+    /// The rate limits the token is under (its own, its owner's), with handles on their
+    /// state, which lives beside the cache; `None` for a token with no limit, so that its
+    /// hits pay one branch.
+    limits: Option<Box<Limits>>,
 }
 
 /// What a stale entry may still do, in stale mode.
@@ -65,7 +74,15 @@ pub(crate) enum Staleness {
 pub(crate) const STALE_RETRY_MS: u64 = 1_000;
 
 impl Entry {
+    /// The entry of a record, with no owner limit and no limit state: for tests.
+    #[cfg(test)]
     pub(crate) fn from_record(record: &TokenRecord, ttl: Duration) -> Self {
+        Self::new(record, &OwnerSettings::new(), ttl, &Buckets::default())
+    }
+
+    /// The entry of a record whose owner has `owner` settings: its limits take their state
+    /// from `buckets`.
+    pub(crate) fn new(record: &TokenRecord, owner: &OwnerSettings, ttl: Duration, buckets: &Buckets) -> Self {
         // Every field, so that one added to the record is checked, or said not to be.
         let TokenRecord {
             id,
@@ -85,6 +102,7 @@ impl Entry {
             updated_at: _,
             revoked_at: _,
             last_used_at: _,
+            rate_limit,
         } = record;
         let filled_ms = clock::coarse_ms();
         let expires_at = expires_at.map(SystemTime::from);
@@ -92,6 +110,8 @@ impl Entry {
             .as_ref()
             .map(|prev| (prev.hash, SystemTime::from(prev.valid_until)));
         let id: Arc<str> = Arc::from(id.as_str());
+        let owner_limit = record.owner.as_deref().zip(owner.rate_limit);
+        let limits = Limits::new(&id, *rate_limit, owner_limit, buckets);
         Self {
             key: IdKey::new(&id),
             hash: *secret_hash,
@@ -100,12 +120,14 @@ impl Entry {
             last_used_s: AtomicU32::new(0),
             active: *status == TokenStatus::Active,
             has_deadline: expires_at.is_some() || previous.is_some(),
+            limited: limits.is_some(),
             id,
-            identity: Identity::from_record(record),
+            identity: Identity::from_record(record).with_owner_rate_limit(owner_limit.map(|(_, limit)| limit)),
             expires_at,
             previous,
             reported_s: AtomicU32::new(0),
             refresh_failed_ms: AtomicU64::new(0),
+            limits,
         }
     }
 
@@ -209,6 +231,11 @@ impl Identified for Entry {
 
     fn identity(&self) -> &Identity {
         &self.identity
+    }
+
+    #[inline]
+    fn limits(&self) -> Option<&Limits> {
+        if self.limited { self.limits.as_deref() } else { None }
     }
 }
 

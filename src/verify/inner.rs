@@ -14,6 +14,7 @@ use super::error::{InvalidReason, VerifyError};
 use super::flight::{Flights, Outcome};
 use super::key::MissKey;
 use crate::hash::{SecretHash, SecretHasher};
+use crate::limit::{Limiter, OwnerSettings};
 use crate::metrics::{Lookup, VerifierMetrics};
 use crate::principal::Principal;
 use crate::secret::Secret;
@@ -67,6 +68,7 @@ pub(super) struct Inner {
     flights: Flights,
     source_timeout: Duration,
     metrics: VerifierMetrics,
+    limiter: Limiter,
 }
 
 impl Inner {
@@ -76,6 +78,7 @@ impl Inner {
         hasher: SecretHasher,
         caches: Caches,
         source_timeout: Duration,
+        limiter: Limiter,
     ) -> Self {
         Self {
             source,
@@ -85,7 +88,12 @@ impl Inner {
             flights: Flights::default(),
             source_timeout,
             metrics: VerifierMetrics::register(),
+            limiter,
         }
+    }
+
+    pub(super) fn limiter(&self) -> &Limiter {
+        &self.limiter
     }
 
     pub(super) fn format(&self) -> &TokenFormat {
@@ -197,11 +205,17 @@ impl Inner {
 
     /// Asks the source, within the source timeout, and fills the caches with its answer.
     async fn fetch(self: Arc<Self>, key: MissKey, generation: u64) -> Outcome {
+        // The token, and its owner's settings (its limit) with it: what the entry holds.
         let lookup = async {
-            match &key {
-                MissKey::Id(id) => self.source.get(id).await,
-                MissKey::Hash(hash) => self.source.find_by_hash(hash).await,
-            }
+            let record = match &key {
+                MissKey::Id(id) => self.source.get(id).await?,
+                MissKey::Hash(hash) => self.source.find_by_hash(hash).await?,
+            };
+            let owner = match record.as_ref().and_then(|record| record.owner.as_deref()) {
+                Some(owner) => self.source.owner_settings(owner).await?,
+                None => OwnerSettings::new(),
+            };
+            Ok::<_, crate::store::StoreError>(record.map(|record| (record, owner)))
         };
         let started = std::time::Instant::now();
         let (outcome, result) = match tokio::time::timeout(self.source_timeout, lookup).await {
@@ -214,7 +228,9 @@ impl Inner {
                 (Err(VerifyError::Unavailable(Arc::new(err))), Lookup::Error)
             }
             Ok(Ok(record)) => {
-                let entry = record.map(|record| Arc::new(Entry::from_record(&record, self.caches.ttl())));
+                let entry = record.map(|(record, owner)| {
+                    Arc::new(Entry::new(&record, &owner, self.caches.ttl(), self.limiter.buckets()))
+                });
                 self.caches.fill(&key, entry.as_ref(), generation);
                 let result = if entry.is_some() {
                     Lookup::Found

@@ -32,4 +32,5 @@ pub(crate) use claim::Claim;
 pub(crate) use clock::coarse_ms;
 pub use error::{InvalidReason, VerifyError};
 pub(crate) use inner::{CacheAnswer, Pending};
+pub(crate) use key::FastHash;
 pub use verifier::Verifier;

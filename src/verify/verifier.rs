@@ -11,6 +11,7 @@ use super::error::VerifyError;
 use super::inner::{CacheAnswer, Inner, Pending};
 use crate::credential::{Credential, Read};
 use crate::hash::{SecretHash, SecretHasher};
+use crate::limit::Limiter;
 use crate::principal::Principal;
 use crate::store::{ChangeEvent, StoreError};
 use crate::token::TokenFormat;
@@ -245,6 +246,20 @@ impl Verifier {
     #[must_use]
     pub fn negative_cached_count(&self) -> u64 {
         self.inner.caches().negative_len()
+    }
+
+    /// How many rate-limit states this process keeps: one per token, and per owner, whose
+    /// limit was used and is not yet full again (with limits shared in Redis, those
+    /// counted here while Redis was away). Each is forgotten once its limit is full again,
+    /// within a second of it, when a limited request comes.
+    #[must_use]
+    pub fn rate_limit_states(&self) -> usize {
+        self.inner.limiter().len()
+    }
+
+    /// The limiter the layers apply limits with.
+    pub(crate) fn limiter(&self) -> &Limiter {
+        self.inner.limiter()
     }
 }
 

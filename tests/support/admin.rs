@@ -163,6 +163,7 @@ pub fn assert_is_record(record: &Value) {
             "metadata",
             "name",
             "owner",
+            "rate_limit",
             "revoked_at",
             "scopes",
             "status",
@@ -601,7 +602,16 @@ pub async fn admin_requests_need_the_admin_scope() {
 // CONTRACT §3: 404 unknown path; 405 with Allow.
 pub async fn unknown_paths_are_404_and_wrong_methods_405_with_allow() {
     let h = Harness::new().await;
-    for path in ["/", "/nope", "/tokens/", "/tokens/a/b", "/tokens/a/rotate/x"] {
+    for path in [
+        "/",
+        "/nope",
+        "/tokens/",
+        "/tokens/a/b",
+        "/tokens/a/rotate/x",
+        "/owners",
+        "/owners/",
+        "/owners/a/b",
+    ] {
         assert_error(
             &h.admin(Method::GET, path, None).await,
             StatusCode::NOT_FOUND,
@@ -615,6 +625,8 @@ pub async fn unknown_paths_are_404_and_wrong_methods_405_with_allow() {
         (Method::POST, "/tokens/abc", "GET, PATCH, DELETE"),
         (Method::GET, "/tokens/abc/rotate", "POST"),
         (Method::POST, "/openapi.json", "GET"),
+        (Method::PATCH, "/owners/acme", "GET, PUT"),
+        (Method::DELETE, "/owners/acme", "GET, PUT"),
     ] {
         let reply = h.admin(method, path, None).await;
         assert_error(&reply, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
@@ -729,6 +741,7 @@ pub async fn openapi_document_matches_the_router() {
         "/tokens/revoke",
         "/tokens/{id}",
         "/tokens/{id}/rotate",
+        "/owners/{owner}",
         "/openapi.json",
         "/",
         "/health",
@@ -739,8 +752,10 @@ pub async fn openapi_document_matches_the_router() {
             let documented = paths
                 .get(template)
                 .is_some_and(|item| item.get(method.as_str().to_lowercase()).is_some());
-            let path = template.replace("{id}", id);
-            let body = (*method == Method::POST || *method == Method::PATCH).then(|| json!({}));
+            let path = template.replace("{id}", id).replace("{owner}", "acme");
+            let body = [Method::POST, Method::PATCH, Method::PUT]
+                .contains(method)
+                .then(|| json!({}));
             // DELETE last would remove the probe; use a throwaway id for it.
             let path = if *method == Method::DELETE && documented {
                 let doomed = h.create(json!({"name": "doomed"})).await;

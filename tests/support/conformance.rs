@@ -9,7 +9,9 @@ use futures_util::StreamExt as _;
 use super::now;
 use serde_json::json;
 use tollgate::store::{ChangeEvent, Rotation, TokenStore};
-use tollgate::{ListQuery, PreviousSecret, SecretHasher, StoreError, TokenPatch, TokenRecord, TokenStatus};
+use tollgate::{
+    ListQuery, OwnerSettings, PreviousSecret, RateLimit, SecretHasher, StoreError, TokenPatch, TokenRecord, TokenStatus,
+};
 
 fn hash(text: &str) -> tollgate::SecretHash {
     SecretHasher::Sha256.hash(text.as_bytes())
@@ -44,7 +46,11 @@ pub async fn run<S: TokenStore>(store: &S, changes: Changes) {
     usage_is_recorded(store).await;
     owners_filter_lists_and_revoke_together(store).await;
     audit_fields_follow_each_change(store).await;
+    rate_limits_read_back_exactly(store).await;
+    patches_set_change_and_remove_the_rate_limit(store).await;
+    owner_settings_are_kept_replaced_and_deleted(store).await;
     changes_are_published(store, changes).await;
+    owner_settings_publish_a_change_of_each_of_the_owners_tokens(store, changes).await;
     assert!(
         store.list(&ListQuery::new(1000)).await.unwrap().records.is_empty(),
         "suite must leave the store empty"
@@ -477,6 +483,138 @@ async fn audit_fields_follow_each_change<S: TokenStore>(store: &S) {
     cleanup(store).await;
 }
 
+fn limit(limit: u32, period_secs: u32, burst: u32) -> RateLimit {
+    RateLimit::from_parts(limit, period_secs, burst).unwrap()
+}
+
+async fn rate_limits_read_back_exactly<S: TokenStore>(store: &S) {
+    // The extremes a limit may take, and an ordinary one, each on a token of its own.
+    let limits = [
+        limit(100, 60, 20),
+        limit(1, 1, 1),
+        limit(u32::MAX, 86_400, u32::MAX),
+        limit(10, 3_600, 1_000),
+    ];
+    for (i, rate_limit) in limits.into_iter().enumerate() {
+        let rec = record(&format!("rl{i}"), &format!("s-rl{i}"))
+            .with_owner(Some("rl-owner".into()))
+            .with_rate_limit(Some(rate_limit));
+        store.create(rec.clone()).await.unwrap();
+        assert_eq!(store.get(&rec.id).await.unwrap().unwrap(), rec, "get");
+        let found = store.find_by_hash(&rec.secret_hash).await.unwrap().unwrap();
+        assert_eq!(found, rec, "find_by_hash");
+    }
+    let unlimited = record("rl9", "s-rl9").with_owner(Some("rl-owner".into()));
+    store.create(unlimited.clone()).await.unwrap();
+    assert_eq!(store.get("rl9").await.unwrap().unwrap().rate_limit, None);
+
+    let listed = store.list(&ListQuery::new(10).owner("rl-owner")).await.unwrap().records;
+    let got: Vec<Option<RateLimit>> = listed.iter().map(|r| r.rate_limit).collect();
+    let mut want: Vec<Option<RateLimit>> = limits.into_iter().map(Some).collect();
+    want.push(None);
+    assert_eq!(got, want, "list, in id order");
+    cleanup(store).await;
+}
+
+async fn patches_set_change_and_remove_the_rate_limit<S: TokenStore>(store: &S) {
+    store.create(record("rlp", "s-rlp-1")).await.unwrap();
+    let (first, second) = (limit(5, 10, 5), limit(50, 60, 7));
+
+    let set = store
+        .update("rlp", &TokenPatch::new().rate_limit(Some(first)))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(set.rate_limit, Some(first));
+    assert_eq!(
+        store.get("rlp").await.unwrap().unwrap().rate_limit,
+        Some(first),
+        "stored"
+    );
+
+    let renamed = store
+        .update("rlp", &TokenPatch::new().name("other"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(renamed.rate_limit, Some(first), "a patch without it keeps it");
+
+    let changed = store
+        .update("rlp", &TokenPatch::new().rate_limit(Some(second)))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(changed.rate_limit, Some(second));
+    assert_eq!(store.get("rlp").await.unwrap().unwrap().rate_limit, Some(second));
+
+    let rotated = store
+        .rotate("rlp", &Rotation::new(hash("s-rlp-2"), None))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(rotated.rate_limit, Some(second), "a rotation keeps it");
+    assert_eq!(store.get("rlp").await.unwrap().unwrap(), rotated);
+
+    let mut patch = TokenPatch::new();
+    patch.rate_limit = Some(None);
+    let removed = store.update("rlp", &patch).await.unwrap().unwrap();
+    assert_eq!(removed.rate_limit, None, "Some(None) removes it");
+    assert_eq!(store.get("rlp").await.unwrap().unwrap(), removed);
+    cleanup(store).await;
+}
+
+async fn owner_settings_are_kept_replaced_and_deleted<S: TokenStore>(store: &S) {
+    let none = OwnerSettings::default();
+    assert_eq!(
+        store.owner_settings("os-unknown").await.unwrap(),
+        none,
+        "an unknown owner has none"
+    );
+
+    let plan = OwnerSettings::new().with_rate_limit(Some(limit(1_000, 3_600, 100)));
+    store.set_owner_settings("os-a", &plan).await.unwrap();
+    assert_eq!(store.owner_settings("os-a").await.unwrap(), plan);
+    assert_eq!(
+        store.owner_settings("os-b").await.unwrap(),
+        none,
+        "other owners are untouched"
+    );
+    assert_eq!(
+        store.owner_settings("os-A").await.unwrap(),
+        none,
+        "owners are case-sensitive"
+    );
+
+    let other = OwnerSettings::new().with_rate_limit(Some(limit(u32::MAX, 1, 1)));
+    store.set_owner_settings("os-b", &other).await.unwrap();
+    let bigger = OwnerSettings::new().with_rate_limit(Some(limit(5_000, 60, 5_000)));
+    store.set_owner_settings("os-a", &bigger).await.unwrap();
+    assert_eq!(store.owner_settings("os-a").await.unwrap(), bigger, "replaced");
+    assert_eq!(store.owner_settings("os-b").await.unwrap(), other);
+
+    store.set_owner_settings("os-a", &OwnerSettings::new()).await.unwrap();
+    assert_eq!(
+        store.owner_settings("os-a").await.unwrap(),
+        none,
+        "empty settings delete them"
+    );
+    assert_eq!(store.owner_settings("os-b").await.unwrap(), other);
+    store.set_owner_settings("os-a", &OwnerSettings::new()).await.unwrap();
+    store.set_owner_settings("os-a", &plan).await.unwrap();
+    assert_eq!(
+        store.owner_settings("os-a").await.unwrap(),
+        plan,
+        "set again after a delete"
+    );
+
+    // Owner settings are not tokens: they neither list nor go with the tokens.
+    assert!(store.list(&ListQuery::new(10)).await.unwrap().records.is_empty());
+    for owner in ["os-a", "os-b"] {
+        store.set_owner_settings(owner, &OwnerSettings::new()).await.unwrap();
+        assert_eq!(store.owner_settings(owner).await.unwrap(), none);
+    }
+}
+
 async fn changes_are_published<S: TokenStore>(store: &S, offered: Changes) {
     let stream = store.changes();
     assert_eq!(
@@ -512,4 +650,61 @@ async fn changes_are_published<S: TokenStore>(store: &S, offered: Changes) {
             other => panic!("unexpected event {other:?}"),
         }
     }
+}
+
+/// Every token of the owner, whatever its status, is announced, so that every replica's
+/// cache reads it again with the new settings; no other token is.
+async fn owner_settings_publish_a_change_of_each_of_the_owners_tokens<S: TokenStore>(store: &S, offered: Changes) {
+    let Some(mut changes) = store.changes() else {
+        assert_eq!(offered, Changes::NotOffered);
+        return;
+    };
+    let owned = |id: &str, owner: &str| record(id, &format!("s-{id}")).with_owner(Some(owner.into()));
+    store.create(owned("ose1", "os-evt")).await.unwrap();
+    let inactive = owned("ose2", "os-evt").with_status(TokenStatus::Inactive);
+    store.create(inactive).await.unwrap();
+    store.create(owned("ose3", "os-other")).await.unwrap();
+    // A write after each step, whose event comes after the step's (events follow the order
+    // of writes): what came before it is the step's.
+    let fence = |step: &str| record(&format!("fence-{step}"), &format!("s-fence-{step}"));
+    store.create(fence("created")).await.unwrap();
+    assert_eq!(ids_until(&mut changes, "fence-created").await, ["ose1", "ose2", "ose3"]);
+
+    let plan = OwnerSettings::new().with_rate_limit(Some(limit(10, 60, 10)));
+    store.set_owner_settings("os-evt", &plan).await.unwrap();
+    store.create(fence("set")).await.unwrap();
+    assert_eq!(
+        ids_until(&mut changes, "fence-set").await,
+        ["ose1", "ose2"],
+        "each of the owner's tokens, active or not, and no other"
+    );
+
+    store.set_owner_settings("os-evt", &OwnerSettings::new()).await.unwrap();
+    store.create(fence("deleted")).await.unwrap();
+    assert_eq!(
+        ids_until(&mut changes, "fence-deleted").await,
+        ["ose1", "ose2"],
+        "deleting them too"
+    );
+    cleanup(store).await;
+}
+
+/// The sorted ids of this suite's owner-event tokens (`ose…`) changed before `fence` was: a
+/// store whose events travel may still deliver ones from the steps before, for other ids.
+async fn ids_until(changes: &mut tollgate::store::ChangeStream, fence: &str) -> Vec<String> {
+    let mut ids = Vec::new();
+    loop {
+        let event = tokio::time::timeout(Duration::from_secs(5), changes.next())
+            .await
+            .expect("a change event arrives for each change")
+            .expect("the stream stays open");
+        match event {
+            ChangeEvent::Changed { id } if id == fence => break,
+            ChangeEvent::Changed { id } if id.starts_with("ose") => ids.push(id),
+            ChangeEvent::Changed { .. } => {}
+            other => panic!("unexpected event {other:?}"),
+        }
+    }
+    ids.sort();
+    ids
 }

@@ -3,6 +3,8 @@
 
 #[cfg(feature = "admin")]
 pub mod admin;
+#[cfg(feature = "admin")]
+pub mod admin_limits;
 pub mod backends;
 pub mod checksum;
 pub mod conformance;
@@ -200,6 +202,11 @@ impl<S: TokenSource> TokenSource for Instrumented<S> {
         self.fail_if_failing()?;
         self.inner.record_use(uses).await
     }
+
+    async fn owner_settings(&self, owner: &str) -> Result<tollgate::OwnerSettings, StoreError> {
+        self.fail_if_failing()?;
+        self.inner.owner_settings(owner).await
+    }
 }
 
 #[async_trait]
@@ -230,6 +237,11 @@ impl<S: TokenStore> TokenStore for Instrumented<S> {
         self.fail_if_failing()?;
         self.inner.rotate(id, rotation).await
     }
+
+    async fn set_owner_settings(&self, owner: &str, settings: &tollgate::OwnerSettings) -> Result<(), StoreError> {
+        self.fail_if_failing()?;
+        self.inner.set_owner_settings(owner, settings).await
+    }
 }
 
 impl<S> Instrumented<S> {
@@ -239,6 +251,49 @@ impl<S> Instrumented<S> {
         } else {
             Ok(())
         }
+    }
+}
+
+/// A store of one's own that keeps no owner settings: everything goes to a `MemoryStore`
+/// but `owner_settings` and `set_owner_settings`, left to the traits' defaults (none, and
+/// `StoreError::Unsupported`).
+pub struct NoOwnerSettings(pub MemoryStore);
+
+#[async_trait]
+impl TokenSource for NoOwnerSettings {
+    async fn get(&self, id: &str) -> Result<Option<TokenRecord>, StoreError> {
+        self.0.get(id).await
+    }
+
+    async fn find_by_hash(&self, hash: &SecretHash) -> Result<Option<TokenRecord>, StoreError> {
+        self.0.find_by_hash(hash).await
+    }
+
+    fn changes(&self) -> Option<ChangeStream> {
+        self.0.changes()
+    }
+}
+
+#[async_trait]
+impl TokenStore for NoOwnerSettings {
+    async fn create(&self, record: TokenRecord) -> Result<(), StoreError> {
+        self.0.create(record).await
+    }
+
+    async fn list(&self, query: &ListQuery) -> Result<Page, StoreError> {
+        self.0.list(query).await
+    }
+
+    async fn update(&self, id: &str, patch: &TokenPatch) -> Result<Option<TokenRecord>, StoreError> {
+        self.0.update(id, patch).await
+    }
+
+    async fn delete(&self, id: &str) -> Result<bool, StoreError> {
+        self.0.delete(id).await
+    }
+
+    async fn rotate(&self, id: &str, rotation: &Rotation) -> Result<Option<TokenRecord>, StoreError> {
+        self.0.rotate(id, rotation).await
     }
 }
 

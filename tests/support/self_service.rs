@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use super::admin::{Harness, Reply, assert_error, assert_is_record};
 
 /// A token made by the admin, returned as (id, whole token).
-async fn admin_makes(h: &Harness, body: Value) -> (String, String) {
+pub async fn admin_makes(h: &Harness, body: Value) -> (String, String) {
     let reply = h.create(body).await;
     (
         reply.body["id"].as_str().unwrap().to_owned(),
@@ -39,7 +39,7 @@ fn at(value: &Value) -> time::OffsetDateTime {
     time::OffsetDateTime::parse(value.as_str().unwrap(), &time::format_description::well_known::Rfc3339).unwrap()
 }
 
-fn assert_forbidden(reply: &Reply, scope: &str) {
+pub fn assert_forbidden(reply: &Reply, scope: &str) {
     assert_error(reply, StatusCode::FORBIDDEN, "insufficient_scope");
     assert_eq!(
         reply.headers[WWW_AUTHENTICATE],

@@ -2,6 +2,7 @@
 //! revocation pushed to each of them by `LISTEN` / `NOTIFY`.
 
 mod listen;
+mod owners;
 mod row;
 mod schema;
 mod sql;
@@ -17,8 +18,11 @@ use tokio_postgres::NoTls;
 
 use self::row::{pg_error, pool_error, record_from_row};
 use self::sql::Sql;
-use super::{ChangeStream, ListQuery, Page, Revocation, Rotation, StoreError, TokenPatch, TokenSource, TokenStore};
+use super::{
+    ChangeStream, ListQuery, Page, Revocation, Rotation, StoreError, TokenPatch, TokenSource, TokenStore, rate_columns,
+};
 use crate::hash::SecretHash;
+use crate::limit::OwnerSettings;
 use crate::record::TokenRecord;
 use crate::store::listen::Listener;
 use deadpool_postgres::Transaction;
@@ -271,6 +275,10 @@ impl TokenSource for PostgresStore {
         Ok(())
     }
 
+    async fn owner_settings(&self, owner: &str) -> Result<OwnerSettings, StoreError> {
+        owners::read(&self.client().await?, &self.sql, owner).await
+    }
+
     fn changes(&self) -> Option<ChangeStream> {
         self.listener.as_ref().map(Listener::subscribe)
     }
@@ -386,6 +394,13 @@ impl TokenStore for PostgresStore {
         tx.commit().await.map_err(pg_error)?;
         Ok(ids)
     }
+
+    async fn set_owner_settings(&self, owner: &str, settings: &OwnerSettings) -> Result<(), StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(pg_error)?;
+        owners::write(&tx, &self.sql, owner, settings).await?;
+        tx.commit().await.map_err(pg_error)
+    }
 }
 
 /// Inserts a new token's row (its secrets are [`write_secrets`]'s).
@@ -407,10 +422,12 @@ async fn insert_token(tx: &Transaction<'_>, sql: &Sql, record: &TokenRecord) -> 
         created_by,
         updated_at,
         revoked_at,
+        rate_limit,
     } = record;
     let metadata = serde_json::to_string(metadata).map_err(StoreError::unavailable)?;
+    let [limit, period, burst] = rate_columns::to_columns(*rate_limit);
     let insert = tx.prepare_cached(&sql.insert_token).await.map_err(pg_error)?;
-    let params: [&(dyn ToSql + Sync); 13] = [
+    let params: [&(dyn ToSql + Sync); 16] = [
         id,
         name,
         kind,
@@ -424,6 +441,9 @@ async fn insert_token(tx: &Transaction<'_>, sql: &Sql, record: &TokenRecord) -> 
         created_by,
         updated_at,
         revoked_at,
+        &limit,
+        &period,
+        &burst,
     ];
     tx.execute(&insert, &params).await.map_err(pg_error)?;
     Ok(())
@@ -451,10 +471,12 @@ async fn update_token(tx: &Transaction<'_>, sql: &Sql, record: &TokenRecord) -> 
         owner,
         updated_at,
         revoked_at,
+        rate_limit,
     } = record;
     let metadata = serde_json::to_string(metadata).map_err(StoreError::unavailable)?;
+    let [limit, period, burst] = rate_columns::to_columns(*rate_limit);
     let update = tx.prepare_cached(&sql.update).await.map_err(pg_error)?;
-    let params: [&(dyn ToSql + Sync); 10] = [
+    let params: [&(dyn ToSql + Sync); 13] = [
         id,
         name,
         kind,
@@ -465,6 +487,9 @@ async fn update_token(tx: &Transaction<'_>, sql: &Sql, record: &TokenRecord) -> 
         owner,
         updated_at,
         revoked_at,
+        &limit,
+        &period,
+        &burst,
     ];
     tx.execute(&update, &params).await.map_err(pg_error)?;
     Ok(())

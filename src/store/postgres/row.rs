@@ -1,7 +1,8 @@
-//! Records as rows, and the driver's errors as [`StoreError`]s.
+//! Records (and owners' settings) as rows, and the driver's errors as [`StoreError`]s.
 //!
 //! Reading never trusts the database: another program may have written it, so a value this
-//! code could not have stored is a [`StoreError::Corrupt`] naming the token and column.
+//! code could not have stored is a [`StoreError::Corrupt`] naming the token (or owner) and
+//! column.
 
 use std::fmt;
 
@@ -13,13 +14,18 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::FromSql;
 
 use crate::hash::SecretHash;
+use crate::limit::{OwnerSettings, RateLimit};
 use crate::record::{PreviousSecret, TokenRecord, TokenStatus};
-use crate::store::StoreError;
+use crate::store::{StoreError, rate_columns};
 
 /// Reads a row selected by [`Sql::select_record`](super::sql::Sql::select_record).
 pub(super) fn record_from_row(row: &Row) -> Result<TokenRecord, StoreError> {
-    let id: String = row.try_get(0).map_err(|err| corrupt("?", "id", err))?;
-    let read = Reader { row, id: &id };
+    let id: String = row.try_get(0).map_err(|err| corrupt(TOKEN, "?", "id", err))?;
+    let read = Reader {
+        row,
+        of: TOKEN,
+        id: &id,
+    };
     let status: String = read.column(4, "status")?;
     let status = TokenStatus::from_name(&status)
         .ok_or_else(|| read.corrupt("status", format_args!("unknown status {status:?}")))?;
@@ -54,19 +60,43 @@ pub(super) fn record_from_row(row: &Row) -> Result<TokenRecord, StoreError> {
         created_by: read.column(13, "created_by")?,
         updated_at: read.column(14, "updated_at")?,
         revoked_at: read.column(15, "revoked_at")?,
+        rate_limit: read.rate_limit(16)?,
         id,
     })
 }
 
-/// The columns of one row, read for the token `id`.
+/// Reads a row selected by [`Sql::owner_settings`](super::sql::Sql::owner_settings): the
+/// settings of `owner`.
+pub(super) fn owner_settings_from_row(owner: &str, row: &Row) -> Result<OwnerSettings, StoreError> {
+    let read = Reader {
+        row,
+        of: "owner",
+        id: owner,
+    };
+    Ok(OwnerSettings::new().with_rate_limit(read.rate_limit(0)?))
+}
+
+const TOKEN: &str = "token";
+
+/// The columns of one row, read for the token (or owner: `of`) `id`.
 struct Reader<'a> {
     row: &'a Row,
+    of: &'static str,
     id: &'a str,
 }
 
 impl Reader<'_> {
     fn column<'r, T: FromSql<'r>>(&'r self, index: usize, name: &str) -> Result<T, StoreError> {
-        self.row.try_get(index).map_err(|err| corrupt(self.id, name, err))
+        self.row.try_get(index).map_err(|err| self.corrupt(name, err))
+    }
+
+    /// The rate limit in the three columns from `first` on (`rate_columns.rs`).
+    fn rate_limit(&self, first: usize) -> Result<Option<RateLimit>, StoreError> {
+        let mut values = [None; 3];
+        for ((value, index), name) in values.iter_mut().zip(first..).zip(rate_columns::COLUMNS) {
+            *value = self.column(index, name)?;
+        }
+        rate_columns::from_columns(values).map_err(|(column, why)| self.corrupt(column, why))
     }
 
     fn hash(&self, index: usize, name: &str) -> Result<Option<SecretHash>, StoreError> {
@@ -80,12 +110,12 @@ impl Reader<'_> {
     }
 
     fn corrupt(&self, column: &str, why: impl fmt::Display) -> StoreError {
-        corrupt(self.id, column, why)
+        corrupt(self.of, self.id, column, why)
     }
 }
 
-fn corrupt(id: &str, column: &str, why: impl fmt::Display) -> StoreError {
-    StoreError::Corrupt(format!("token {id:?}, column {column}: {why}"))
+fn corrupt(of: &str, id: &str, column: &str, why: impl fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("{of} {id:?}, column {column}: {why}"))
 }
 
 /// A failure of PostgreSQL or of the connection to it. A unique violation is the conflict

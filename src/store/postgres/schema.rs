@@ -52,6 +52,20 @@ const MIGRATIONS: &[&str] = &[
     UPDATE {s}.tokens SET updated_at = created_at;
     ALTER TABLE {s}.tokens ALTER COLUMN updated_at SET NOT NULL;
     CREATE INDEX tokens_by_owner ON {s}.tokens (owner, id);"#,
+    // 3: rate limits, of a token and of an owner for all its tokens: three numbers (bigint,
+    // as a limit may be up to 2^32 - 1), all null for none (`rate_columns.rs`). Tokens from
+    // before have none, nor has any owner.
+    r#"ALTER TABLE {s}.tokens
+        ADD COLUMN rate_limit_limit bigint,
+        ADD COLUMN rate_limit_period bigint,
+        ADD COLUMN rate_limit_burst bigint;
+    CREATE TABLE {s}.owners (
+        owner             text NOT NULL,
+        rate_limit_limit  bigint,
+        rate_limit_period bigint,
+        rate_limit_burst  bigint,
+        CONSTRAINT owners_pkey PRIMARY KEY (owner)
+    );"#,
 ];
 
 /// The schema version this code writes and reads.

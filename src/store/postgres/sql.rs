@@ -20,6 +20,11 @@ pub(super) struct Sql {
     pub(super) delete_secrets: String,
     pub(super) secret_taken: String,
     pub(super) revoke_owner: String,
+    pub(super) owner_settings: String,
+    pub(super) put_owner: String,
+    pub(super) delete_owner: String,
+    /// One notification per token of an owner, whatever its status.
+    pub(super) notify_owner: String,
     pub(super) notify: &'static str,
     /// One notification per id of an array, in one round trip.
     pub(super) notify_all: &'static str,
@@ -32,7 +37,8 @@ impl Sql {
         let q = format!("\"{schema}\"");
         let select_record = format!(
             "SELECT t.id, t.name, t.kind, t.scopes, t.status, t.created_at, t.expires_at, t.last_used_at, \
-             t.metadata::text, cur.hash, prev.hash, prev.valid_until, t.owner, t.created_by, t.updated_at, t.revoked_at \
+             t.metadata::text, cur.hash, prev.hash, prev.valid_until, t.owner, t.created_by, t.updated_at, t.revoked_at, \
+             t.rate_limit_limit, t.rate_limit_period, t.rate_limit_burst \
              FROM {q}.tokens AS t \
              LEFT JOIN {q}.token_secrets AS cur ON cur.token_id = t.id AND cur.role = 'current' \
              LEFT JOIN {q}.token_secrets AS prev ON prev.token_id = t.id AND prev.role = 'previous'"
@@ -54,8 +60,8 @@ impl Sql {
             ),
             insert_token: format!(
                 "INSERT INTO {q}.tokens (id, name, kind, scopes, status, created_at, expires_at, last_used_at, metadata, \
-                 owner, created_by, updated_at, revoked_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::text::json, $10, $11, $12, $13)"
+                 owner, created_by, updated_at, revoked_at, rate_limit_limit, rate_limit_period, rate_limit_burst) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::text::json, $10, $11, $12, $13, $14, $15, $16)"
             ),
             insert_secret: format!(
                 "INSERT INTO {q}.token_secrets (hash, token_id, role, valid_until) VALUES ($1, $2, $3, $4)"
@@ -63,7 +69,8 @@ impl Sql {
             // Every column a change can touch (see `update_token`).
             update: format!(
                 "UPDATE {q}.tokens SET name = $2, kind = $3, scopes = $4, status = $5, expires_at = $6, \
-                 metadata = $7::text::json, owner = $8, updated_at = $9, revoked_at = $10 WHERE id = $1"
+                 metadata = $7::text::json, owner = $8, updated_at = $9, revoked_at = $10, rate_limit_limit = $11, \
+                 rate_limit_period = $12, rate_limit_burst = $13 WHERE id = $1"
             ),
             delete_secrets: format!("DELETE FROM {q}.token_secrets WHERE token_id = $1"),
             delete_token: format!("DELETE FROM {q}.tokens WHERE id = $1"),
@@ -73,6 +80,16 @@ impl Sql {
                 "UPDATE {q}.tokens SET status = $3, revoked_at = $4, updated_at = $5 \
                  WHERE owner = $1 AND status = $2 RETURNING id"
             ),
+            owner_settings: format!(
+                "SELECT rate_limit_limit, rate_limit_period, rate_limit_burst FROM {q}.owners WHERE owner = $1"
+            ),
+            put_owner: format!(
+                "INSERT INTO {q}.owners (owner, rate_limit_limit, rate_limit_period, rate_limit_burst) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (owner) DO UPDATE SET rate_limit_limit = EXCLUDED.rate_limit_limit, \
+                 rate_limit_period = EXCLUDED.rate_limit_period, rate_limit_burst = EXCLUDED.rate_limit_burst"
+            ),
+            delete_owner: format!("DELETE FROM {q}.owners WHERE owner = $1"),
+            notify_owner: format!("SELECT pg_notify($1, id) FROM {q}.tokens WHERE owner = $2"),
             notify: "SELECT pg_notify($1, $2)",
             notify_all: "SELECT pg_notify($1, id) FROM unnest($2::text[]) AS id",
             select_record,

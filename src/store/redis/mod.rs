@@ -13,9 +13,10 @@ use futures_util::StreamExt as _;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use time::OffsetDateTime;
 
-use self::scripts::{CREATE, DELETE, FIND_BY_HASH, PAGE, RECORD_USE, REVOKE, SECRETS, UPDATE};
+use self::scripts::{CREATE, DELETE, FIND_BY_HASH, OWNER, PAGE, RECORD_USE, REVOKE, SECRETS, UPDATE};
 use super::{ChangeStream, ListQuery, Page, Revocation, Rotation, StoreError, TokenPatch, TokenSource, TokenStore};
 use crate::hash::SecretHash;
+use crate::limit::OwnerSettings;
 use crate::record::TokenRecord;
 use crate::store::listen::Listener;
 
@@ -25,11 +26,13 @@ use crate::store::listen::Listener;
 /// Under its key prefix (`tollgate:` by default) the store keeps one hash per token
 /// (`<prefix>t:<id>`), a sorted set of the ids for listing (`<prefix>ids`, read by
 /// `ZRANGE … BYLEX`, so Redis 6.2 or newer), and one key per secret hash naming its token
-/// (`<prefix>s:<hex>`, for the current secret and a previous one in its grace period), and a
-/// counter the records' versions are drawn from (`<prefix>versions`). Every
+/// (`<prefix>s:<hex>`, for the current secret and a previous one in its grace period), a
+/// counter the records' versions are drawn from (`<prefix>versions`), and one hash per owner
+/// with settings (`<prefix>o:<owner>`). Every
 /// write is one Lua script, so the three always agree, duplicates are refused as
 /// [`StoreError::DuplicateId`] and [`StoreError::DuplicateSecret`], and the write publishes
-/// the token's id on `<prefix>changes` once it is made.
+/// the token's id on `<prefix>changes` once it is made. Setting an owner's settings
+/// publishes the id of each of its tokens once they are written.
 ///
 /// Commands go over one multiplexed connection (the `redis` crate's `ConnectionManager`,
 /// which reconnects by itself); one more connection subscribes to the changes, and
@@ -79,6 +82,7 @@ struct Keys {
     channel: String,
     records: String,
     secrets: String,
+    owners: String,
 }
 
 impl Keys {
@@ -90,7 +94,12 @@ impl Keys {
             channel: format!("{prefix}changes"),
             records: format!("{prefix}t:"),
             secrets: format!("{prefix}s:"),
+            owners: format!("{prefix}o:"),
         }
+    }
+
+    fn owner(&self, owner: &str) -> String {
+        format!("{}{owner}", self.owners)
     }
 
     fn record(&self, id: &str) -> String {
@@ -298,6 +307,15 @@ impl TokenSource for RedisStore {
             .map_err(redis_error)
     }
 
+    async fn owner_settings(&self, owner: &str) -> Result<OwnerSettings, StoreError> {
+        let fields: Fields = redis::cmd("HGETALL")
+            .arg(self.keys.owner(owner))
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(redis_error)?;
+        record::owner_settings(owner, &fields)
+    }
+
     fn changes(&self) -> Option<ChangeStream> {
         self.listener.as_ref().map(Listener::subscribe)
     }
@@ -466,6 +484,34 @@ impl TokenStore for RedisStore {
             match page.next_after {
                 Some(after) => query = query.after(after),
                 None => return Ok(revoked),
+            }
+        }
+    }
+
+    async fn set_owner_settings(&self, owner: &str, settings: &OwnerSettings) -> Result<(), StoreError> {
+        let mut invocation = OWNER.key(self.keys.owner(owner));
+        for (field, value) in record::owner_fields(settings)? {
+            invocation.arg(field).arg(value);
+        }
+        invocation
+            .invoke_async::<()>(&mut self.conn.clone())
+            .await
+            .map_err(redis_error)?;
+        // Then every token of the owner, whatever its status: one listed after the write is
+        // read again with the new settings; one created since was read with them anyway.
+        let mut query = ListQuery::new(500).owner(owner);
+        loop {
+            let page = self.list(&query).await?;
+            if !page.records.is_empty() {
+                let mut publish = redis::pipe();
+                for record in &page.records {
+                    publish.publish(&self.keys.channel, &record.id).ignore();
+                }
+                publish.exec_async(&mut self.conn.clone()).await.map_err(redis_error)?;
+            }
+            match page.next_after {
+                Some(after) => query = query.after(after),
+                None => return Ok(()),
             }
         }
     }

@@ -1,8 +1,10 @@
-//! A [`TokenRecord`] as the fields of a Redis hash: timestamps as unix microseconds, scopes
-//! and metadata as JSON, secret hashes as hex.
+//! A [`TokenRecord`] as the fields of a Redis hash: timestamps as unix microseconds, scopes,
+//! metadata and a rate limit as JSON, secret hashes as hex; and an owner's settings as the
+//! fields of its own hash.
 //!
 //! Reading never trusts the server: another program may have written it, so a value this
-//! code could not have stored is a [`StoreError::Corrupt`] naming the token and field.
+//! code could not have stored is a [`StoreError::Corrupt`] naming the token (or owner) and
+//! field.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -11,6 +13,7 @@ use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
 use crate::hash::SecretHash;
+use crate::limit::{OwnerSettings, RateLimit};
 use crate::record::{PreviousSecret, TokenRecord, TokenStatus, from_micros, to_micros};
 use crate::store::StoreError;
 
@@ -36,6 +39,7 @@ pub(super) fn fields(record: &TokenRecord) -> Result<Fields, StoreError> {
         created_by,
         updated_at,
         revoked_at,
+        rate_limit,
     } = record;
     let mut fields = vec![
         ("name", name.clone()),
@@ -55,6 +59,9 @@ pub(super) fn fields(record: &TokenRecord) -> Result<Fields, StoreError> {
     }
     if let Some(at) = revoked_at {
         fields.push(("revoked", to_micros(*at).to_string()));
+    }
+    if let Some(limit) = rate_limit {
+        fields.push(("rate", json(limit)?));
     }
     if let Some(at) = expires_at {
         fields.push(("expires", to_micros(*at).to_string()));
@@ -82,6 +89,7 @@ pub(super) fn changed_fields(record: &TokenRecord) -> Result<(Fields, Vec<&'stat
         owner,
         updated_at,
         revoked_at,
+        rate_limit,
         // Set once, when the token is made.
         id: _,
         created_at: _,
@@ -108,6 +116,7 @@ pub(super) fn changed_fields(record: &TokenRecord) -> Result<(Fields, Vec<&'stat
     optional("expires", expires_at.map(|at| to_micros(at).to_string()));
     optional("owner", owner.clone());
     optional("revoked", revoked_at.map(|at| to_micros(at).to_string()));
+    optional("rate", rate_limit.as_ref().map(json).transpose()?);
     Ok((set, removed))
 }
 
@@ -121,6 +130,7 @@ pub(super) fn record(id: String, fields: HashMap<String, String>) -> Result<Opti
         return Ok(None);
     }
     let read = Reader {
+        of: "token",
         id: &id,
         fields: &fields,
     };
@@ -159,12 +169,36 @@ pub(super) fn record(id: String, fields: HashMap<String, String>) -> Result<Opti
         created_by: read.optional("by").map(str::to_owned),
         updated_at: read.time("updated")?.unwrap_or(created_at),
         revoked_at: read.time("revoked")?,
+        rate_limit: read.rate_limit("rate")?,
         id,
     };
     Ok(Some(record))
 }
 
+/// Every field of an owner's settings; none for empty settings.
+pub(super) fn owner_fields(settings: &OwnerSettings) -> Result<Fields, StoreError> {
+    // Every field, so that one added to the settings cannot be forgotten here.
+    let OwnerSettings { rate_limit } = settings;
+    let mut fields = Vec::new();
+    if let Some(limit) = rate_limit {
+        fields.push(("rate", json(limit)?));
+    }
+    Ok(fields)
+}
+
+/// Reads the fields of the settings of `owner`: the default when there are none.
+pub(super) fn owner_settings(owner: &str, fields: &HashMap<String, String>) -> Result<OwnerSettings, StoreError> {
+    let read = Reader {
+        of: "owner",
+        id: owner,
+        fields,
+    };
+    Ok(OwnerSettings::new().with_rate_limit(read.rate_limit("rate")?))
+}
+
+/// The fields of the hash of the token (or owner: `of`) `id`.
 struct Reader<'a> {
+    of: &'static str,
     id: &'a str,
     fields: &'a HashMap<String, String>,
 }
@@ -189,12 +223,21 @@ impl Reader<'_> {
             .ok_or_else(|| self.corrupt(field, format_args!("{text:?} is not a time")))
     }
 
+    fn rate_limit(&self, field: &str) -> Result<Option<RateLimit>, StoreError> {
+        let Some(text) = self.optional(field) else {
+            return Ok(None);
+        };
+        serde_json::from_str(text)
+            .map(Some)
+            .map_err(|err| self.corrupt(field, format_args!("not a rate limit: {err}")))
+    }
+
     fn hash(&self, field: &str) -> Result<SecretHash, StoreError> {
         let text = self.text(field)?;
         SecretHash::from_hex(text).ok_or_else(|| self.corrupt(field, "not 64 hex digits"))
     }
 
     fn corrupt(&self, field: &str, why: impl fmt::Display) -> StoreError {
-        StoreError::Corrupt(format!("token {:?}, field {field}: {why}", self.id))
+        StoreError::Corrupt(format!("{} {:?}, field {field}: {why}", self.of, self.id))
     }
 }

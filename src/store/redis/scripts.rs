@@ -127,6 +127,18 @@ pub(super) static REVOKE: LazyLock<Script> = LazyLock::new(|| {
     )
 });
 
+/// KEYS: an owner's settings. ARGV: their fields and values, none for empty settings. Replaces
+/// them whole; empty settings delete the key.
+pub(super) static OWNER: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+        redis.call('DEL', KEYS[1])
+        if #ARGV > 0 then redis.call('HSET', KEYS[1], unpack(ARGV)) end
+        return 1
+        ",
+    )
+});
+
 /// KEYS: record, id index. ARGV: id, channel, secret key prefix. 1 when it was deleted.
 pub(super) static DELETE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(

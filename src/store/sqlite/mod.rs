@@ -2,6 +2,7 @@
 //! shares.
 
 mod changes;
+mod owners;
 mod pool;
 mod row;
 mod schema;
@@ -18,11 +19,12 @@ use rusqlite::{Connection, ErrorCode, Params, Transaction, TransactionBehavior};
 use time::OffsetDateTime;
 
 use self::pool::Pool;
-use self::row::{json_text, record_from_row, to_micros};
+use self::row::{insert_token, record_from_row, to_micros, update_token, write_secrets};
 use self::sql::Sql;
 use super::listen::Listener;
 use super::{ChangeStream, ListQuery, Page, Revocation, Rotation, StoreError, TokenPatch, TokenSource, TokenStore};
 use crate::hash::SecretHash;
+use crate::limit::OwnerSettings;
 use crate::record::TokenRecord;
 
 /// Tokens in a SQLite database file: persistent, with no server to run, and safe to share
@@ -30,9 +32,9 @@ use crate::record::TokenRecord;
 ///
 /// [`open`](Self::open) creates the file if there is none and brings its schema up to date
 /// (a version table and forward migrations). The tables are named `tollgate_tokens`,
-/// `tollgate_token_secrets`, `tollgate_changes` and `tollgate_schema_version`, so the store
-/// can share a file with your application's own tables; [`builder`](Self::builder) sets
-/// another prefix. Every call into SQLite runs on Tokio's
+/// `tollgate_token_secrets`, `tollgate_changes`, `tollgate_owners` (owners' settings) and
+/// `tollgate_schema_version`, so the store can share a file with your application's own
+/// tables; [`builder`](Self::builder) sets another prefix. Every call into SQLite runs on Tokio's
 /// blocking thread pool, never on the executor's threads, so a Tokio runtime is needed.
 /// The store keeps one writer connection, whose writes take turns, and up to four reader
 /// connections; the database is in WAL mode, so reads do not wait for writes.
@@ -256,6 +258,11 @@ impl TokenSource for SqliteStore {
             .await
     }
 
+    async fn owner_settings(&self, owner: &str) -> Result<OwnerSettings, StoreError> {
+        let (owner, sql) = (owner.to_owned(), Arc::clone(&self.sql));
+        self.pool.read(move |conn| owners::read(conn, &sql, &owner)).await
+    }
+
     fn changes(&self) -> Option<ChangeStream> {
         self.listener.as_ref().map(Listener::subscribe)
     }
@@ -415,6 +422,17 @@ impl TokenStore for SqliteStore {
             })
             .await
     }
+
+    async fn set_owner_settings(&self, owner: &str, settings: &OwnerSettings) -> Result<(), StoreError> {
+        let (owner, settings, sql) = (owner.to_owned(), *settings, Arc::clone(&self.sql));
+        self.pool
+            .write(move |conn| {
+                let tx = immediate(conn)?;
+                owners::write(&tx, &sql, &owner, &settings)?;
+                tx.commit().map_err(driver_error)
+            })
+            .await
+    }
 }
 
 /// A write transaction that holds the database's write lock from its start, so that it
@@ -429,103 +447,6 @@ fn select_one(conn: &Connection, sql: &str, params: impl Params) -> Result<Optio
     let mut statement = conn.prepare_cached(sql).map_err(driver_error)?;
     let mut rows = statement.query(params).map_err(driver_error)?;
     rows.next().map_err(driver_error)?.map(record_from_row).transpose()
-}
-
-/// Inserts a new token's row (its secrets are [`write_secrets`]'s).
-fn insert_token(tx: &Transaction<'_>, sql: &Sql, record: &TokenRecord) -> Result<(), StoreError> {
-    // Every field, so that one added to the record cannot be forgotten here.
-    let TokenRecord {
-        id,
-        name,
-        kind,
-        scopes,
-        status,
-        created_at,
-        expires_at,
-        last_used_at,
-        metadata,
-        secret_hash: _,
-        previous_secret: _,
-        owner,
-        created_by,
-        updated_at,
-        revoked_at,
-    } = record;
-    let params = (
-        id,
-        name,
-        kind,
-        json_text(scopes)?,
-        status.as_str(),
-        to_micros(*created_at),
-        expires_at.map(to_micros),
-        last_used_at.map(to_micros),
-        json_text(metadata)?,
-        owner,
-        created_by,
-        to_micros(*updated_at),
-        revoked_at.map(to_micros),
-    );
-    tx.execute(&sql.insert_token, params)
-        .map_err(|err| conflict_or(err, StoreError::DuplicateId))?;
-    Ok(())
-}
-
-/// Writes what an update or a rotation may have changed of a token's row: every column but
-/// those nothing changes once the token exists.
-fn update_token(tx: &Transaction<'_>, sql: &Sql, record: &TokenRecord) -> Result<(), StoreError> {
-    let TokenRecord {
-        id,
-        name,
-        kind,
-        scopes,
-        status,
-        // Set once, when the token is made.
-        created_at: _,
-        created_by: _,
-        // `record_use`'s, never a change's: another writer may have moved it on.
-        last_used_at: _,
-        expires_at,
-        metadata,
-        // `write_secrets`'s.
-        secret_hash: _,
-        previous_secret: _,
-        owner,
-        updated_at,
-        revoked_at,
-    } = record;
-    let params = (
-        id,
-        name,
-        kind,
-        json_text(scopes)?,
-        status.as_str(),
-        expires_at.map(to_micros),
-        json_text(metadata)?,
-        owner,
-        to_micros(*updated_at),
-        revoked_at.map(to_micros),
-    );
-    tx.execute(&sql.update, params).map_err(driver_error)?;
-    Ok(())
-}
-
-/// Makes a token's secrets the record's: its current one, and its previous one while its
-/// grace runs. A hash another token uses is [`StoreError::DuplicateSecret`].
-fn write_secrets(tx: &Transaction<'_>, sql: &Sql, record: &TokenRecord) -> Result<(), StoreError> {
-    let insert = |hash: &SecretHash, role: &str, valid_until: Option<OffsetDateTime>| {
-        tx.execute(
-            &sql.insert_secret,
-            (hash.as_bytes(), &record.id, role, valid_until.map(to_micros)),
-        )
-        .map_err(|err| conflict_or(err, StoreError::DuplicateSecret))
-    };
-    tx.execute(&sql.delete_secrets, [&record.id]).map_err(driver_error)?;
-    insert(&record.secret_hash, "current", None)?;
-    if let Some(previous) = &record.previous_secret {
-        insert(&previous.hash, "previous", Some(previous.valid_until))?;
-    }
-    Ok(())
 }
 
 /// Appends the token's id to the change log, in the write's transaction, and trims the log

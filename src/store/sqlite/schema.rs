@@ -8,7 +8,8 @@ use crate::store::StoreError;
 
 /// The migrations, in order: running the one at index `i` brings the schema to version
 /// `i + 1`. Append only: a released migration is never edited, since databases out there
-/// already ran it. `{tokens}`, `{secrets}` and `{changes}` stand for the store's table names.
+/// already ran it. `{tokens}`, `{secrets}`, `{changes}` and `{owners}` stand for the store's
+/// table names.
 ///
 /// Secret hashes live in their own table so that one primary key covers current and
 /// previous (grace) secrets alike: two tokens can never hold the same hash, whichever
@@ -48,6 +49,17 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE {tokens} ADD COLUMN revoked_at INTEGER;
     UPDATE {tokens} SET updated_at = created_at;
     CREATE INDEX {tokens}_by_owner ON {tokens} (owner, id);",
+    // 4: rate limits, of a token and of an owner for all its tokens: three numbers, all
+    // null for none (`rate_columns.rs`). Tokens from before have none, nor has any owner.
+    "ALTER TABLE {tokens} ADD COLUMN rate_limit_limit INTEGER;
+    ALTER TABLE {tokens} ADD COLUMN rate_limit_period INTEGER; -- seconds
+    ALTER TABLE {tokens} ADD COLUMN rate_limit_burst INTEGER;
+    CREATE TABLE {owners} (
+        owner             TEXT PRIMARY KEY NOT NULL,
+        rate_limit_limit  INTEGER,
+        rate_limit_period INTEGER,
+        rate_limit_burst  INTEGER
+    ) STRICT, WITHOUT ROWID;",
 ];
 
 /// The schema version this code writes and reads.
@@ -97,7 +109,8 @@ pub(super) fn migrate(conn: &mut Connection, sql: &Sql, adopt_legacy: bool) -> R
         let migration = migration
             .replace("{tokens}", &sql.tokens)
             .replace("{secrets}", &sql.secrets)
-            .replace("{changes}", &sql.changes);
+            .replace("{changes}", &sql.changes)
+            .replace("{owners}", &sql.owners);
         tx.execute_batch(&migration).map_err(driver_error)?;
         tx.execute(
             &format!("INSERT INTO {} (version, applied_at) VALUES (?1, ?2)", sql.versions),

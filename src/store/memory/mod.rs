@@ -5,22 +5,25 @@
 //! hash. That is about 250 bytes per token where a map of full records per index would
 //! take twice as much, which matters to services that keep millions of tokens in memory.
 
-use std::collections::BinaryHeap;
+mod stored;
+
+use std::collections::{BinaryHeap, HashMap};
 use std::fmt;
 use std::hash::BuildHasher as _;
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use async_trait::async_trait;
 use hashbrown::HashTable;
-use serde_json::{Map, Value};
 use time::OffsetDateTime;
 use tokio::sync::broadcast;
 
+use self::stored::Stored;
 use super::{
     ChangeEvent, ChangeStream, ListQuery, Page, Revocation, Rotation, StoreError, TokenPatch, TokenSource, TokenStore,
 };
 use crate::hash::SecretHash;
-use crate::record::{DEFAULT_KIND, PreviousSecret, TokenRecord, TokenStatus};
+use crate::limit::OwnerSettings;
+use crate::record::TokenRecord;
 
 /// Tokens kept in this process's memory: for tests, development and single-process
 /// services whose tokens are created at start-up. Nothing survives a restart.
@@ -46,111 +49,6 @@ pub struct MemoryStore {
     events: broadcast::Sender<ChangeEvent>,
 }
 
-/// A record as the store keeps it: the same fields as [`TokenRecord`], with boxed strings,
-/// the default kind and empty metadata taking no allocation, and the rare previous secret
-/// and audit fields out of line.
-struct Stored {
-    id: Box<str>,
-    name: Box<str>,
-    /// `None`: [`DEFAULT_KIND`].
-    kind: Option<Box<str>>,
-    /// Sorted, as the record's.
-    scopes: Box<[Box<str>]>,
-    status: TokenStatus,
-    created_at: OffsetDateTime,
-    expires_at: Option<OffsetDateTime>,
-    last_used_at: Option<OffsetDateTime>,
-    metadata: Option<Box<Map<String, Value>>>,
-    secret_hash: SecretHash,
-    previous_secret: Option<Box<PreviousSecret>>,
-    owner: Option<Box<str>>,
-    updated_at: OffsetDateTime,
-    /// `None` when neither field is set.
-    audit: Option<Box<Audit>>,
-}
-
-/// The audit fields most tokens leave empty.
-struct Audit {
-    created_by: Option<String>,
-    revoked_at: Option<OffsetDateTime>,
-}
-
-impl Stored {
-    fn new(record: TokenRecord) -> Self {
-        // Every field, so that one added to the record cannot be forgotten here.
-        let TokenRecord {
-            id,
-            name,
-            kind,
-            scopes,
-            status,
-            created_at,
-            expires_at,
-            last_used_at,
-            metadata,
-            secret_hash,
-            previous_secret,
-            owner,
-            created_by,
-            updated_at,
-            revoked_at,
-        } = record;
-        Self {
-            id: id.into(),
-            name: name.into(),
-            kind: (kind != DEFAULT_KIND).then(|| kind.into()),
-            scopes: scopes.into_vec().into_iter().map(String::into_boxed_str).collect(),
-            status,
-            created_at,
-            expires_at,
-            last_used_at,
-            metadata: (!metadata.is_empty()).then(|| Box::new(metadata)),
-            secret_hash,
-            previous_secret: previous_secret.map(Box::new),
-            owner: owner.map(String::into_boxed_str),
-            updated_at,
-            audit: (created_by.is_some() || revoked_at.is_some()).then(|| Box::new(Audit { created_by, revoked_at })),
-        }
-    }
-
-    fn to_record(&self) -> TokenRecord {
-        TokenRecord {
-            id: self.id.to_string(),
-            name: self.name.to_string(),
-            kind: self.kind.as_deref().unwrap_or(DEFAULT_KIND).to_owned(),
-            scopes: self.scopes.iter().map(ToString::to_string).collect(),
-            status: self.status,
-            created_at: self.created_at,
-            expires_at: self.expires_at,
-            last_used_at: self.last_used_at,
-            metadata: self.metadata.as_deref().cloned().unwrap_or_default(),
-            secret_hash: self.secret_hash,
-            previous_secret: self.previous_secret.as_deref().cloned(),
-            owner: self.owner.as_deref().map(str::to_owned),
-            created_by: self.audit.as_ref().and_then(|audit| audit.created_by.clone()),
-            updated_at: self.updated_at,
-            revoked_at: self.audit.as_ref().and_then(|audit| audit.revoked_at),
-        }
-    }
-
-    fn set_revoked_at(&mut self, revoked_at: Option<OffsetDateTime>) {
-        match (&mut self.audit, revoked_at) {
-            (Some(audit), _) => audit.revoked_at = revoked_at,
-            (None, None) => {}
-            (None, Some(_)) => {
-                self.audit = Some(Box::new(Audit {
-                    created_by: None,
-                    revoked_at,
-                }));
-            }
-        }
-    }
-
-    fn matches(&self, query: &ListQuery) -> bool {
-        query.admits(self.status, &self.scopes, self.owner.as_deref())
-    }
-}
-
 type Slot = u32;
 
 /// An entry of the secret-hash index: a slot, with [`PREVIOUS`] set when the entry is for
@@ -170,6 +68,9 @@ struct Tokens {
     /// Ids are chosen by whoever creates tokens, so they get a seeded hash.
     hasher: foldhash::fast::RandomState,
     len: usize,
+    /// The owners' settings, empty ones left out. Under the tokens' lock, so that setting
+    /// them and finding the owner's tokens to announce is one step.
+    owners: HashMap<Box<str>, OwnerSettings>,
 }
 
 /// A secret hash is a SHA-256 or HMAC output: its first bytes are already uniform.
@@ -349,6 +250,10 @@ impl TokenSource for MemoryStore {
         Ok(record.secret_matches(hash, crate::record::now()).then_some(record))
     }
 
+    async fn owner_settings(&self, owner: &str) -> Result<OwnerSettings, StoreError> {
+        Ok(self.read().owners.get(owner).copied().unwrap_or_default())
+    }
+
     fn changes(&self) -> Option<ChangeStream> {
         Some(super::changes_from(self.events.subscribe()))
     }
@@ -469,6 +374,26 @@ impl TokenStore for MemoryStore {
         Ok(revoked)
     }
 
+    async fn set_owner_settings(&self, owner: &str, settings: &OwnerSettings) -> Result<(), StoreError> {
+        let ids: Vec<String> = {
+            let mut tokens = self.write();
+            if settings.is_empty() {
+                tokens.owners.remove(owner);
+            } else {
+                tokens.owners.insert(owner.into(), *settings);
+            }
+            let owned = tokens.slots.iter().flatten();
+            owned
+                .filter(|stored| stored.owner.as_deref() == Some(owner))
+                .map(|stored| stored.id.to_string())
+                .collect()
+        };
+        for id in &ids {
+            self.publish(id);
+        }
+        Ok(())
+    }
+
     async fn rotate(&self, id: &str, rotation: &Rotation) -> Result<Option<TokenRecord>, StoreError> {
         let updated = {
             let mut tokens = self.write();
@@ -494,6 +419,7 @@ impl TokenStore for MemoryStore {
 mod tests {
     use super::*;
     use crate::hash::SecretHasher;
+    use crate::record::TokenStatus;
 
     fn hash(s: &str) -> SecretHash {
         SecretHasher::Sha256.hash(s.as_bytes())
@@ -532,8 +458,15 @@ mod tests {
         record.kind = "service".into();
         record.metadata.insert("team".into(), serde_json::json!("infra"));
         record.expires_at = Some(crate::record::now() + time::Duration::days(1));
+        record.rate_limit = Some(crate::limit::RateLimit::from_parts(5, 60, 2).unwrap());
         store.create(record.clone()).await.unwrap();
         assert_eq!(store.get("x").await.unwrap().unwrap(), record);
+        // Revoking keeps the limit, kept out of line with the revocation time.
+        let revoked = store
+            .update("x", &TokenPatch::new().status(TokenStatus::Inactive))
+            .await
+            .unwrap();
+        assert_eq!(revoked.unwrap().rate_limit, record.rate_limit);
         let plain = TokenRecord::new("y", "plain", hash("y"));
         store.create(plain.clone()).await.unwrap();
         assert_eq!(store.get("y").await.unwrap().unwrap(), plain);

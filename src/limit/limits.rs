@@ -1,0 +1,446 @@
+//! [`Limits`]: the rate limits a cached token is under (its own, its owner's), with handles
+//! on their buckets; what checking a request against them says ([`Checked`]); and how that
+//! is told to the client ([`LimitFields`], the IETF `RateLimit-Policy` and `RateLimit`
+//! fields) and to the handler ([`RateLimitStatus`]).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{HeaderMap, HeaderName, HeaderValue};
+use serde::ser::{Serialize, SerializeStruct, Serializer};
+
+use super::buckets::{Buckets, Scope};
+use super::gcra::{Bucket, Quota};
+use super::rate::RateLimit;
+
+/// `RateLimit-Policy` (draft-ietf-httpapi-ratelimit-headers): the policies, fixed per token.
+pub(crate) const RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
+/// `RateLimit`: where each policy stands after this request.
+pub(crate) const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
+
+/// One limit of a token, and a handle on its bucket.
+pub(crate) struct Held {
+    pub(crate) scope: Scope,
+    pub(crate) limit: RateLimit,
+    /// The token id or the owner: the bucket's key, here and on Redis.
+    pub(crate) key: Arc<str>,
+    bucket: Arc<Bucket>,
+}
+
+impl Held {
+    fn new(scope: Scope, limit: RateLimit, key: Arc<str>, buckets: &Buckets) -> Self {
+        let bucket = buckets.bucket(scope, &key);
+        Self {
+            scope,
+            limit,
+            key,
+            bucket,
+        }
+    }
+
+    /// Takes a slot at `now` (ns), from the held bucket or, once the sweep retired it,
+    /// from the live one.
+    #[inline]
+    fn take(&self, buckets: &Buckets, now: u64) -> Quota {
+        match self.bucket.take(now, &self.limit) {
+            Some(quota) => quota,
+            None => self.take_retired(buckets, now),
+        }
+    }
+
+    /// [`Held::take`] once the sweep retired the held bucket.
+    #[cold]
+    fn take_retired(&self, buckets: &Buckets, now: u64) -> Quota {
+        loop {
+            let bucket = buckets.revive(self.scope, &self.key, &self.bucket);
+            if let Some(quota) = bucket.take(now, &self.limit) {
+                return quota;
+            }
+        }
+    }
+
+    /// Gives back a slot [`Held::take`] took, to the bucket it was taken from (the live one).
+    fn give_back(&self, buckets: &Buckets) {
+        if self.bucket.is_retired() {
+            buckets
+                .revive(self.scope, &self.key, &self.bucket)
+                .give_back(&self.limit);
+        } else {
+            self.bucket.give_back(&self.limit);
+        }
+    }
+
+    fn peek(&self, buckets: &Buckets, now: u64) -> Quota {
+        if self.bucket.is_retired() {
+            buckets.bucket(self.scope, &self.key).peek(now, &self.limit)
+        } else {
+            self.bucket.peek(now, &self.limit)
+        }
+    }
+}
+
+/// The limits a cached token is under; an entry has one only when there is a limit.
+pub(crate) struct Limits {
+    pub(crate) token: Option<Held>,
+    pub(crate) owner: Option<Held>,
+    /// `RateLimit-Policy`, written once.
+    policy: HeaderValue,
+}
+
+impl Limits {
+    /// The limits of token `id` with its own `token` limit and its `owner`'s; `None` when
+    /// neither is set.
+    pub(crate) fn new(
+        id: &Arc<str>,
+        token: Option<RateLimit>,
+        owner: Option<(&str, RateLimit)>,
+        buckets: &Buckets,
+    ) -> Option<Box<Self>> {
+        if token.is_none() && owner.is_none() {
+            return None;
+        }
+        let token = token.map(|limit| Held::new(Scope::Token, limit, Arc::clone(id), buckets));
+        let owner = owner.map(|(owner, limit)| Held::new(Scope::Owner, limit, Arc::from(owner), buckets));
+        let mut policy = Vec::with_capacity(48);
+        for held in token.iter().chain(owner.iter()) {
+            if !policy.is_empty() {
+                policy.extend_from_slice(b", ");
+            }
+            policy.push(b'"');
+            policy.extend_from_slice(held.scope.policy().as_bytes());
+            policy.extend_from_slice(b"\";q=");
+            push_number(&mut policy, u64::from(held.limit.limit()));
+            policy.extend_from_slice(b";w=");
+            push_number(&mut policy, u64::from(held.limit.period_secs()));
+        }
+        let policy = HeaderValue::from_bytes(&policy).expect("ASCII digits and names");
+        Some(Box::new(Self { token, owner, policy }))
+    }
+
+    /// The limits held, token first.
+    #[cfg(feature = "redis")]
+    pub(crate) fn held(&self) -> impl Iterator<Item = &Held> {
+        self.token.iter().chain(self.owner.iter())
+    }
+
+    /// Checks a request at `now_ms` (coarse clock) against the local buckets: it passes
+    /// only if both limits allow it, and a request one limit refuses takes nothing from
+    /// the other.
+    pub(crate) fn check_local(&self, buckets: &Buckets, now_ms: u64) -> Checked {
+        buckets.sweep_if_due(now_ms);
+        let now = now_ms.saturating_mul(1_000_000);
+        let token = self.token.as_ref().map(|held| held.take(buckets, now));
+        if let Some(quota) = token.as_ref().filter(|quota| !quota.allowed) {
+            let owner = self.owner.as_ref().map(|held| held.peek(buckets, now));
+            return self.checked(Some(*quota), owner);
+        }
+        let owner = self.owner.as_ref().map(|held| held.take(buckets, now));
+        let mut token_quota = token;
+        if owner.is_some_and(|quota| !quota.allowed) {
+            if let (Some(quota), Some(held)) = (&token, &self.token) {
+                held.give_back(buckets);
+                token_quota = Some(Quota {
+                    remaining: quota.remaining.saturating_add(1),
+                    wait_ns: 0,
+                    ..*quota
+                });
+            }
+        }
+        self.checked(token_quota, owner)
+    }
+
+    /// What the quotas of each limit say, together.
+    pub(crate) fn checked(&self, token: Option<Quota>, owner: Option<Quota>) -> Checked {
+        let allowed = token.is_none_or(|q| q.allowed) && owner.is_none_or(|q| q.allowed);
+        Checked {
+            allowed,
+            token: self.token.as_ref().zip(token).map(|(held, quota)| (held.limit, quota)),
+            owner: self.owner.as_ref().zip(owner).map(|(held, quota)| (held.limit, quota)),
+        }
+    }
+
+    /// The fields a response to a request checked as `checked` carries.
+    pub(crate) fn fields(&self, checked: &Checked) -> LimitFields {
+        // Written on the stack, then copied once into the value.
+        let mut state = Buffer::default();
+        let quotas = [(Scope::Token, checked.token), (Scope::Owner, checked.owner)];
+        for (scope, (_, quota)) in quotas
+            .iter()
+            .filter_map(|(scope, quota)| quota.map(|quota| (scope, quota)))
+        {
+            if state.len > 0 {
+                state.extend_from_slice(b", ");
+            }
+            state.extend_from_slice(b"\"");
+            state.extend_from_slice(scope.policy().as_bytes());
+            state.extend_from_slice(b"\";r=");
+            push_number(&mut state, u64::from(quota.remaining));
+            state.extend_from_slice(b";t=");
+            let wait = if quota.allowed && quota.remaining > 0 {
+                0
+            } else {
+                quota.wait_secs()
+            };
+            push_number(&mut state, wait);
+        }
+        LimitFields {
+            policy: self.policy.clone(),
+            state: HeaderValue::from_bytes(state.as_bytes()).expect("ASCII digits and names"),
+        }
+    }
+}
+
+/// What a request's limits said of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Checked {
+    pub(crate) allowed: bool,
+    pub(crate) token: Option<(RateLimit, Quota)>,
+    pub(crate) owner: Option<(RateLimit, Quota)>,
+}
+
+impl Checked {
+    /// Seconds until a refused request would be allowed, rounded up: the longest wait of
+    /// the limits that refused it.
+    pub(crate) fn retry_after_secs(&self) -> u64 {
+        [self.token, self.owner]
+            .into_iter()
+            .flatten()
+            .filter(|(_, quota)| !quota.allowed)
+            .map(|(_, quota)| quota.wait_secs())
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// What a handler may read of it.
+    pub(crate) fn status(&self) -> RateLimitStatus {
+        let state = |(limit, quota): (RateLimit, Quota)| LimitState {
+            limit,
+            remaining: quota.remaining,
+            reset_after: if quota.allowed && quota.remaining > 0 {
+                Duration::ZERO
+            } else {
+                Duration::from_nanos(quota.wait_ns)
+            },
+        };
+        RateLimitStatus {
+            token: self.token.map(state),
+            owner: self.owner.map(state),
+        }
+    }
+}
+
+/// The `RateLimit-Policy` and `RateLimit` fields of one response.
+#[derive(Debug, Clone)]
+pub(crate) struct LimitFields {
+    policy: HeaderValue,
+    state: HeaderValue,
+}
+
+impl LimitFields {
+    /// Adds the fields to a response's headers.
+    pub(crate) fn apply(self, headers: &mut HeaderMap) {
+        headers.insert(RATELIMIT_POLICY, self.policy);
+        headers.insert(RATELIMIT, self.state);
+    }
+}
+
+/// Where the rate limits of the request's token stand, once the request was counted: what
+/// the `RateLimit` response fields say, for a handler to read. The layer puts it in the
+/// request's extensions beside the [`Principal`](crate::Principal) when the token, or its
+/// owner, has a limit, and only then. It serializes as
+/// `{"token": {"limit","period","burst","remaining","reset_after"} | null, "owner": …}`,
+/// `reset_after` in whole seconds, rounded up.
+///
+/// ```
+/// use tollgate::{RateLimitStatus, Principal};
+///
+/// // In a handler (axum: `Option<Extension<RateLimitStatus>>`).
+/// fn describe(status: Option<&RateLimitStatus>) -> String {
+///     match status.and_then(|s| s.token) {
+///         Some(token) => format!("{} of {} left", token.remaining, token.limit.limit()),
+///         None => "no limit".to_owned(),
+///     }
+/// }
+/// assert_eq!(describe(None), "no limit");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
+pub struct RateLimitStatus {
+    /// The token's own limit, if it has one.
+    pub token: Option<LimitState>,
+    /// Its owner's limit, shared by the owner's tokens, if there is one.
+    pub owner: Option<LimitState>,
+}
+
+/// One rate limit, after the request was counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LimitState {
+    /// The limit.
+    pub limit: RateLimit,
+    /// How many more requests may be sent now without a refusal.
+    pub remaining: u32,
+    /// How long until the next request is allowed: zero while `remaining` is not.
+    pub reset_after: Duration,
+}
+
+impl Serialize for LimitState {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut state = serializer.serialize_struct("LimitState", 5)?;
+        state.serialize_field("limit", &self.limit.limit())?;
+        state.serialize_field("period", &self.limit.period_secs())?;
+        state.serialize_field("burst", &self.limit.burst())?;
+        state.serialize_field("remaining", &self.remaining)?;
+        let reset_after = self.reset_after.as_secs() + u64::from(self.reset_after.subsec_nanos() > 0);
+        state.serialize_field("reset_after", &reset_after)?;
+        state.end()
+    }
+}
+
+/// Room for both policies' `RateLimit` items: `"token";r=<20 digits>;t=<20 digits>`, a
+/// separator, and the owner's.
+#[derive(Debug)]
+struct Buffer {
+    bytes: [u8; 128],
+    len: usize,
+}
+
+impl Default for Buffer {
+    fn default() -> Self {
+        Self {
+            bytes: [0; 128],
+            len: 0,
+        }
+    }
+}
+
+impl Buffer {
+    fn extend_from_slice(&mut self, bytes: &[u8]) {
+        self.bytes[self.len..self.len + bytes.len()].copy_from_slice(bytes);
+        self.len += bytes.len();
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+}
+
+/// Something decimal digits are appended to.
+trait Push {
+    fn push_bytes(&mut self, bytes: &[u8]);
+}
+
+impl Push for Vec<u8> {
+    fn push_bytes(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
+    }
+}
+
+impl Push for Buffer {
+    fn push_bytes(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
+    }
+}
+
+/// Appends `n` in decimal.
+fn push_number(out: &mut impl Push, n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    let mut n = n;
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.push_bytes(&digits[i..]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limit(n: u32, secs: u64) -> RateLimit {
+        RateLimit::new(n, Duration::from_secs(secs)).unwrap()
+    }
+
+    const NOW_MS: u64 = 5_000_000;
+
+    #[test]
+    fn numbers_are_written_in_decimal() {
+        for n in [0, 7, 10, 99, 100, 86_400, u64::MAX] {
+            let mut out = Vec::new();
+            push_number(&mut out, n);
+            assert_eq!(String::from_utf8(out).unwrap(), n.to_string());
+        }
+    }
+
+    #[test]
+    fn no_limit_is_no_limits() {
+        assert!(Limits::new(&Arc::from("id"), None, None, &Buckets::default()).is_none());
+    }
+
+    #[test]
+    fn the_fields_name_each_policy_and_where_it_stands() {
+        let buckets = Buckets::default();
+        let limits = Limits::new(
+            &Arc::from("id"),
+            Some(limit(2, 60)),
+            Some(("acme", limit(100, 3_600))),
+            &buckets,
+        )
+        .unwrap();
+        let mut headers = HeaderMap::new();
+        let checked = limits.check_local(&buckets, NOW_MS);
+        assert!(checked.allowed);
+        limits.fields(&checked).apply(&mut headers);
+        assert_eq!(headers[RATELIMIT_POLICY], r#""token";q=2;w=60, "owner";q=100;w=3600"#);
+        assert_eq!(headers[RATELIMIT], r#""token";r=1;t=0, "owner";r=99;t=0"#);
+        let last = limits.check_local(&buckets, NOW_MS);
+        limits.fields(&last).apply(&mut headers);
+        assert_eq!(headers[RATELIMIT], r#""token";r=0;t=30, "owner";r=98;t=0"#);
+        let refused = limits.check_local(&buckets, NOW_MS);
+        assert!(!refused.allowed);
+        assert_eq!(refused.retry_after_secs(), 30);
+        limits.fields(&refused).apply(&mut headers);
+        assert_eq!(
+            headers[RATELIMIT], r#""token";r=0;t=30, "owner";r=98;t=0"#,
+            "the owner's limit was not counted"
+        );
+    }
+
+    #[test]
+    fn a_request_the_owner_refuses_takes_nothing_from_the_token() {
+        let buckets = Buckets::default();
+        let owner = Some(("acme", limit(1, 60)));
+        let a = Limits::new(&Arc::from("a"), Some(limit(5, 60)), owner, &buckets).unwrap();
+        let b = Limits::new(&Arc::from("b"), None, owner, &buckets).unwrap();
+        assert!(b.check_local(&buckets, NOW_MS).allowed, "the owner's one request");
+        let refused = a.check_local(&buckets, NOW_MS);
+        assert!(!refused.allowed);
+        assert_eq!(refused.token.unwrap().1.remaining, 5, "given back");
+        assert_eq!(refused.retry_after_secs(), 60);
+        assert_eq!(refused.status().owner.unwrap().reset_after, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn a_token_only_limit_has_one_policy() {
+        let buckets = Buckets::default();
+        let limits = Limits::new(&Arc::from("id"), Some(limit(10, 1)), None, &buckets).unwrap();
+        let checked = limits.check_local(&buckets, NOW_MS);
+        let mut headers = HeaderMap::new();
+        limits.fields(&checked).apply(&mut headers);
+        assert_eq!(headers[RATELIMIT_POLICY], r#""token";q=10;w=1"#);
+        assert_eq!(headers[RATELIMIT], r#""token";r=9;t=0"#);
+        assert_eq!(checked.status().owner, None);
+        assert_eq!(
+            serde_json::to_value(checked.status()).unwrap(),
+            serde_json::json!({
+                "token": {"limit": 10, "period": 1, "burst": 10, "remaining": 9, "reset_after": 0},
+                "owner": null
+            })
+        );
+    }
+}
