@@ -132,11 +132,30 @@ impl LayerMetrics {
     }
 }
 
-/// Counts a limited request decided by the local buckets because the shared limits' Redis
-/// was unavailable: `tollgate_rate_limit_fallbacks_total`. Rare, so the handle is looked up
-/// each time, with whatever recorder is installed then.
+/// `tollgate_rate_limit_fallbacks_total`: limited requests decided by the local buckets
+/// because the shared limits' Redis was unavailable. Registered when the verifier is built.
 #[cfg(feature = "redis")]
-pub(crate) fn rate_limit_fallback() {
+#[derive(Default)]
+pub(crate) struct FallbackCounter {
     #[cfg(feature = "metrics")]
-    metrics::counter!("tollgate_rate_limit_fallbacks_total").increment(1);
+    counter: Option<metrics::Counter>,
+}
+
+#[cfg(feature = "redis")]
+impl FallbackCounter {
+    /// Registers the counter with the recorder installed now.
+    pub(crate) fn register() -> Self {
+        Self {
+            #[cfg(feature = "metrics")]
+            counter: Some(metrics::counter!("tollgate_rate_limit_fallbacks_total")),
+        }
+    }
+
+    /// Counts one request.
+    pub(crate) fn increment(&self) {
+        #[cfg(feature = "metrics")]
+        if let Some(counter) = &self.counter {
+            counter.increment(1);
+        }
+    }
 }

@@ -168,3 +168,53 @@ async fn a_scope_layers_refusals_are_counted_and_carry_their_rejection() {
         1
     );
 }
+
+// README "Watch it": a refusal by a rate limit is counted under `rate_limited`; with the
+// limits in a Redis that cannot be reached, each limited request decided in the process is
+// counted in `tollgate_rate_limit_fallbacks_total`.
+#[cfg(feature = "redis")]
+#[tokio::test]
+async fn rate_limit_refusals_and_fallbacks_are_counted() {
+    use std::time::Duration;
+    use tollgate::{RateLimit, RateLimits};
+
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let store = memory();
+    let limit = RateLimit::new(1, Duration::from_secs(3_600)).unwrap();
+    let (token, _) = issue(&*store, "one an hour", |r| r.with_rate_limit(Some(limit))).await;
+    // Nothing listens there: every limited request is decided in the process.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let router = metrics::with_local_recorder(&recorder, || {
+        let limits = RateLimits::redis_builder(format!("redis://{closed}"))
+            .timeout(Duration::from_millis(200))
+            .build()
+            .unwrap();
+        let verifier = Verifier::builder(store.clone()).rate_limits(limits).build();
+        Router::new()
+            .route("/", get(|| async { "ok" }))
+            .layer(AuthLayer::new(verifier).same_body())
+    });
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        let req = Request::builder()
+            .header(AUTHORIZATION, format!("Bearer {}", token.token().expose()))
+            .body(Body::empty())
+            .unwrap();
+        statuses.push(router.clone().oneshot(req).await.unwrap().status());
+    }
+    assert_eq!(
+        statuses,
+        [
+            StatusCode::OK,
+            StatusCode::TOO_MANY_REQUESTS,
+            StatusCode::TOO_MANY_REQUESTS
+        ]
+    );
+    let values = values(&snapshotter);
+    assert_eq!(counter(&values, "tollgate_rejections_total{reason=rate_limited}"), 2);
+    assert_eq!(counter(&values, "tollgate_rate_limit_fallbacks_total"), 3);
+}

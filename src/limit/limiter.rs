@@ -213,7 +213,7 @@ impl Limiter {
             Ok(checked) => Ok(checked),
             Err(_outage) => match shared.when_unavailable() {
                 WhenUnavailable::Local => {
-                    crate::metrics::rate_limit_fallback();
+                    shared.fallbacks().increment();
                     Ok(limits.check_local(&self.buckets, coarse_ms()))
                 }
                 WhenUnavailable::Refuse => Err(Unavailable),

@@ -18,6 +18,7 @@ use tokio::sync::OnceCell;
 use super::gcra::Quota;
 use super::limiter::WhenUnavailable;
 use super::limits::{Checked, Held, Limits};
+use crate::metrics::FallbackCounter;
 use crate::store::StoreError;
 use crate::verify::coarse_ms;
 
@@ -104,6 +105,7 @@ pub(crate) struct Shared {
     down_until_ms: AtomicU64,
     /// Whether the current outage was logged.
     in_outage: AtomicBool,
+    fallbacks: FallbackCounter,
 }
 
 impl Shared {
@@ -118,7 +120,13 @@ impl Shared {
             script: redis::Script::new(SCRIPT),
             down_until_ms: AtomicU64::new(0),
             in_outage: AtomicBool::new(false),
+            fallbacks: FallbackCounter::register(),
         }
+    }
+
+    /// Counts the requests decided locally during an outage.
+    pub(crate) fn fallbacks(&self) -> &FallbackCounter {
+        &self.fallbacks
     }
 
     pub(crate) fn when_unavailable(&self) -> WhenUnavailable {
