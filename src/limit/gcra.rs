@@ -233,7 +233,16 @@ mod tests {
             }
         );
         bucket.give_back(&limit);
-        assert_eq!(bucket.peek(0, &limit).remaining, 1);
+        // One slot left: a request may come now, so nothing to wait for (taking it would
+        // leave 6 s to wait for the next).
+        assert_eq!(
+            bucket.peek(0, &limit),
+            Quota {
+                allowed: true,
+                remaining: 1,
+                wait_ns: 0
+            }
+        );
     }
 
     #[test]
