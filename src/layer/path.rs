@@ -4,8 +4,9 @@
 //! comes back here to be admitted or refused.
 //!
 //! header → credential → [`Claim`](crate::verify::Claim) → damping and the cache →
-//! principal, rejection or lookup → admission (the layer's scopes, then the marked point
-//! for usage limits) → inner service.
+//! principal, rejection or lookup → admission (the layer's scopes, then the rate limits:
+//! decided here when they are local, by Redis through `Admission::Shared` when shared) →
+//! inner service.
 
 use std::fmt;
 use std::time::Duration;
