@@ -127,11 +127,12 @@ mod tests {
 
     use super::*;
     use crate::limit::RateLimit;
+    use crate::limit::gcra::Cell;
 
     #[test]
     fn a_key_keeps_its_bucket_until_it_is_full_again() {
         let buckets = Buckets::default();
-        let limit = RateLimit::new(1, Duration::from_secs(60)).unwrap();
+        let limit = Cell::of(&RateLimit::new(1, Duration::from_secs(60)).unwrap());
         let id: Arc<str> = Arc::from("tok");
         let now_ms = 1_000_000;
         let first = buckets.bucket(Scope::Token, &id);
@@ -161,7 +162,7 @@ mod tests {
     #[test]
     fn a_retired_bucket_an_entry_holds_comes_back_full_unless_another_took_its_place() {
         let buckets = Buckets::default();
-        let limit = RateLimit::new(1, Duration::from_secs(60)).unwrap();
+        let limit = Cell::of(&RateLimit::new(1, Duration::from_secs(60)).unwrap());
         let (a, b): (Arc<str>, Arc<str>) = (Arc::from("a"), Arc::from("b"));
         let held = buckets.bucket(Scope::Token, &a);
         buckets.sweep(1);
@@ -184,7 +185,7 @@ mod tests {
     #[test]
     fn sweeps_run_at_most_once_a_period() {
         let buckets = Buckets::default();
-        let limit = RateLimit::new(1, Duration::from_secs(1)).unwrap();
+        let limit = Cell::of(&RateLimit::new(1, Duration::from_secs(1)).unwrap());
         buckets.bucket(Scope::Token, &Arc::from("a"));
         buckets.sweep_if_due(10_000);
         assert_eq!(buckets.len(), 0);

@@ -33,10 +33,30 @@ impl Quota {
     }
 }
 
+/// A [`RateLimit`] as GCRA reads it, in nanoseconds: worked out once, when a cache entry
+/// is filled, so that a request does no division for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Cell {
+    /// The time between two requests at the steady rate (the emission interval).
+    pub(crate) interval: u64,
+    /// How far ahead of now the arrival time may be: `burst` intervals.
+    tolerance: u64,
+}
+
+impl Cell {
+    pub(crate) fn of(limit: &RateLimit) -> Self {
+        let interval = limit.interval_ns();
+        Self {
+            interval,
+            tolerance: interval.saturating_mul(u64::from(limit.burst())),
+        }
+    }
+}
+
 /// One step of GCRA for a request at `now`: the new arrival time when the request is
 /// allowed, and what the limit says. Every time is in nanoseconds on one clock.
-pub(crate) fn step(tat: u64, now: u64, interval: u64, burst: u32) -> (Option<u64>, Quota) {
-    let tolerance = interval.saturating_mul(u64::from(burst));
+pub(crate) fn step(tat: u64, now: u64, cell: &Cell) -> (Option<u64>, Quota) {
+    let Cell { interval, tolerance } = *cell;
     let next = tat.max(now).saturating_add(interval);
     let ahead = next - now;
     if ahead <= tolerance {
@@ -72,14 +92,13 @@ impl Bucket {
 
     /// Takes a slot for a request at `now`, if `limit` allows one; `None` when the bucket
     /// was retired and a fresh one must be taken from the map.
-    pub(crate) fn take(&self, now: u64, limit: &RateLimit) -> Option<Quota> {
-        let interval = limit.interval_ns();
+    pub(crate) fn take(&self, now: u64, cell: &Cell) -> Option<Quota> {
         let mut tat = self.tat.load(Ordering::Relaxed);
         loop {
             if tat == RETIRED {
                 return None;
             }
-            let (next, quota) = step(tat, now, interval, limit.burst());
+            let (next, quota) = step(tat, now, cell);
             let Some(next) = next else { return Some(quota) };
             match self
                 .tat
@@ -93,10 +112,10 @@ impl Bucket {
 
     /// What `limit` would say of a request at `now`, taking nothing: `remaining` counts
     /// that request.
-    pub(crate) fn peek(&self, now: u64, limit: &RateLimit) -> Quota {
+    pub(crate) fn peek(&self, now: u64, cell: &Cell) -> Quota {
         let tat = self.tat.load(Ordering::Relaxed);
         let tat = if tat == RETIRED { 0 } else { tat };
-        match step(tat, now, limit.interval_ns(), limit.burst()) {
+        match step(tat, now, cell) {
             (Some(_), quota) => Quota {
                 remaining: quota.remaining.saturating_add(1),
                 wait_ns: 0,
@@ -107,8 +126,8 @@ impl Bucket {
     }
 
     /// Gives back the slot a request took, when another limit refused that request.
-    pub(crate) fn give_back(&self, limit: &RateLimit) {
-        let interval = limit.interval_ns();
+    pub(crate) fn give_back(&self, cell: &Cell) {
+        let interval = cell.interval;
         let _ = self.tat.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |tat| {
             (tat != RETIRED).then(|| tat.saturating_sub(interval))
         });
@@ -147,8 +166,8 @@ mod tests {
 
     const SEC: u64 = 1_000_000_000;
 
-    fn ten_a_minute() -> RateLimit {
-        RateLimit::new(10, Duration::from_secs(60)).unwrap()
+    fn ten_a_minute() -> Cell {
+        Cell::of(&RateLimit::new(10, Duration::from_secs(60)).unwrap())
     }
 
     #[test]
@@ -201,7 +220,12 @@ mod tests {
 
     #[test]
     fn a_smaller_burst_spreads_the_limit() {
-        let limit = ten_a_minute().with_burst(2).unwrap();
+        let limit = Cell::of(
+            &RateLimit::new(10, Duration::from_secs(60))
+                .unwrap()
+                .with_burst(2)
+                .unwrap(),
+        );
         let bucket = Bucket::new();
         let allowed = (0..5).filter(|_| bucket.take(0, &limit).unwrap().allowed).count();
         assert_eq!(allowed, 2);

@@ -10,7 +10,7 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use serde::ser::{Serialize, SerializeStruct, Serializer};
 
 use super::buckets::{Buckets, Scope};
-use super::gcra::{Bucket, Quota};
+use super::gcra::{Bucket, Cell, Quota};
 use super::rate::RateLimit;
 
 /// `RateLimit-Policy` (draft-ietf-httpapi-ratelimit-headers): the policies, fixed per token.
@@ -22,6 +22,8 @@ pub(crate) const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
 pub(crate) struct Held {
     pub(crate) scope: Scope,
     pub(crate) limit: RateLimit,
+    /// The limit as GCRA reads it, worked out when the entry was filled.
+    pub(crate) cell: Cell,
     /// The token id or the owner: the bucket's key, here and on Redis.
     pub(crate) key: Arc<str>,
     bucket: Arc<Bucket>,
@@ -33,6 +35,7 @@ impl Held {
         Self {
             scope,
             limit,
+            cell: Cell::of(&limit),
             key,
             bucket,
         }
@@ -42,7 +45,7 @@ impl Held {
     /// from the live one.
     #[inline]
     fn take(&self, buckets: &Buckets, now: u64) -> Quota {
-        match self.bucket.take(now, &self.limit) {
+        match self.bucket.take(now, &self.cell) {
             Some(quota) => quota,
             None => self.take_retired(buckets, now),
         }
@@ -53,7 +56,7 @@ impl Held {
     fn take_retired(&self, buckets: &Buckets, now: u64) -> Quota {
         loop {
             let bucket = buckets.revive(self.scope, &self.key, &self.bucket);
-            if let Some(quota) = bucket.take(now, &self.limit) {
+            if let Some(quota) = bucket.take(now, &self.cell) {
                 return quota;
             }
         }
@@ -64,17 +67,17 @@ impl Held {
         if self.bucket.is_retired() {
             buckets
                 .revive(self.scope, &self.key, &self.bucket)
-                .give_back(&self.limit);
+                .give_back(&self.cell);
         } else {
-            self.bucket.give_back(&self.limit);
+            self.bucket.give_back(&self.cell);
         }
     }
 
     fn peek(&self, buckets: &Buckets, now: u64) -> Quota {
         if self.bucket.is_retired() {
-            buckets.bucket(self.scope, &self.key).peek(now, &self.limit)
+            buckets.bucket(self.scope, &self.key).peek(now, &self.cell)
         } else {
-            self.bucket.peek(now, &self.limit)
+            self.bucket.peek(now, &self.cell)
         }
     }
 }

@@ -228,7 +228,7 @@ impl Shared {
 
 /// The emission interval in microseconds, Redis's clock unit: at least 1.
 fn interval_us(held: &Held) -> u64 {
-    (held.limit.interval_ns() / 1_000).max(1)
+    (held.cell.interval / 1_000).max(1)
 }
 
 fn quota((allowed, remaining, wait_us): (i64, i64, i64)) -> Quota {
