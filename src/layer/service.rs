@@ -96,27 +96,28 @@ where
             Decision::Reject(rejection) => {
                 return ResponseFuture::ready(path.refuse::<_, M>(&rejection, req.headers()));
             }
-            Decision::Lookup(lookup) => return self.lookup(req, lookup),
+            Decision::Lookup(lookup) => return self.later(req, Later::Lookup(lookup)),
         };
         match path.admit(principal, &mut req) {
             Ok(Admission::Plain) => ResponseFuture::inner(self.inner.call(req)),
             Ok(Admission::Fields(fields)) => ResponseFuture::limited(self.inner.call(req), fields),
             #[cfg(feature = "redis")]
-            Ok(Admission::Shared) => self.shared(req),
+            Ok(Admission::Shared) => self.later(req, Later::Shared),
             Err(rejection) => ResponseFuture::ready(path.refuse::<_, M>(&rejection, req.headers())),
         }
     }
 }
 
 impl<S, M> AuthService<S, M> {
-    /// The request's answer once the store is asked: its lookup and the inner call, boxed
-    /// together. Not inlined into `call`: kept apart, the hit path stays small enough for
-    /// the compiler to keep its values in registers instead of copying them.
+    /// The request's answer once the store (a cache miss) or Redis (shared limits) is
+    /// asked: that wait and the inner call, boxed together. Not inlined into `call`: kept
+    /// apart, the hit path stays small enough for the compiler to keep its values in
+    /// registers instead of copying them.
     #[inline(never)]
-    fn lookup<ReqBody, ResBody>(
+    fn later<ReqBody, ResBody>(
         &mut self,
         mut req: Request<ReqBody>,
-        lookup: Lookup,
+        later: Later,
     ) -> ResponseFuture<S::Future, ResBody, S::Error, M>
     where
         S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
@@ -132,35 +133,26 @@ impl<S, M> AuthService<S, M> {
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let path = Arc::clone(&self.path);
         ResponseFuture::lookup(Box::pin(async move {
-            let admitted = match lookup.finish(path.verifier()).await {
-                Ok(principal) => path.admit(Some(principal), &mut req),
-                Err(rejection) => Err(rejection),
+            let admitted = match later {
+                Later::Lookup(lookup) => match lookup.finish(path.verifier()).await {
+                    Ok(principal) => path.admit(Some(principal), &mut req),
+                    Err(rejection) => Err(rejection),
+                },
+                #[cfg(feature = "redis")]
+                Later::Shared => Ok(Admission::Shared),
             };
             admitted_call::<_, _, _, M>(&path, admitted, req, &mut inner).await
         }))
     }
+}
 
-    /// The request's answer when its limits are in Redis: the check and the inner call,
-    /// boxed together.
+/// What a request waits for before it can be answered.
+enum Later {
+    /// The store: the cache could not decide it.
+    Lookup(Lookup),
+    /// Redis: its limits are shared (the request is admitted otherwise).
     #[cfg(feature = "redis")]
-    #[inline(never)]
-    fn shared<ReqBody, ResBody>(&mut self, req: Request<ReqBody>) -> ResponseFuture<S::Future, ResBody, S::Error, M>
-    where
-        S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
-        S::Future: Send + 'static,
-        S::Error: Send + 'static,
-        ReqBody: Send + 'static,
-        ResBody: Send + 'static,
-        M: BodyMode<ResBody>,
-        M::Body: Send + 'static,
-    {
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
-        let path = Arc::clone(&self.path);
-        ResponseFuture::lookup(Box::pin(async move {
-            admitted_call::<_, _, _, M>(&path, Ok(Admission::Shared), req, &mut inner).await
-        }))
-    }
+    Shared,
 }
 
 /// The rest of a request once admitted (or not): the shared limits' check if there is one,
