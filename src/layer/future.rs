@@ -33,7 +33,7 @@ pin_project! {
         // The cache decided and the request passed: the inner service's own future.
         Inner { #[pin] fut: F },
         // The same for a request under a rate limit: its response gets the limit's fields.
-        Limited { #[pin] fut: F, fields: Option<Box<LimitFields>> },
+        Limited { #[pin] fut: F, fields: Option<LimitFields> },
         // The layer answered itself.
         Ready { response: Option<Response<O>> },
         // The source had to be asked: verification and the inner call, boxed together.
@@ -53,7 +53,7 @@ impl<F, B, E, M: BodyMode<B>> ResponseFuture<F, B, E, M> {
         Self::new(Kind::Inner { fut })
     }
 
-    pub(crate) fn limited(fut: F, fields: Box<LimitFields>) -> Self {
+    pub(crate) fn limited(fut: F, fields: LimitFields) -> Self {
         Self::new(Kind::Limited {
             fut,
             fields: Some(fields),

@@ -30,9 +30,8 @@ use crate::verify::Verifier;
 pub(super) enum Admission {
     /// Nothing: call it (a token with no limit, or an anonymous request).
     Plain,
-    /// Call it, and give its response these fields (the request was counted). Boxed: what
-    /// `admit` returns stays a pointer wide for the requests without a limit.
-    Fields(Box<LimitFields>),
+    /// Call it, and give its response these fields (the request was counted).
+    Fields(LimitFields),
     /// The limits are shared: Redis decides ([`RequestPath::check_shared`]), for the
     /// principal the request now carries.
     #[cfg(feature = "redis")]
@@ -166,7 +165,7 @@ impl RequestPath {
 
     /// Counts a request against limits shared in Redis ([`Admission::Shared`]).
     #[cfg(feature = "redis")]
-    pub(super) async fn check_shared(&self, extensions: &mut Extensions) -> Result<Box<LimitFields>, Rejection> {
+    pub(super) async fn check_shared(&self, extensions: &mut Extensions) -> Result<LimitFields, Rejection> {
         let principal = extensions
             .get::<Principal>()
             .cloned()
@@ -185,11 +184,11 @@ impl RequestPath {
         limits: &Limits,
         checked: &Checked,
         extensions: &mut Extensions,
-    ) -> Result<Box<LimitFields>, Rejection> {
+    ) -> Result<LimitFields, Rejection> {
         let fields = limits.fields(checked);
         if checked.allowed {
             extensions.insert(checked.status());
-            Ok(Box::new(fields))
+            Ok(fields)
         } else {
             Err(Rejection::rate_limited(
                 checked.retry_after_secs(),

@@ -112,9 +112,9 @@ impl Limits {
             policy.push(b'"');
             policy.extend_from_slice(held.scope.policy().as_bytes());
             policy.extend_from_slice(b"\";q=");
-            push_number(&mut policy, u64::from(held.limit.limit()));
+            policy.extend_from_slice(itoa::Buffer::new().format(held.limit.limit()).as_bytes());
             policy.extend_from_slice(b";w=");
-            push_number(&mut policy, u64::from(held.limit.period_secs()));
+            policy.extend_from_slice(itoa::Buffer::new().format(held.limit.period_secs()).as_bytes());
         }
         let policy = HeaderValue::from_bytes(&policy).expect("ASCII digits and names");
         Some(Box::new(Self { token, owner, policy }))
@@ -166,25 +166,14 @@ impl Limits {
     pub(crate) fn fields(&self, checked: &Checked) -> LimitFields {
         // Written on the stack, then copied once into the value.
         let mut state = Buffer::default();
-        let quotas = [(Scope::Token, checked.token), (Scope::Owner, checked.owner)];
-        for (scope, (_, quota)) in quotas
-            .iter()
-            .filter_map(|(scope, quota)| quota.map(|quota| (scope, quota)))
-        {
+        if let Some((_, quota)) = &checked.token {
+            state.item(Scope::Token, quota);
+        }
+        if let Some((_, quota)) = &checked.owner {
             if state.len > 0 {
                 state.extend_from_slice(b", ");
             }
-            state.extend_from_slice(b"\"");
-            state.extend_from_slice(scope.policy().as_bytes());
-            state.extend_from_slice(b"\";r=");
-            push_number(&mut state, u64::from(quota.remaining));
-            state.extend_from_slice(b";t=");
-            let wait = if quota.allowed && quota.remaining > 0 {
-                0
-            } else {
-                quota.wait_secs()
-            };
-            push_number(&mut state, wait);
+            state.item(Scope::Owner, quota);
         }
         LimitFields {
             policy: self.policy.clone(),
@@ -300,20 +289,17 @@ impl Serialize for LimitState {
     }
 }
 
-/// Room for both policies' `RateLimit` items: `"token";r=<20 digits>;t=<20 digits>`, a
+/// Room for both policies' `RateLimit` items: `"token";r=<10 digits>;t=<20 digits>`, a
 /// separator, and the owner's.
 #[derive(Debug)]
 struct Buffer {
-    bytes: [u8; 128],
+    bytes: [u8; 96],
     len: usize,
 }
 
 impl Default for Buffer {
     fn default() -> Self {
-        Self {
-            bytes: [0; 128],
-            len: 0,
-        }
+        Self { bytes: [0; 96], len: 0 }
     }
 }
 
@@ -323,42 +309,24 @@ impl Buffer {
         self.len += bytes.len();
     }
 
+    /// One policy's item: `"<policy>";r=<remaining>;t=<seconds until the next is allowed>`.
+    fn item(&mut self, scope: Scope, quota: &Quota) {
+        self.extend_from_slice(match scope {
+            Scope::Token => b"\"token\";r=",
+            Scope::Owner => b"\"owner\";r=",
+        });
+        self.extend_from_slice(itoa::Buffer::new().format(quota.remaining).as_bytes());
+        if quota.allowed && quota.remaining > 0 {
+            self.extend_from_slice(b";t=0");
+        } else {
+            self.extend_from_slice(b";t=");
+            self.extend_from_slice(itoa::Buffer::new().format(quota.wait_secs()).as_bytes());
+        }
+    }
+
     fn as_bytes(&self) -> &[u8] {
         &self.bytes[..self.len]
     }
-}
-
-/// Something decimal digits are appended to.
-trait Push {
-    fn push_bytes(&mut self, bytes: &[u8]);
-}
-
-impl Push for Vec<u8> {
-    fn push_bytes(&mut self, bytes: &[u8]) {
-        self.extend_from_slice(bytes);
-    }
-}
-
-impl Push for Buffer {
-    fn push_bytes(&mut self, bytes: &[u8]) {
-        self.extend_from_slice(bytes);
-    }
-}
-
-/// Appends `n` in decimal.
-fn push_number(out: &mut impl Push, n: u64) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    let mut n = n;
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.push_bytes(&digits[i..]);
 }
 
 #[cfg(test)]
@@ -370,15 +338,6 @@ mod tests {
     }
 
     const NOW_MS: u64 = 5_000_000;
-
-    #[test]
-    fn numbers_are_written_in_decimal() {
-        for n in [0, 7, 10, 99, 100, 86_400, u64::MAX] {
-            let mut out = Vec::new();
-            push_number(&mut out, n);
-            assert_eq!(String::from_utf8(out).unwrap(), n.to_string());
-        }
-    }
 
     #[test]
     fn no_limit_is_no_limits() {
