@@ -15,7 +15,11 @@
 //! response allocates the response's header map: `hit_limited` pays that, where a real
 //! handler's response (with a `content-type`) has paid it already. The interleaved rounds
 //! also run both hits against a hello that answers with a `content-type`, as a handler does
-//! (`typed_hit_bearer`, `typed_hit_limited`), and print both ratios.
+//! (`typed_hit_bearer`, `typed_hit_limited`), and print both ratios. One more interleaved
+//! variant, `fields_hit_bearer`, is an unlimited hit whose hello answers with the
+//! `content-type` and the two `RateLimit` fields as constants: the least any limiter that
+//! sends the fields could cost, so `typed_hit_limited / fields_hit_bearer` is what the
+//! limiter itself adds (the count, the value written for this request).
 //!
 //! Run with `cargo bench --bench verify`; medians are in
 //! `target/criterion/verify/*/new/estimates.json` (`python3 benches/ratios.py` prints them
@@ -81,6 +85,9 @@ struct Setup {
     tollgate: tollgate::AuthService<Hello>,
     /// The same layer around a hello that answers with a `content-type`.
     typed: tollgate::AuthService<Hello>,
+    /// The same layer around a hello that also answers with the `RateLimit` fields, as
+    /// constants.
+    fielded: tollgate::AuthService<Hello>,
     /// The same layer with its handles registered on a recorder.
     #[cfg(feature = "metrics")]
     recorded: tollgate::AuthService<Hello>,
@@ -107,6 +114,20 @@ fn typed_hello(_req: Request<Full<Bytes>>) -> HelloFuture {
         http::header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; charset=utf-8"),
     );
+    std::future::ready(Ok(response))
+}
+
+const RATELIMIT_POLICY: http::HeaderName = http::HeaderName::from_static("ratelimit-policy");
+const RATELIMIT: http::HeaderName = http::HeaderName::from_static("ratelimit");
+
+fn fields_hello(req: Request<Full<Bytes>>) -> HelloFuture {
+    let mut response = typed_hello(req).into_inner().unwrap();
+    let headers = response.headers_mut();
+    headers.insert(
+        RATELIMIT_POLICY,
+        HeaderValue::from_static(r#""token";q=4000000000;w=1"#),
+    );
+    headers.insert(RATELIMIT, HeaderValue::from_static(r#""token";r=3999999999;t=0"#));
     std::future::ready(Ok(response))
 }
 
@@ -159,6 +180,8 @@ impl Setup {
             tollgate: AuthLayer::new(verifier.clone()).layer(service_fn(inner)),
             typed: AuthLayer::new(verifier.clone())
                 .layer(service_fn(typed_hello as fn(Request<Full<Bytes>>) -> HelloFuture)),
+            fielded: AuthLayer::new(verifier.clone())
+                .layer(service_fn(fields_hello as fn(Request<Full<Bytes>>) -> HelloFuture)),
             #[cfg(feature = "metrics")]
             recorded,
             hit_bearer: header(&format!("Bearer {}", hot.token().expose())),
@@ -283,6 +306,7 @@ fn interleaved() {
         "hit_limited",
         "typed_hit_bearer",
         "typed_hit_limited",
+        "fields_hit_bearer",
         #[cfg(feature = "metrics")]
         "hit_recorded",
     ];
@@ -299,8 +323,9 @@ fn interleaved() {
         times[6].push(batch(&s.rt, &s.tollgate, &s.hit_limited, || ()));
         times[7].push(batch(&s.rt, &s.typed, &s.hit_bearer, || ()));
         times[8].push(batch(&s.rt, &s.typed, &s.hit_limited, || ()));
+        times[9].push(batch(&s.rt, &s.fielded, &s.hit_bearer, || ()));
         #[cfg(feature = "metrics")]
-        times[9].push(batch(&s.rt, &s.recorded, &s.hit_bearer, || ()));
+        times[10].push(batch(&s.rt, &s.recorded, &s.hit_bearer, || ()));
     }
     let medians: Vec<f64> = times.iter_mut().map(|t| median(t)).collect();
     println!("\ninterleaved: {ROUNDS} rounds of {BATCH} requests per variant, median of the rounds' means");
@@ -317,6 +342,14 @@ fn interleaved() {
         "ratio typed_hit_limited/typed_hit_bearer: {:.3}",
         medians[8] / medians[7]
     );
+    println!(
+        "ratio fields_hit_bearer/typed_hit_bearer: {:.3}",
+        medians[9] / medians[7]
+    );
+    println!(
+        "ratio typed_hit_limited/fields_hit_bearer: {:.3}",
+        medians[8] / medians[9]
+    );
     #[cfg(feature = "metrics")]
-    println!("ratio hit_recorded/hit_bearer: {:.3}", medians[9] / medians[2]);
+    println!("ratio hit_recorded/hit_bearer: {:.3}", medians[10] / medians[2]);
 }
