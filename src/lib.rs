@@ -24,6 +24,10 @@
            when the docs are built with all features (as on docs.rs)."
 )]
 
+// On docs.rs (`--cfg docsrs`, nightly): each item behind a feature says which on its page.
+// `_sqlite` is internal: the SQLite store's pages name the two features that enable it.
+#![cfg_attr(docsrs, feature(doc_cfg), doc(auto_cfg(hide(feature = "_sqlite"))))]
+
 #[doc = include_str!("../docs/behaviour.md")]
 pub mod behaviour {}
 
@@ -92,6 +96,7 @@ pub use store::postgres::{PostgresBuilder, PostgresStore};
 #[cfg(feature = "redis")]
 pub use store::redis::{RedisBuilder, RedisStore};
 #[cfg(feature = "_sqlite")]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "sqlite", feature = "sqlite-unbundled"))))]
 pub use store::sqlite::{SqliteBuilder, SqliteStore};
 pub use token::{GeneratedToken, ParsedToken, TokenError, TokenFormat};
 pub use verify::{InvalidReason, MAX_DURATION, Verifier, VerifierBuilder, VerifyError};
