@@ -21,6 +21,10 @@
 //!   Redis (`RateLimits::redis`), for a cached token under a limit it never reaches (one
 //!   Redis round trip) and for a cached token without one, interleaved, 2,000 each: p50 /
 //!   p99.
+//! - **Owner index** (Redis): 1,000 tokens of one owner, alone in a store and then among
+//!   99,000 others (of 500 other owners, and of none): a listing of them all (`list` with the
+//!   owner, pages of 250) and a `revoke_owner` of them all (made active again, untimed, before
+//!   each), 21 of each: median and max.
 #![allow(missing_docs)]
 // Without a shared backend compiled in, only the MemoryStore row runs.
 #![cfg_attr(not(any(feature = "postgres", feature = "redis")), allow(dead_code))]
@@ -187,6 +191,7 @@ async fn redis(memory: &Verifier) {
     support::fill(&*a, TOKENS).await;
     report("Redis", a, b, memory).await;
     shared_limit(&url, &prefix).await;
+    owner_index(&url, &format!("{prefix}owners:")).await;
     let mut conn = redis::Client::open(url.as_str())
         .unwrap()
         .get_multiplexed_async_connection()
@@ -199,6 +204,114 @@ async fn redis(memory: &Verifier) {
         .unwrap();
     for chunk in keys.chunks(1000) {
         redis::cmd("DEL").arg(chunk).exec_async(&mut conn).await.unwrap();
+    }
+}
+
+/// An owner's tokens listed and revoked, alone in the store and among many others.
+#[cfg(feature = "redis")]
+async fn owner_index(url: &str, prefix: &str) {
+    use futures_util::StreamExt as _;
+    use tollgate::{ListQuery, SecretHasher, TokenPatch, TokenRecord, TokenStatus};
+
+    const OWNED: usize = 1_000;
+    const LARGE: usize = 100_000;
+    const RUNS: usize = 21;
+    let store = tollgate::RedisStore::builder(url)
+        .prefix(prefix)
+        .open()
+        .await
+        .expect("Redis");
+    let owner = "customer_1729";
+    let record = |i: usize, owner: Option<String>| {
+        let hash = SecretHasher::Sha256.hash(format!("secret {i}").as_bytes());
+        TokenRecord::new(format!("tok{i:06}"), format!("token {i}"), hash).with_owner(owner)
+    };
+    let create_all = async |records: Vec<TokenRecord>| {
+        futures_util::stream::iter(records)
+            .map(|record| store.create(record))
+            .buffer_unordered(256)
+            .for_each(|created| async move { created.expect("create") })
+            .await;
+    };
+    let owned = |i: &usize| i % (LARGE / OWNED) == 0;
+    let ids: Vec<String> = (0..LARGE).filter(owned).map(|i| record(i, None).id).collect();
+    let active = TokenPatch::new().status(TokenStatus::Active);
+    let ms = |started: Instant| started.elapsed().as_secs_f64() * 1000.0;
+    let mut rows = Vec::new();
+    create_all(
+        (0..LARGE)
+            .filter(owned)
+            .map(|i| record(i, Some(owner.to_owned())))
+            .collect(),
+    )
+    .await;
+    for size in [OWNED, LARGE] {
+        if size == LARGE {
+            let others = (0..LARGE).filter(|i| !owned(i)).map(|i| {
+                let other = (i % 7 != 0).then(|| format!("other_{}", i % 500));
+                record(i, other)
+            });
+            create_all(others.collect()).await;
+        }
+        let (mut listing, mut revoking) = (Vec::new(), Vec::new());
+        for _ in 0..RUNS {
+            let started = Instant::now();
+            let mut listed = 0;
+            let mut query = ListQuery::new(250).owner(owner);
+            loop {
+                let page = store.list(&query).await.expect("list");
+                listed += page.records.len();
+                match page.next_after {
+                    Some(after) => query = query.after(after),
+                    None => break,
+                }
+            }
+            listing.push(ms(started));
+            assert_eq!(listed, OWNED);
+
+            futures_util::stream::iter(&ids)
+                .map(|id| store.update(id, &active))
+                .buffer_unordered(256)
+                .for_each(|updated| async move { assert!(updated.expect("update").is_some()) })
+                .await;
+            let started = Instant::now();
+            let revoked = store.revoke_owner(owner).await.expect("revoke_owner");
+            revoking.push(ms(started));
+            assert_eq!(revoked.len(), OWNED);
+        }
+        let max = |samples: &[f64]| samples.iter().copied().fold(0.0, f64::max);
+        rows.push((size, "list", quantile(&mut listing, 0.5), max(&listing)));
+        rows.push((size, "revoke_owner", quantile(&mut revoking, 0.5), max(&revoking)));
+    }
+    // By `SCAN`, a batch at a time: too many keys for one answer within the response timeout.
+    let mut conn = redis::Client::open(url)
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let mut cursor = 0_u64;
+    loop {
+        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(format!("{prefix}*"))
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        if !keys.is_empty() {
+            redis::cmd("DEL").arg(keys).exec_async(&mut conn).await.unwrap();
+        }
+        if next == 0 {
+            break;
+        }
+        cursor = next;
+    }
+    for (size, what, median, max) in rows {
+        println!(
+            "| {what} of an owner's {OWNED} tokens, Redis, store of {size} ({RUNS}) | {median:.2} ms | max {max:.2} ms |"
+        );
     }
 }
 

@@ -1,10 +1,11 @@
 //! Databases written by earlier versions of tollgate open, migrate, and keep every token
 //! working, and the new fields work on them: SQLite files of schema 2 (before owners and
 //! audit fields) and 3 (before rate limits), PostgreSQL schemas of version 1 and 2 (the same).
-//! See `tests/fixtures/*/README.md` for how each was made. Redis keeps no schema: a record
-//! written before has no `owner`, `by`, `updated`, `revoked` or `rate` field, and reads as
-//! one without an owner, creator or rate limit, changed when it was created
-//! (`tests/store_redis.rs`).
+//! See `tests/fixtures/*/README.md` for how each was made. Redis keeps no schema for its
+//! records: a record written before has no `owner`, `by`, `updated`, `revoked` or `rate`
+//! field, and reads as one without an owner, creator or rate limit, changed when it was
+//! created (`tests/store_redis.rs`); the keys' layout version (`<prefix>schema`) says whether
+//! the owner index was built (`tests/redis_owner_index.rs`).
 #![cfg(any(feature = "_sqlite", feature = "postgres"))]
 
 mod support;

@@ -185,7 +185,7 @@ pub trait TokenStore: TokenSource {
     /// The default pages through [`list`](Self::list) and [`update`](Self::update)s each
     /// token. This crate's stores revoke with the values of one rule instead: SQLite and
     /// PostgreSQL in one statement, `MemoryStore` in one pass under its lock, `RedisStore`
-    /// with one script call per token.
+    /// with one script call per 500 tokens of the owner, read from its owner index.
     ///
     /// # Errors
     /// [`StoreError::Unavailable`] when the backend fails; tokens revoked before the failure

@@ -50,11 +50,26 @@ impl Drop for Prefix {
                 let mut conn = redis::Client::open(url.as_str())?
                     .get_multiplexed_async_connection()
                     .await?;
-                let keys: Vec<String> = redis::cmd("KEYS").arg(&pattern).query_async(&mut conn).await?;
-                if !keys.is_empty() {
-                    redis::cmd("DEL").arg(keys).exec_async(&mut conn).await?;
+                // By `SCAN`, a batch at a time: a test may leave more keys than one answer
+                // can carry within the connection's response timeout.
+                let mut cursor = 0_u64;
+                loop {
+                    let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                        .arg(cursor)
+                        .arg("MATCH")
+                        .arg(&pattern)
+                        .arg("COUNT")
+                        .arg(1000)
+                        .query_async(&mut conn)
+                        .await?;
+                    if !keys.is_empty() {
+                        redis::cmd("DEL").arg(keys).exec_async(&mut conn).await?;
+                    }
+                    if next == 0 {
+                        return Ok::<_, redis::RedisError>(());
+                    }
+                    cursor = next;
                 }
-                Ok::<_, redis::RedisError>(())
             })
         })
         .join();

@@ -1,7 +1,9 @@
 //! [`RedisStore`]: tokens in Redis, shared by every replica of a service, with revocation
 //! pushed to each of them by pub/sub.
 
+mod keys;
 mod record;
+mod schema;
 mod scripts;
 
 use std::collections::HashMap;
@@ -13,7 +15,8 @@ use futures_util::StreamExt as _;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use time::OffsetDateTime;
 
-use self::scripts::{CREATE, DELETE, FIND_BY_HASH, OWNER, PAGE, RECORD_USE, REVOKE, SECRETS, UPDATE};
+use self::keys::Keys;
+use self::scripts::{CREATE, DELETE, FIND_BY_HASH, OWNER, PAGE, RECORD_USE, REVOKE_OWNER, SECRETS, UPDATE};
 use super::{ChangeStream, ListQuery, Page, Revocation, Rotation, StoreError, TokenPatch, TokenSource, TokenStore};
 use crate::hash::SecretHash;
 use crate::limit::OwnerSettings;
@@ -23,16 +26,31 @@ use crate::store::listen::Listener;
 /// Tokens in Redis: shared by any number of replicas, each of which hears every other's
 /// changes at once.
 ///
-/// Under its key prefix (`tollgate:` by default) the store keeps one hash per token
-/// (`<prefix>t:<id>`), a sorted set of the ids for listing (`<prefix>ids`, read by
-/// `ZRANGE … BYLEX`, so Redis 6.2 or newer), and one key per secret hash naming its token
-/// (`<prefix>s:<hex>`, for the current secret and a previous one in its grace period), a
-/// counter the records' versions are drawn from (`<prefix>versions`), and one hash per owner
-/// with settings (`<prefix>o:<owner>`). Every
-/// write is one Lua script, so the three always agree, duplicates are refused as
-/// [`StoreError::DuplicateId`] and [`StoreError::DuplicateSecret`], and the write publishes
-/// the token's id on `<prefix>changes` once it is made. Setting an owner's settings
+/// Under its key prefix (`tollgate:` by default) the store keeps:
+///
+/// | key | type | holds |
+/// | --- | --- | --- |
+/// | `<prefix>t:<id>` | hash | a token's record |
+/// | `<prefix>ids` | sorted set | every id, for listing (read by `ZRANGE … BYLEX`, so Redis 6.2 or newer) |
+/// | `<prefix>ot:<owner>` | sorted set | the ids of an owner's tokens (a token without an owner is in none) |
+/// | `<prefix>s:<hex>` | string | the id of the token a secret hash belongs to, current or previous in its grace period |
+/// | `<prefix>versions` | string | the counter the records' versions are drawn from |
+/// | `<prefix>o:<owner>` | hash | an owner's settings |
+/// | `<prefix>schema` | string | the layout version of these keys |
+///
+/// Every write is one Lua script, so the record and the indexes always agree, duplicates are
+/// refused as [`StoreError::DuplicateId`] and [`StoreError::DuplicateSecret`], and the write
+/// publishes the token's id on `<prefix>changes` once it is made. Setting an owner's settings
 /// publishes the id of each of its tokens once they are written.
+///
+/// Each owner's index makes the owner's tokens cost what they are, whatever else the store
+/// holds: [`list`](TokenStore::list) with an owner reads that owner's ids (its other filters
+/// are applied to those records), and [`revoke_owner`](TokenStore::revoke_owner) revokes them
+/// in scripts of 500 tokens each, publishing each token's id as it revokes it. The index
+/// costs each write of a token with an owner one sorted-set command more, and Redis the
+/// memory of one more entry per such token. Opening a store whose data an older tollgate
+/// wrote, without the index, builds it once, reading every record (see
+/// [`RedisBuilder::open`]).
 ///
 /// Commands go over one multiplexed connection (the `redis` crate's `ConnectionManager`,
 /// which reconnects by itself); one more connection subscribes to the changes, and
@@ -70,44 +88,6 @@ impl fmt::Debug for RedisStore {
             .field("prefix", &self.keys.prefix)
             .field("listening", &self.listener.is_some())
             .finish_non_exhaustive()
-    }
-}
-
-/// The key names under one prefix.
-struct Keys {
-    prefix: String,
-    ids: String,
-    /// The counter every write of a record draws its new version from.
-    versions: String,
-    channel: String,
-    records: String,
-    secrets: String,
-    owners: String,
-}
-
-impl Keys {
-    fn new(prefix: &str) -> Self {
-        Self {
-            prefix: prefix.to_owned(),
-            ids: format!("{prefix}ids"),
-            versions: format!("{prefix}versions"),
-            channel: format!("{prefix}changes"),
-            records: format!("{prefix}t:"),
-            secrets: format!("{prefix}s:"),
-            owners: format!("{prefix}o:"),
-        }
-    }
-
-    fn owner(&self, owner: &str) -> String {
-        format!("{}{owner}", self.owners)
-    }
-
-    fn record(&self, id: &str) -> String {
-        format!("{}{id}", self.records)
-    }
-
-    fn secret(&self, hash: &SecretHash) -> String {
-        format!("{}{}", self.secrets, hash.to_hex())
     }
 }
 
@@ -166,10 +146,17 @@ impl RedisBuilder {
         self
     }
 
-    /// Connects, and starts listening.
+    /// Connects, brings data an older tollgate wrote to this version's layout, and starts
+    /// listening.
+    ///
+    /// Data written by a tollgate from before the owner index (no `<prefix>schema` key) is
+    /// indexed here, once: every record is read, in scripts of 1,000 each. Replicas that open
+    /// at once may each do it; the result is the same. Replicas of an older tollgate do not
+    /// keep the index: upgrade them all before revoking or listing by owner.
     ///
     /// # Errors
     /// [`StoreError::Config`] for a URL or prefix that cannot be used;
+    /// [`StoreError::Corrupt`] when the keys were written by a newer tollgate;
     /// [`StoreError::Unavailable`] when Redis cannot be reached.
     pub async fn open(self) -> Result<RedisStore, StoreError> {
         let prefix = self.prefix;
@@ -191,6 +178,7 @@ impl RedisBuilder {
             .map_err(|_| StoreError::unavailable(format!("could not connect to Redis within {:?}", self.timeout)))?
             .map_err(redis_error)?;
         let keys = Keys::new(&prefix);
+        schema::migrate(&conn, &keys).await?;
         let listener = if self.listen {
             let (channel, timeout) = (keys.channel.clone(), self.timeout);
             Some(Listener::start("redis", move || subscribe(client.clone(), channel.clone(), timeout)).await?)
@@ -328,12 +316,17 @@ impl TokenStore for RedisStore {
             .previous_secret
             .as_ref()
             .map_or_else(String::new, |previous| self.keys.secret(&previous.hash));
+        let owned = record
+            .owner
+            .as_deref()
+            .map_or_else(String::new, |owner| self.keys.owner_tokens(owner));
         let mut invocation = CREATE.key(self.keys.record(&record.id));
         invocation
             .key(&self.keys.ids)
             .key(self.keys.secret(&record.secret_hash))
             .key(previous)
             .key(&self.keys.versions)
+            .key(owned)
             .arg(&record.id)
             .arg(&self.keys.channel);
         for (field, value) in record::fields(&record)? {
@@ -346,14 +339,19 @@ impl TokenStore for RedisStore {
     }
 
     async fn list(&self, query: &ListQuery) -> Result<Page, StoreError> {
-        // Keyset paging on the id index; filters are applied here, so a page may take more
-        // than one batch. The cursor is the last id returned, never one only looked at.
+        // Keyset paging on the id index, or on the owner's when the query names one; filters
+        // are applied here, so a page may take more than one batch. The cursor is the last
+        // id returned, never one only looked at.
+        let index = query
+            .owner
+            .as_deref()
+            .map_or_else(|| self.keys.ids.clone(), |owner| self.keys.owner_tokens(owner));
         let batch = query.limit.saturating_add(1).clamp(64, 1024);
         let mut records = Vec::new();
         let mut scanned = query.after.clone().unwrap_or_default();
         loop {
             let page: Vec<(String, Fields)> = PAGE
-                .key(&self.keys.ids)
+                .key(&index)
                 .arg(&self.keys.records)
                 .arg(&scanned)
                 .arg(batch)
@@ -390,6 +388,7 @@ impl TokenStore for RedisStore {
                 .arg(id)
                 .arg(&self.keys.channel)
                 .arg(version)
+                .arg(&self.keys.owner_tokens)
                 .arg(removed.len());
             for field in removed {
                 invocation.arg(field);
@@ -409,6 +408,7 @@ impl TokenStore for RedisStore {
             .arg(id)
             .arg(&self.keys.channel)
             .arg(&self.keys.secrets)
+            .arg(&self.keys.owner_tokens)
             .invoke_async(&mut self.conn.clone())
             .await
             .map_err(redis_error)?;
@@ -460,31 +460,32 @@ impl TokenStore for RedisStore {
         } = Revocation::at(crate::record::now());
         let revoked_at = revoked_at.map_or_else(String::new, |at| crate::record::to_micros(at).to_string());
         let updated_at = crate::record::to_micros(updated_at);
+        let index = self.keys.owner_tokens(owner);
         let mut revoked = Vec::new();
-        let mut query = ListQuery::new(500).owner(owner).status(Revocation::APPLIES_TO);
+        let mut after = String::new();
+        // Batch by batch, each revoked and published whole: a failure between two leaves
+        // every token revoked so far published, so no replica caches one as active.
         loop {
-            let page = self.list(&query).await?;
-            for record in page.records {
-                let done: i64 = REVOKE
-                    .key(self.keys.record(&record.id))
-                    .key(&self.keys.versions)
-                    .arg(&record.id)
-                    .arg(&self.keys.channel)
-                    .arg(Revocation::APPLIES_TO.as_str())
-                    .arg(status.as_str())
-                    .arg(&revoked_at)
-                    .arg(updated_at)
-                    .invoke_async(&mut self.conn.clone())
-                    .await
-                    .map_err(redis_error)?;
-                if done == 1 {
-                    revoked.push(record.id);
-                }
+            let (read, last, batch): (usize, String, Vec<String>) = REVOKE_OWNER
+                .key(&index)
+                .key(&self.keys.versions)
+                .arg(&self.keys.records)
+                .arg(&self.keys.channel)
+                .arg(owner)
+                .arg(Revocation::APPLIES_TO.as_str())
+                .arg(status.as_str())
+                .arg(&revoked_at)
+                .arg(updated_at)
+                .arg(&after)
+                .arg(REVOKE_BATCH)
+                .invoke_async(&mut self.conn.clone())
+                .await
+                .map_err(redis_error)?;
+            revoked.extend(batch);
+            if read < REVOKE_BATCH {
+                return Ok(revoked);
             }
-            match page.next_after {
-                Some(after) => query = query.after(after),
-                None => return Ok(revoked),
-            }
+            after = last;
         }
     }
 
@@ -549,6 +550,10 @@ impl RedisStore {
         )))
     }
 }
+
+/// How many of an owner's tokens each [`REVOKE_OWNER`] script reads: few enough that Redis,
+/// which runs nothing else while a script runs, is held for a moment only.
+const REVOKE_BATCH: usize = 500;
 
 /// How many times a change is read and computed again when other writes to the same token
 /// come in between.

@@ -1,12 +1,24 @@
 //! The store's writes, each one Lua script: Redis runs a script whole, with nothing in
-//! between, so a record, the id index and the secret index always agree, and the change is
-//! published only once it is made. (`WATCH` would not do on a multiplexed connection that
-//! may reconnect under it.) Key names come in as arguments, from the store's prefix.
+//! between, so a record, the id index, the secret index and the owner index always agree,
+//! and the change is published only once it is made. (`WATCH` would not do on a multiplexed
+//! connection that may reconnect under it.) Key names come in as arguments, from the store's
+//! prefix.
 //!
 //! The scripts hold no rule of what a change does to a record: an update or a rotation is
 //! computed in Rust from the record as read (`TokenPatch::apply`, `Rotation::apply`), and its
 //! script writes the result only if the record's version (`v`, counted up by every such
 //! write) is still the one read; otherwise the store reads again and recomputes.
+//!
+//! The owner index: a token with an owner is a member of its owner's sorted set
+//! (`<prefix>ot:<owner>`, every score 0, so that it pages by id as the id index does), and of
+//! no other; a token without one is in none. [`CREATE`] adds it, [`UPDATE`] moves it when the
+//! owner changes (and adds it again whatever the change, so that a write repairs an entry a
+//! writer without the index left out), [`DELETE`] removes it, and [`INDEX_OWNERS`] adds the
+//! tokens written before the index existed. Readers of the index still check the record's
+//! owner, so an entry the record does not bear out is neither listed nor revoked. Tests, in
+//! `tests/redis_owner_index.rs`: `an_update_moves_a_token_between_owners_and_a_delete_removes_it`,
+//! `opening_a_store_indexes_the_owners_of_tokens_written_before_the_index`,
+//! `an_index_entry_whose_record_names_another_owner_is_neither_listed_nor_revoked`.
 //!
 //! Errors a caller acts on are error replies whose first word names them:
 //! `TOLLGATE_DUPLICATE_ID`, `TOLLGATE_DUPLICATE_SECRET`, and `TOLLGATE_CONFLICT` (handled
@@ -16,8 +28,9 @@ use std::sync::LazyLock;
 
 use redis::Script;
 
-/// KEYS: record, id index, current secret, previous secret (or ""), version counter. ARGV:
-/// id, channel, then the record's fields and values.
+/// KEYS: record, id index, current secret, previous secret (or ""), version counter, the
+/// owner's index (or "" for a token without an owner). ARGV: id, channel, then the record's
+/// fields and values.
 pub(super) static CREATE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
@@ -30,6 +43,7 @@ pub(super) static CREATE: LazyLock<Script> = LazyLock::new(|| {
         redis.call('HSET', KEYS[1], unpack(ARGV, 3))
         redis.call('HSET', KEYS[1], 'v', redis.call('INCR', KEYS[5]))
         redis.call('ZADD', KEYS[2], 0, ARGV[1])
+        if KEYS[6] ~= '' then redis.call('ZADD', KEYS[6], 0, ARGV[1]) end
         redis.call('SET', KEYS[3], ARGV[1])
         if KEYS[4] ~= '' then redis.call('SET', KEYS[4], ARGV[1]) end
         redis.call('PUBLISH', ARGV[2], ARGV[1])
@@ -50,8 +64,8 @@ pub(super) static FIND_BY_HASH: LazyLock<Script> = LazyLock::new(|| {
     )
 });
 
-/// KEYS: the id index. ARGV: the record key prefix, the id to continue after (or ""), how
-/// many. Each id with its record's fields (empty if it went meanwhile).
+/// KEYS: the id index, or an owner's index. ARGV: the record key prefix, the id to continue
+/// after (or ""), how many. Each id with its record's fields (empty if it went meanwhile).
 pub(super) static PAGE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
@@ -87,8 +101,9 @@ pub(super) static RECORD_USE: LazyLock<Script> = LazyLock::new(|| {
 });
 
 /// KEYS: record, version counter. ARGV: id, channel, the version the change was computed
-/// from (`v`, "" when the record has none), how many fields to remove, their names, then
-/// fields and values to set. The record's fields after the write, nil for an unknown id, or
+/// from (`v`, "" when the record has none), the owner index key prefix, how many fields to
+/// remove, their names, then fields and values to set. Moves the id from its old owner's
+/// index to its new owner's. The record's fields after the write, nil for an unknown id, or
 /// `TOLLGATE_CONFLICT` when another write came first (read again and recompute).
 pub(super) static UPDATE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
@@ -97,32 +112,49 @@ pub(super) static UPDATE: LazyLock<Script> = LazyLock::new(|| {
         if (redis.call('HGET', KEYS[1], 'v') or '') ~= ARGV[3] then
             return redis.error_reply('TOLLGATE_CONFLICT the token changed since it was read')
         end
-        local removed = tonumber(ARGV[4])
-        for i = 5, 4 + removed do redis.call('HDEL', KEYS[1], ARGV[i]) end
-        if #ARGV > 4 + removed then redis.call('HSET', KEYS[1], unpack(ARGV, 5 + removed)) end
+        local was = redis.call('HGET', KEYS[1], 'owner')
+        local removed = tonumber(ARGV[5])
+        for i = 6, 5 + removed do redis.call('HDEL', KEYS[1], ARGV[i]) end
+        if #ARGV > 5 + removed then redis.call('HSET', KEYS[1], unpack(ARGV, 6 + removed)) end
         redis.call('HSET', KEYS[1], 'v', redis.call('INCR', KEYS[2]))
+        local owner = redis.call('HGET', KEYS[1], 'owner')
+        if was and was ~= owner then redis.call('ZREM', ARGV[4] .. was, ARGV[1]) end
+        if owner then redis.call('ZADD', ARGV[4] .. owner, 0, ARGV[1]) end
         redis.call('PUBLISH', ARGV[2], ARGV[1])
         return redis.call('HGETALL', KEYS[1])
         ",
     )
 });
 
-/// KEYS: record, version counter. ARGV: id, channel, the status a revocation applies to, then the
-/// revocation's status, `revoked` ("" for none) and `updated` (`Revocation`'s values). 1
-/// when the token had that status and was revoked, 0 otherwise.
-pub(super) static REVOKE: LazyLock<Script> = LazyLock::new(|| {
+/// KEYS: an owner's index, version counter. ARGV: the record key prefix, channel, the owner,
+/// the status a revocation applies to, then the revocation's status, `revoked` ("" for none)
+/// and `updated` (`Revocation`'s values), the id to continue after (or ""), how many ids to
+/// read. Revokes each token read whose record has that owner and status, and publishes its
+/// id as it does: a failure before the next call leaves every token revoked so far published.
+/// How many ids were read, the last of them (or ""), and the ids revoked, in id order.
+pub(super) static REVOKE_OWNER: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
-        if redis.call('HGET', KEYS[1], 'status') ~= ARGV[3] then return 0 end
-        redis.call('HSET', KEYS[1], 'status', ARGV[4], 'updated', ARGV[6])
-        if ARGV[5] == '' then
-            redis.call('HDEL', KEYS[1], 'revoked')
-        else
-            redis.call('HSET', KEYS[1], 'revoked', ARGV[5])
+        local from = '-'
+        if ARGV[8] ~= '' then from = '(' .. ARGV[8] end
+        local ids = redis.call('ZRANGE', KEYS[1], from, '+', 'BYLEX', 'LIMIT', 0, tonumber(ARGV[9]))
+        local revoked = {}
+        for _, id in ipairs(ids) do
+            local key = ARGV[1] .. id
+            local held = redis.call('HMGET', key, 'owner', 'status')
+            if held[1] == ARGV[3] and held[2] == ARGV[4] then
+                local version = redis.call('INCR', KEYS[2])
+                if ARGV[6] == '' then
+                    redis.call('HDEL', key, 'revoked')
+                    redis.call('HSET', key, 'status', ARGV[5], 'updated', ARGV[7], 'v', version)
+                else
+                    redis.call('HSET', key, 'status', ARGV[5], 'revoked', ARGV[6], 'updated', ARGV[7], 'v', version)
+                end
+                redis.call('PUBLISH', ARGV[2], id)
+                revoked[#revoked + 1] = id
+            end
         end
-        redis.call('HSET', KEYS[1], 'v', redis.call('INCR', KEYS[2]))
-        redis.call('PUBLISH', ARGV[2], ARGV[1])
-        return 1
+        return {#ids, ids[#ids] or '', revoked}
         ",
     )
 });
@@ -139,20 +171,53 @@ pub(super) static OWNER: LazyLock<Script> = LazyLock::new(|| {
     )
 });
 
-/// KEYS: record, id index. ARGV: id, channel, secret key prefix. 1 when it was deleted.
+/// KEYS: record, id index. ARGV: id, channel, secret key prefix, owner index key prefix. 1
+/// when it was deleted.
 pub(super) static DELETE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
-        local hashes = redis.call('HMGET', KEYS[1], 'hash', 'prev')
+        local held = redis.call('HMGET', KEYS[1], 'hash', 'prev', 'owner')
         if redis.call('DEL', KEYS[1]) == 0 then return 0 end
         redis.call('ZREM', KEYS[2], ARGV[1])
         for i = 1, 2 do
-            if hashes[i] then
-                local key = ARGV[3] .. hashes[i]
+            if held[i] then
+                local key = ARGV[3] .. held[i]
                 if redis.call('GET', key) == ARGV[1] then redis.call('DEL', key) end
             end
         end
+        if held[3] then redis.call('ZREM', ARGV[4] .. held[3], ARGV[1]) end
         redis.call('PUBLISH', ARGV[2], ARGV[1])
+        return 1
+        ",
+    )
+});
+
+/// KEYS: the id index. ARGV: the record key prefix, the owner index key prefix, the id to
+/// continue after (or ""), how many. Adds each token read that has an owner to its owner's
+/// index, as [`CREATE`] would have: the migration to the owner index (`schema.rs`), run in
+/// batches, each whole. How many ids were read, and the last of them (or "").
+pub(super) static INDEX_OWNERS: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+        local from = '-'
+        if ARGV[3] ~= '' then from = '(' .. ARGV[3] end
+        local ids = redis.call('ZRANGE', KEYS[1], from, '+', 'BYLEX', 'LIMIT', 0, tonumber(ARGV[4]))
+        for _, id in ipairs(ids) do
+            local owner = redis.call('HGET', ARGV[1] .. id, 'owner')
+            if owner then redis.call('ZADD', ARGV[2] .. owner, 0, id) end
+        end
+        return {#ids, ids[#ids] or ''}
+        ",
+    )
+});
+
+/// KEYS: the store's layout version. ARGV: a version. Raises the layout version to it, never
+/// lowers it (a newer replica may have raised it further meanwhile). 1.
+pub(super) static RAISE_SCHEMA: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+        local current = tonumber(redis.call('GET', KEYS[1]) or '0') or 0
+        if current < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end
         return 1
         ",
     )
