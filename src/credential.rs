@@ -18,6 +18,26 @@ const DEFAULT_MAX_HEADER_LEN: usize = 4096;
 
 /// Credentials read from a request: the forms an `Authorization` header takes. More kinds
 /// may come (other schemes), so a `match` on it needs a wildcard arm.
+///
+/// Read from a request by a [`CredentialParser`] (or built by hand), and handed to
+/// [`Verifier::verify`](crate::Verifier::verify). Its `Debug` shows no secret:
+///
+/// ```
+/// use http::{HeaderMap, header::AUTHORIZATION};
+/// use tollgate::{BasicCredential, Credential, CredentialParser};
+///
+/// let mut headers = HeaderMap::new();
+/// headers.insert(AUTHORIZATION, BasicCredential::new("4fZk2Qe7", "s3cret-segment").to_header_value());
+/// let credential = CredentialParser::default().parse(&headers)?.expect("a credential");
+/// let who = match &credential {
+///     Credential::Bearer(_) => None, // a whole token: its id is inside it
+///     Credential::Basic(basic) => Some(basic.id()),
+///     _ => None, // a scheme added later
+/// };
+/// assert_eq!(who, Some("4fZk2Qe7"));
+/// assert!(!format!("{credential:?}").contains("s3cret-segment"));
+/// # Ok::<(), tollgate::CredentialError>(())
+/// ```
 #[derive(PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Credential<'a> {
@@ -62,6 +82,24 @@ impl<'a> From<Read<'a>> for Credential<'a> {
 }
 
 /// A decoded Basic credential: the token id and its secret.
+///
+/// ```
+/// use http::{HeaderMap, header::AUTHORIZATION};
+/// use tollgate::{BasicCredential, Credential, CredentialParser};
+///
+/// // A client sends the token's id, and the token (or its last segment) as the password...
+/// let sent = BasicCredential::new("4fZk2Qe7", "s3cret-segment");
+/// let mut headers = HeaderMap::new();
+/// headers.insert(AUTHORIZATION, sent.to_header_value());
+/// assert!(headers[AUTHORIZATION].is_sensitive());
+///
+/// // ...and the server reads it back.
+/// let Some(Credential::Basic(read)) = CredentialParser::default().parse(&headers).unwrap() else {
+///     panic!("a Basic credential");
+/// };
+/// assert_eq!(read, sent);
+/// assert!(!format!("{read:?}").contains(read.secret()));
+/// ```
 #[derive(Clone, PartialEq, Eq)]
 pub struct BasicCredential {
     /// `id:secret`, decoded; kept whole so that parsing allocates once.
@@ -122,6 +160,22 @@ impl fmt::Debug for BasicCredential {
 /// Why an `Authorization` header is malformed (answered with 400 `invalid_request`).
 ///
 /// No variant carries any part of the header, so an error can be logged as it is.
+///
+/// ```
+/// use http::{HeaderMap, HeaderValue, header::AUTHORIZATION};
+/// use tollgate::{CredentialError, CredentialParser};
+///
+/// let parser = CredentialParser::default().max_len(64);
+/// let mut headers = HeaderMap::new();
+/// headers.insert(AUTHORIZATION, HeaderValue::from_static("Basic abc"));
+/// assert_eq!(parser.parse(&headers), Err(CredentialError::InvalidBase64));
+///
+/// let long = format!("Bearer {}", "a".repeat(100));
+/// headers.insert(AUTHORIZATION, HeaderValue::try_from(long).unwrap());
+/// let err = parser.parse(&headers).unwrap_err();
+/// assert_eq!(err, CredentialError::TooLong { len: 107, max: 64 });
+/// assert_eq!(err.to_string(), "authorization header is 107 bytes, over the limit of 64");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum CredentialError {

@@ -10,6 +10,17 @@ use subtle::ConstantTimeEq;
 ///
 /// Equality is constant-time. `Debug` does not print the bytes: a hash is not a secret,
 /// but it is still of use to an attacker who has no table of their own.
+///
+/// ```
+/// use tollgate::{SecretHash, SecretHasher};
+///
+/// let hash = SecretHasher::Sha256.hash(b"the token's last segment");
+/// // A store keeps the 32 bytes, and reads them back.
+/// let stored: [u8; 32] = *hash.as_bytes();
+/// let read = SecretHash::from_bytes(stored);
+/// assert_eq!(read, hash); // in constant time
+/// assert_eq!(format!("{read:?}"), "SecretHash(..)");
+/// ```
 #[derive(Clone, Copy)]
 pub struct SecretHash([u8; 32]);
 

@@ -23,7 +23,6 @@
            pluggable token stores, a token manager and an admin API. The guide is the README, shown here \
            when the docs are built with all features (as on docs.rs)."
 )]
-
 // On docs.rs (`--cfg docsrs`, nightly): each item behind a feature says which on its page.
 // `_sqlite` is internal: the SQLite store's pages name the two features that enable it.
 #![cfg_attr(docsrs, feature(doc_cfg), doc(auto_cfg(hide(feature = "_sqlite"))))]

@@ -9,6 +9,25 @@ use crate::limit::RateLimit;
 use crate::scopes::Scopes;
 
 /// Whether a token may be used.
+///
+/// ```
+/// use std::sync::Arc;
+/// use tollgate::{MemoryStore, NewToken, TokenManager, TokenStatus, Verifier};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), tollgate::ManageError> {
+/// let store = Arc::new(MemoryStore::new());
+/// let tokens = TokenManager::new(store.clone(), Verifier::builder(store).build());
+/// let issued = tokens.create(NewToken::new("laptop")).await?;
+/// assert_eq!(issued.record().status, TokenStatus::Active);
+///
+/// // Revoked, a token is kept, inactive: listed still, and it may be made active again.
+/// let revoked = tokens.revoke(issued.id()).await?;
+/// assert_eq!(revoked.status, TokenStatus::Inactive);
+/// assert_eq!(revoked.status.as_str(), "inactive"); // in JSON, and the admin API's filter
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TokenStatus {
@@ -41,6 +60,26 @@ impl TokenStatus {
 }
 
 /// The secret a token had before its last rotation, accepted until `valid_until`.
+///
+/// ```
+/// use std::sync::Arc;
+/// use time::{Duration, OffsetDateTime};
+/// use tollgate::{MemoryStore, NewToken, TokenManager, Verifier};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), tollgate::ManageError> {
+/// let store = Arc::new(MemoryStore::new());
+/// let tokens = TokenManager::new(store.clone(), Verifier::builder(store).build());
+/// let issued = tokens.create(NewToken::new("deploy key")).await?;
+///
+/// // Rotated with an hour's grace: the old secret's hash is kept as the previous one.
+/// let rotated = tokens.rotate(issued.id(), Duration::hours(1)).await?;
+/// let previous = rotated.record().previous_secret.as_ref().expect("a grace period");
+/// assert_eq!(previous.hash, issued.record().secret_hash);
+/// assert!(previous.valid_until > OffsetDateTime::now_utc());
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PreviousSecret {
     /// Hash of the old secret.

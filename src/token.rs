@@ -15,6 +15,20 @@ const DEFAULT_SECRET_LEN: usize = 43;
 pub(crate) const MAX_ID_LEN: usize = 64;
 
 /// Why a token could not be read or made.
+///
+/// ```
+/// use tollgate::{TokenError, TokenFormat};
+///
+/// let format = TokenFormat::default();
+/// // Mistyped, or made up: the checksum fails before any store is asked.
+/// let typo = format.parse("tg_0123456789abcdef_notARealSecret000000");
+/// assert_eq!(typo.unwrap_err(), TokenError::BadChecksum);
+/// // The prefix, but not the form.
+/// assert_eq!(format.parse("tg_oops").unwrap_err(), TokenError::Malformed);
+/// // A setting out of range, named in the message.
+/// let err = TokenFormat::new("Acme").unwrap_err();
+/// assert_eq!(err.to_string(), r#"token prefix must be 1 to 16 characters of [a-z0-9], got "Acme""#);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum TokenError {
@@ -252,6 +266,22 @@ pub(crate) fn checksum(body: &[u8]) -> [u8; CHECKSUM_LEN] {
 }
 
 /// A token that passed the format and checksum check. Borrowed from the request.
+///
+/// ```
+/// use tollgate::TokenFormat;
+///
+/// let format = TokenFormat::default();
+/// let sent = format.generate()?; // as a client would send it
+/// let parsed = format.parse(sent.token().expose())?.expect("it claims the `tg_` prefix");
+/// // The id finds the record; the segment is what its hash is compared with.
+/// assert_eq!(parsed.id(), sent.id());
+/// assert_eq!(parsed.secret_segment(), sent.secret_segment());
+/// assert!(!format!("{parsed:?}").contains(parsed.secret_segment()));
+///
+/// // An opaque (imported) token does not claim the prefix: not this format's to read.
+/// assert!(format.parse("an-imported-secret-0123")?.is_none());
+/// # Ok::<(), tollgate::TokenError>(())
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct ParsedToken<'a> {
     id: &'a str,
@@ -283,6 +313,21 @@ impl fmt::Debug for ParsedToken<'_> {
 
 /// A freshly generated token. The whole token is shown to its owner once; only the hash
 /// of [`GeneratedToken::secret_segment`] is stored.
+///
+/// [`TokenManager`](crate::TokenManager) makes one for you; a store or an import script
+/// of your own makes it with [`TokenFormat::generate`]:
+///
+/// ```
+/// use tollgate::{SecretHasher, TokenFormat, TokenRecord};
+///
+/// let token = TokenFormat::new("acme")?.generate()?;
+/// let hash = SecretHasher::Sha256.hash(token.secret_segment().as_bytes());
+/// let record = TokenRecord::new(token.id(), "ci deploy key", hash); // what the store keeps
+/// assert!(token.token().expose().starts_with(&format!("acme_{}_", record.id)));
+/// // Its `Debug` shows the id only.
+/// assert!(!format!("{token:?}").contains(token.secret_segment()));
+/// # Ok::<(), tollgate::TokenError>(())
+/// ```
 #[derive(Clone)]
 #[must_use = "a generated token is useless unless it is stored and shown to its owner"]
 pub struct GeneratedToken {

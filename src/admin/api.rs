@@ -31,6 +31,32 @@ use crate::verify::Verifier;
 ///
 /// Its responses carry an [`AuthBody`](crate::body::AuthBody) around the API's own JSON
 /// bodies, as a layer that answers with any body type does.
+///
+/// ```
+/// use std::sync::Arc;
+/// use http::{Request, StatusCode, header::AUTHORIZATION};
+/// use http_body_util::BodyExt;
+/// use tower::ServiceExt;
+/// use tollgate::{AdminApi, MemoryStore, TokenManager, Verifier};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let store = Arc::new(MemoryStore::new());
+/// let verifier = Verifier::builder(store.clone()).build();
+/// let tokens = TokenManager::new(store.clone(), verifier.clone());
+/// let admin = tokens.bootstrap_admin().await?.expect("an empty store");
+/// let api = AdminApi::builder(store, verifier).build();
+///
+/// let request = Request::get("/tokens")
+///     .header(AUTHORIZATION, format!("Bearer {}", admin.token().expose()))
+///     .body(String::new())?;
+/// let response = api.oneshot(request).await?;
+/// assert_eq!(response.status(), StatusCode::OK);
+/// let list: serde_json::Value = serde_json::from_slice(&response.into_body().collect().await?.to_bytes())?;
+/// assert_eq!(list["tokens"][0]["id"], admin.id());
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct AdminApi {
     service: AuthService<Handler>,
@@ -101,6 +127,32 @@ impl AdminApi {
 }
 
 /// Configures the admin API. Start with [`AdminApi::builder`].
+///
+/// ```
+/// use std::{sync::Arc, time::Duration};
+/// use http::{Request, header::AUTHORIZATION};
+/// use tower::ServiceExt;
+/// use tollgate::{AdminApi, MemoryStore, TokenManager, Verifier};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let store = Arc::new(MemoryStore::new());
+/// let verifier = Verifier::builder(store.clone()).build();
+/// let tokens = TokenManager::new(store.clone(), verifier.clone());
+/// let admin = tokens.bootstrap_admin().await?.expect("an empty store");
+/// let api = AdminApi::builder(store, verifier)
+///     .mount_path("/admin") // a plain hyper server hands it the whole path
+///     .body_limit(16 * 1024)
+///     .store_timeout(Duration::from_secs(2))
+///     .build();
+///
+/// let request = Request::get(format!("/admin/tokens/{}", admin.id()))
+///     .header(AUTHORIZATION, format!("Bearer {}", admin.token().expose()))
+///     .body(String::new())?;
+/// assert_eq!(api.oneshot(request).await?.status(), 200);
+/// # Ok(())
+/// # }
+/// ```
 #[must_use = "a builder does nothing until `build` is called"]
 pub struct AdminBuilder {
     store: Arc<dyn TokenStore>,

@@ -17,6 +17,30 @@ pin_project! {
     /// Response future of [`AuthService`](super::AuthService) and
     /// [`RequireScopes`](super::RequireScopes): the inner service's responses have bodies of
     /// type `B`, carried as `M` says (see [`BodyMode`]).
+    ///
+    /// Not boxed: a request the layer decides from its cache, or answers itself, costs no
+    /// allocation, and its answer is ready at once.
+    ///
+    /// ```
+    /// use std::convert::Infallible;
+    /// use futures_util::FutureExt;
+    /// use http::{Request, Response};
+    /// use tower::{Layer, Service, ServiceExt, service_fn};
+    /// use tollgate::future::ResponseFuture;
+    /// use tollgate::{AuthLayer, MemoryStore, Verifier};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let layer = AuthLayer::new(Verifier::builder(MemoryStore::new()).build());
+    /// let mut service = layer.layer(service_fn(|_: Request<()>| async {
+    ///     Ok::<_, Infallible>(Response::new(String::new()))
+    /// }));
+    /// let future: ResponseFuture<_, String, Infallible> = service.ready().await.unwrap().call(Request::new(()));
+    /// // No credentials: answered without the inner service, and without waiting.
+    /// let response = future.now_or_never().expect("ready at once").unwrap();
+    /// assert_eq!(response.status(), 401);
+    /// # }
+    /// ```
     pub struct ResponseFuture<F, B, E, M = Wrapped>
     where
         M: BodyMode<B>,

@@ -139,7 +139,35 @@ macro_rules! rejection_kinds {
             $( payload: $payload_shown:expr, )?
         }
     )+) => {
-        /// Why a request was refused.
+        /// Why a request was refused: the [`kind`](crate::Rejection::kind) of the
+        /// [`Rejection`](crate::Rejection) every refusal carries in its response's
+        /// extensions, for your logs and metrics.
+        ///
+        /// ```
+        /// use http::{Request, Response, header::AUTHORIZATION};
+        /// use tower::{Layer, ServiceExt, service_fn};
+        /// use tollgate::{AuthLayer, MemoryStore, Rejection, RejectionKind, Verifier};
+        ///
+        /// # #[tokio::main(flavor = "current_thread")]
+        /// # async fn main() {
+        /// let layer = AuthLayer::new(Verifier::builder(MemoryStore::new()).build());
+        /// let service = layer.layer(service_fn(|_: Request<()>| async {
+        ///     Ok::<_, std::convert::Infallible>(Response::new(String::new()))
+        /// }));
+        /// // A mistyped token: its checksum fails, and no store is asked.
+        /// let typo = "Bearer tg_0123456789abcdef_notARealSecret000000";
+        /// let request = Request::builder().header(AUTHORIZATION, typo).body(()).unwrap();
+        /// let response = service.oneshot(request).await.unwrap();
+        ///
+        /// // An access log's line: why, without parsing the body.
+        /// let why = match response.extensions().get::<Rejection>().map(Rejection::kind) {
+        ///     Some(RejectionKind::InvalidToken(reason)) => format!("invalid token: {reason}"),
+        ///     Some(other) => format!("{other:?}"),
+        ///     None => "passed".to_owned(),
+        /// };
+        /// assert_eq!(why, "invalid token: token checksum does not match");
+        /// # }
+        /// ```
         #[derive(Debug, Clone, PartialEq, Eq)]
         #[non_exhaustive]
         pub enum RejectionKind {

@@ -74,6 +74,34 @@ impl<S, M> Layer<S> for RequireScopesLayer<M> {
 
 /// The service made by [`RequireScopesLayer`]; `M` is how its responses carry bodies (see
 /// [`BodyMode`]).
+///
+/// ```
+/// use std::sync::Arc;
+/// use http::{Request, Response, header::AUTHORIZATION};
+/// use tower::{Layer, ServiceExt, service_fn};
+/// use tollgate::{AuthLayer, MemoryStore, NewToken, RequireScopes, TokenManager, Verifier};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let store = Arc::new(MemoryStore::new());
+/// let verifier = Verifier::builder(store.clone()).build();
+/// let tokens = TokenManager::new(store, verifier.clone());
+/// let reader = tokens.create(NewToken::new("reader").scopes(["reports:read"])).await?;
+///
+/// let auth = AuthLayer::new(verifier);
+/// let handler = service_fn(|_: Request<()>| async {
+///     Ok::<_, std::convert::Infallible>(Response::new(String::new()))
+/// });
+/// let writes: RequireScopes<_> = auth.scope_layer(["reports:write"]).layer(handler);
+/// let service = auth.layer(writes);
+///
+/// // The token authenticates, but lacks the scope: 403.
+/// let bearer = format!("Bearer {}", reader.token().expose());
+/// let response = service.oneshot(Request::builder().header(AUTHORIZATION, bearer).body(())?).await?;
+/// assert_eq!(response.status(), 403);
+/// # Ok(())
+/// # }
+/// ```
 pub struct RequireScopes<S, M = Wrapped> {
     inner: S,
     config: Arc<ScopeConfig>,
@@ -98,6 +126,29 @@ impl<S, M> RequireScopes<S, M> {
 }
 
 /// Response future of [`RequireScopes`].
+///
+/// ```
+/// use std::convert::Infallible;
+/// use http::{Request, Response};
+/// use tower::{Layer, Service, ServiceExt, service_fn};
+/// use tollgate::future::RequireScopesFuture;
+/// use tollgate::{AuthLayer, MemoryStore, Principal, SecretHasher, TokenRecord, Verifier};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let auth = AuthLayer::new(Verifier::builder(MemoryStore::new()).build());
+/// let mut service = auth.scope_layer(["reports:read"]).layer(service_fn(|_: Request<()>| async {
+///     Ok::<_, Infallible>(Response::new(String::from("the report")))
+/// }));
+///
+/// // As the `AuthLayer` further out leaves a request it authenticated.
+/// let record = TokenRecord::new("abc", "reader", SecretHasher::Sha256.hash(b"s")).with_scopes(["reports:read"]);
+/// let mut request = Request::new(());
+/// request.extensions_mut().insert(Principal::from_record(&record));
+/// let future: RequireScopesFuture<_, String, Infallible> = service.ready().await.unwrap().call(request);
+/// assert_eq!(future.await.unwrap().status(), 200);
+/// # }
+/// ```
 pub type RequireScopesFuture<F, B, E, M = Wrapped> = ResponseFuture<F, B, E, M>;
 
 impl<S: Clone, M> Clone for RequireScopes<S, M> {

@@ -18,6 +18,34 @@ use super::rejection::Rejection;
 
 /// Authenticates requests before `S` sees them. Made by [`AuthLayer`](super::AuthLayer);
 /// `M` is how its responses carry bodies (see [`BodyMode`]).
+///
+/// A request it lets through reaches `S` with the [`Principal`](crate::Principal) in its
+/// extensions:
+///
+/// ```
+/// use std::sync::Arc;
+/// use http::{Request, Response, header::AUTHORIZATION};
+/// use http_body_util::BodyExt;
+/// use tower::{Layer, ServiceExt, service_fn};
+/// use tollgate::{AuthLayer, AuthService, MemoryStore, NewToken, Principal, TokenManager, Verifier};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let store = Arc::new(MemoryStore::new());
+/// let verifier = Verifier::builder(store.clone()).build();
+/// let issued = TokenManager::new(store, verifier.clone()).create(NewToken::new("laptop")).await?;
+///
+/// let handler = service_fn(|req: Request<()>| async move {
+///     let me = req.extensions().get::<Principal>().expect("the layer let it through");
+///     Ok::<_, std::convert::Infallible>(Response::new(me.name().to_owned()))
+/// });
+/// let service: AuthService<_> = AuthLayer::new(verifier).layer(handler);
+/// let bearer = format!("Bearer {}", issued.token().expose());
+/// let response = service.oneshot(Request::builder().header(AUTHORIZATION, bearer).body(())?).await?;
+/// assert_eq!(response.into_body().collect().await?.to_bytes(), "laptop");
+/// # Ok(())
+/// # }
+/// ```
 pub struct AuthService<S, M = Wrapped> {
     inner: S,
     path: Arc<RequestPath>,

@@ -96,6 +96,25 @@ impl fmt::Debug for RateLimits {
 }
 
 /// What a request under a shared limit gets while Redis is unreachable or slow.
+///
+/// ```
+/// # #[cfg(feature = "redis")]
+/// # fn main() -> Result<(), tollgate::StoreError> {
+/// use tollgate::{MemoryStore, RateLimits, Verifier, WhenUnavailable};
+///
+/// // The default keeps the service up, counting in each process meanwhile.
+/// assert_eq!(WhenUnavailable::default(), WhenUnavailable::Local);
+/// // A service that must never let a customer past its plan: 503 while Redis is away.
+/// let limits = RateLimits::redis_builder("redis://127.0.0.1:6379")
+///     .when_unavailable(WhenUnavailable::Refuse)
+///     .build()?;
+/// let verifier = Verifier::builder(MemoryStore::new()).rate_limits(limits).build();
+/// # drop(verifier);
+/// # Ok(())
+/// # }
+/// # #[cfg(not(feature = "redis"))]
+/// # fn main() {}
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum WhenUnavailable {
@@ -117,6 +136,25 @@ pub enum WhenUnavailable {
 /// | [`prefix`](Self::prefix) | `tollgate:ratelimit:` |
 /// | [`timeout`](Self::timeout) | 100 ms |
 /// | [`when_unavailable`](Self::when_unavailable) | [`WhenUnavailable::Local`] |
+///
+/// Building reads the URL only: nothing connects until the first limited request.
+///
+/// ```
+/// use std::time::Duration;
+/// use tollgate::{MemoryStore, RateLimits, RedisLimitsBuilder, StoreError, Verifier};
+///
+/// // Staging's replicas count together, apart from production's, on one Redis.
+/// let builder: RedisLimitsBuilder = RateLimits::redis_builder("redis://cache.internal:6379")
+///     .prefix("staging:ratelimit:")
+///     .timeout(Duration::from_millis(20));
+/// let verifier = Verifier::builder(MemoryStore::new()).rate_limits(builder.build()?).build();
+///
+/// // A URL that is not Redis's is refused at once.
+/// let err = RateLimits::redis_builder("http://cache.internal").build().unwrap_err();
+/// assert!(matches!(err, StoreError::Config(_)));
+/// # drop(verifier);
+/// # Ok::<(), StoreError>(())
+/// ```
 #[cfg(feature = "redis")]
 #[derive(Debug)]
 #[must_use]

@@ -265,6 +265,32 @@ pub struct RateLimitStatus {
 }
 
 /// One rate limit, after the request was counted.
+///
+/// ```
+/// use std::{sync::Arc, time::Duration};
+/// use http::{Request, Response, header::AUTHORIZATION};
+/// use http_body_util::BodyExt;
+/// use tower::{Layer, ServiceExt, service_fn};
+/// use tollgate::{AuthLayer, LimitState, MemoryStore, NewToken, RateLimit, RateLimitStatus, TokenManager, Verifier};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let store = Arc::new(MemoryStore::new());
+/// let verifier = Verifier::builder(store.clone()).build();
+/// let trial = NewToken::new("trial").rate_limit(Some(RateLimit::new(3, Duration::from_secs(60))?));
+/// let issued = TokenManager::new(store, verifier.clone()).create(trial).await?;
+///
+/// let service = AuthLayer::new(verifier).layer(service_fn(|req: Request<()>| async move {
+///     let token: Option<LimitState> = req.extensions().get::<RateLimitStatus>().and_then(|s| s.token);
+///     let token = token.expect("a limited token");
+///     Ok::<_, std::convert::Infallible>(Response::new(format!("{} of {} left", token.remaining, token.limit.limit())))
+/// }));
+/// let bearer = format!("Bearer {}", issued.token().expose());
+/// let response = service.oneshot(Request::builder().header(AUTHORIZATION, bearer).body(())?).await?;
+/// assert_eq!(response.into_body().collect().await?.to_bytes(), "2 of 3 left");
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct LimitState {

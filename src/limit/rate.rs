@@ -40,6 +40,18 @@ pub struct RateLimit {
 }
 
 /// Why a [`RateLimit`] cannot be made: each names its rule.
+///
+/// ```
+/// use std::time::Duration;
+/// use tollgate::{RateLimit, RateLimitError};
+///
+/// assert_eq!(RateLimit::new(100, Duration::from_millis(1_500)), Err(RateLimitError::Period));
+/// let err = RateLimit::new(10, Duration::from_secs(60))?.with_burst(5_000).unwrap_err();
+/// assert_eq!(err, RateLimitError::Burst { max: 1_000 });
+/// // The message names the field as the admin API's JSON does.
+/// assert_eq!(err.to_string(), "rate_limit.burst must be from 1 to 100 times the limit (1000 here)");
+/// # Ok::<(), RateLimitError>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum RateLimitError {

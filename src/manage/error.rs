@@ -8,6 +8,24 @@ use crate::store::StoreError;
 /// cause a caller acts on differently: show the message to the user (`Invalid`), answer
 /// 404 (`NotFound`), 409 (`DuplicateId`, `DuplicateSecret`), retry later (`Store`,
 /// `Timeout`), or use another store (`Unsupported`).
+///
+/// ```
+/// use std::sync::Arc;
+/// use tollgate::{ManageError, MemoryStore, NewToken, TokenManager, Verifier};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let store = Arc::new(MemoryStore::new());
+/// let tokens = TokenManager::new(store.clone(), Verifier::builder(store).build());
+///
+/// // Your "API tokens" page: the message names the field the user must fix.
+/// let err = tokens.create(NewToken::new("")).await.unwrap_err();
+/// assert!(matches!(&err, ManageError::Invalid { field, .. } if field == "name"));
+/// assert_eq!(err.status(), 400);
+///
+/// assert!(matches!(tokens.revoke("no-such-id").await, Err(ManageError::NotFound)));
+/// # }
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ManageError {

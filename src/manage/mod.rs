@@ -91,6 +91,26 @@ impl fmt::Debug for TokenManager {
 
 /// A token that was just made: its record, and the whole token, which exists nowhere else.
 /// Show it to its owner once; the store keeps only its hash.
+///
+/// ```
+/// use std::sync::Arc;
+/// use tollgate::{MemoryStore, NewToken, TokenManager, Verifier};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), tollgate::ManageError> {
+/// let store = Arc::new(MemoryStore::new());
+/// let tokens = TokenManager::new(store.clone(), Verifier::builder(store).build());
+/// let issued = tokens.create(NewToken::new("ci").scopes(["deploy"])).await?;
+/// // The store has the record; the token is only here.
+/// assert_eq!(tokens.get(issued.id()).await?.as_ref(), Some(issued.record()));
+/// // Safe to log: `Debug` redacts the token.
+/// assert!(!format!("{issued:?}").contains(issued.token().expose()));
+///
+/// let (record, token) = issued.into_parts(); // `token`: for its owner's eyes, once
+/// # let _ = (record, token);
+/// # Ok(())
+/// # }
+/// ```
 #[must_use = "the token is shown only once: hand it to its owner or it is lost"]
 pub struct IssuedToken {
     record: TokenRecord,

@@ -3,6 +3,25 @@
 use super::BoxError;
 
 /// What went wrong in a store. Variants are distinct causes a caller can act on.
+///
+/// ```
+/// use tollgate::store::TokenStore;
+/// use tollgate::{MemoryStore, SecretHasher, StoreError, TokenRecord};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let store = MemoryStore::new();
+/// let hash = |secret: &str| SecretHasher::Sha256.hash(secret.as_bytes());
+/// store.create(TokenRecord::new("abc123", "deploy key", hash("one"))).await.unwrap();
+/// // Taken: pick another id.
+/// let again = store.create(TokenRecord::new("abc123", "another key", hash("two"))).await;
+/// assert!(matches!(again, Err(StoreError::DuplicateId)));
+///
+/// // A store of your own wraps its driver's errors: the verifier answers them 503.
+/// let down = StoreError::unavailable(std::io::Error::other("connection reset"));
+/// assert_eq!(down.to_string(), "token store unavailable: connection reset");
+/// # }
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {

@@ -12,6 +12,27 @@ macro_rules! reasons {
         /// Why a credential does not authenticate. All of them are answered alike (401
         /// `invalid_token`) so that an attacker cannot tell which; the reason is for logs and
         /// metrics.
+        ///
+        /// ```
+        /// use std::sync::Arc;
+        /// use tollgate::{Credential, InvalidReason, MemoryStore, NewToken, TokenManager, Verifier, VerifyError};
+        ///
+        /// # #[tokio::main(flavor = "current_thread")]
+        /// # async fn main() -> Result<(), tollgate::ManageError> {
+        /// let store = Arc::new(MemoryStore::new());
+        /// let verifier = Verifier::builder(store.clone()).build();
+        /// let tokens = TokenManager::new(store, verifier.clone());
+        /// let issued = tokens.create(NewToken::new("laptop")).await?;
+        /// tokens.revoke(issued.id()).await?;
+        ///
+        /// match verifier.verify(&Credential::Bearer(issued.token().expose())).await {
+        ///     // For the log; the client is answered the same 401 whatever the reason.
+        ///     Err(VerifyError::Invalid(reason)) => assert_eq!(reason, InvalidReason::Inactive),
+        ///     other => panic!("a revoked token, verified as {other:?}"),
+        /// }
+        /// # Ok(())
+        /// # }
+        /// ```
         #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
         #[non_exhaustive]
         pub enum InvalidReason {
@@ -68,6 +89,25 @@ pub(crate) struct ReasonRow {
 }
 
 /// Why verification did not produce a [`Principal`](crate::Principal).
+///
+/// ```
+/// use bytes::Bytes;
+/// use http_body_util::Full;
+/// use tollgate::{Credential, MemoryStore, Rejection, TokenFormat, Verifier, VerifyError};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let verifier = Verifier::builder(MemoryStore::new()).build();
+/// let stranger = TokenFormat::default().generate().unwrap(); // well-formed, never stored
+/// let err = verifier.verify(&Credential::Bearer(stranger.token().expose())).await.unwrap_err();
+/// // Worth retrying only when the store failed: an invalid credential stays invalid.
+/// assert!(!matches!(err, VerifyError::Unavailable(_) | VerifyError::Timeout(_)));
+///
+/// // Outside the layer (a WebSocket handshake, say), answer as the layer would.
+/// let response: http::Response<Full<Bytes>> = Rejection::from(err).to_response();
+/// assert_eq!(response.status(), 401);
+/// # }
+/// ```
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum VerifyError {

@@ -9,6 +9,24 @@ use http::{Extensions, HeaderMap, HeaderName};
 ///
 /// Implemented for [`PeerAddr`], [`ForwardedFor`] and any
 /// `Fn(&HeaderMap, &Extensions) -> Option<IpAddr>`.
+///
+/// ```
+/// use std::net::IpAddr;
+/// use http::{Extensions, HeaderMap};
+/// use tollgate::{ClientKey, Damping};
+///
+/// // Behind a CDN that sends the client's address in a header of its own.
+/// let cdn = |headers: &HeaderMap, _: &Extensions| -> Option<IpAddr> {
+///     headers.get("cf-connecting-ip")?.to_str().ok()?.parse().ok()
+/// };
+/// let mut headers = HeaderMap::new();
+/// headers.insert("cf-connecting-ip", "203.0.113.9".parse().unwrap());
+/// assert_eq!(cdn.client_key(&headers, &Extensions::new()), "203.0.113.9".parse().ok());
+/// assert_eq!(cdn.client_key(&HeaderMap::new(), &Extensions::new()), None); // not damped
+///
+/// let damping = Damping::builder().client_key(cdn).build();
+/// # drop(damping);
+/// ```
 pub trait ClientKey: Send + Sync + 'static {
     /// The client's address, or `None` when it cannot be told: such a request is not
     /// damped.
@@ -38,6 +56,20 @@ where
 /// give [`DampingBuilder::client_key`](super::DampingBuilder::client_key) a closure that
 /// reads it: `|_, extensions| extensions.get::<TlsConnectInfo<TcpConnectInfo>>()?.get_ref()
 /// .remote_addr().map(|addr| addr.ip())`.
+///
+/// ```
+/// use std::net::SocketAddr;
+/// use http::{Extensions, HeaderMap};
+/// use tollgate::{ClientKey, PeerAddr};
+///
+/// // What a hyper accept loop inserts in each request of a connection.
+/// let peer: SocketAddr = "192.0.2.7:50312".parse().unwrap();
+/// let mut extensions = Extensions::new();
+/// extensions.insert(peer);
+/// assert_eq!(PeerAddr.client_key(&HeaderMap::new(), &extensions), Some(peer.ip()));
+/// // Nothing inserted: the client cannot be told.
+/// assert_eq!(PeerAddr.client_key(&HeaderMap::new(), &Extensions::new()), None);
+/// ```
 #[derive(Debug, Clone, Copy, Default)]
 pub struct PeerAddr;
 

@@ -417,6 +417,33 @@ impl Damping {
 /// | [`window`](Self::window) | 60 s, from a client's first failure |
 /// | [`capacity`](Self::capacity) | 100,000 clients |
 /// | [`client_key`](Self::client_key) | [`PeerAddr`] |
+///
+/// ```
+/// use std::net::SocketAddr;
+/// use std::time::Duration;
+/// use http::{Request, Response, header::AUTHORIZATION};
+/// use tower::{Layer, ServiceExt, service_fn};
+/// use tollgate::{AuthLayer, Damping, MemoryStore, Verifier};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let damping = Damping::builder().max_failures(1).window(Duration::from_secs(60)).capacity(10_000).build();
+/// let auth = AuthLayer::builder(Verifier::builder(MemoryStore::new()).build()).damping(damping).build();
+/// let service = auth.layer(service_fn(|_: Request<()>| async {
+///     Ok::<_, std::convert::Infallible>(Response::new(String::new()))
+/// }));
+/// let guess = || {
+///     let mut request = Request::builder().header(AUTHORIZATION, "Bearer guessed-secret-1234").body(()).unwrap();
+///     request.extensions_mut().insert("192.0.2.7:50312".parse::<SocketAddr>().unwrap());
+///     request
+/// };
+/// assert_eq!(service.clone().oneshot(guess()).await.unwrap().status(), 401);
+/// // Its one failure is spent: the next guess is refused unchecked until the window ends.
+/// let blocked = service.oneshot(guess()).await.unwrap();
+/// assert_eq!(blocked.status(), 429);
+/// assert!(blocked.headers().contains_key("retry-after"));
+/// # }
+/// ```
 #[must_use = "a builder does nothing until `build` is called"]
 pub struct DampingBuilder {
     max_failures: u32,
