@@ -26,6 +26,11 @@ async fn imported_secret_works_as_bearer_and_basic_and_conflicts_twice() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_keeps_the_id_it_names() {
+    admin::an_import_keeps_the_id_it_names().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_secret_tried_before_it_was_imported_works_at_once() {
     admin::a_secret_tried_before_it_was_imported_works_at_once().await;
 }

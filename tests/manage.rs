@@ -67,6 +67,79 @@ async fn an_imported_secret_works_as_bearer_and_basic_and_is_taken_once() {
     assert!(matches!(again, ManageError::DuplicateSecret), "{again:?}");
 }
 
+// CONTRACT §2: an imported token may name its own id, 1 to 64 base62 characters, so that a
+// legacy client's Basic id:secret keeps working; generated tokens keep random ids.
+#[tokio::test]
+async fn an_import_keeps_the_id_it_names_and_a_taken_id_is_refused() {
+    let (_store, verifier, tokens) = manager();
+    let secret = Secret::new("legacy-key-0123456789abcdef");
+    let record = tokens
+        .import(NewToken::new("legacy").id("acct42"), &secret)
+        .await
+        .unwrap();
+    assert_eq!(record.id, "acct42");
+    let basic = Credential::Basic(BasicCredential::new("acct42", secret.expose()));
+    assert_eq!(verifier.verify(&basic).await.unwrap().id(), "acct42");
+
+    let other = Secret::new("another-legacy-key-9876543210");
+    let taken = tokens
+        .import(NewToken::new("dup").id("acct42"), &other)
+        .await
+        .unwrap_err();
+    assert!(matches!(taken, ManageError::DuplicateId), "{taken:?}");
+    let generated = tokens.create(NewToken::new("generated")).await.unwrap();
+    let taken = tokens
+        .import(NewToken::new("dup").id(generated.id()), &other)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(taken, ManageError::DuplicateId),
+        "a generated token's id: {taken:?}"
+    );
+
+    let longest = "Z".repeat(64);
+    let record = tokens.import(NewToken::new("long").id(&longest), &other).await.unwrap();
+    assert_eq!(record.id, longest, "64 characters are allowed");
+    let too_long = "Z".repeat(65);
+    for bad in ["", "acct_42", "acct-42", "äcct", too_long.as_str()] {
+        let err = tokens
+            .import(
+                NewToken::new("bad").id(bad),
+                &Secret::new("a-third-Legacy-key-0123456789"),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "id: must be 1 to 64 base62 characters (0-9, A-Z, a-z)",
+            "{bad:?}"
+        );
+    }
+
+    let owned = tokens
+        .owned_by("olga")
+        .import(
+            NewToken::new("hers").id("olga1"),
+            &Secret::new("olgas-legacy-key-0123456789"),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(owned, ManageError::NotAllowed { .. }),
+        "a holder may not choose ids: {owned:?}"
+    );
+
+    let created = tokens.create(NewToken::new("mine").id("mine1")).await.unwrap_err();
+    assert!(
+        err_field_is(&created, "id"),
+        "a generated token cannot name its id: {created:?}"
+    );
+}
+
+fn err_field_is(err: &ManageError, name: &str) -> bool {
+    matches!(err, ManageError::Invalid { field, .. } if field == name)
+}
+
 #[tokio::test]
 async fn updates_revocation_and_deletion_are_in_force_on_the_next_request() {
     let (_store, verifier, tokens) = manager();
@@ -346,6 +419,18 @@ mod against_the_admin_api {
                 NewToken::new("n"),
                 Some("tg_claims_our_prefix_123456"),
                 "secret",
+            ),
+            (
+                json!({"name": "n", "id": "acct_42", "secret": "legacy-key-0123456789abcdef"}),
+                NewToken::new("n").id("acct_42"),
+                Some("legacy-key-0123456789abcdef"),
+                "id",
+            ),
+            (
+                json!({"name": "n", "id": "acct42"}),
+                NewToken::new("n").id("acct42"),
+                None,
+                "id",
             ),
         ];
         for (body, new, secret, field) in cases {

@@ -27,6 +27,11 @@ async fn audit_fields_follow_admin_changes() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn self_service_imports_with_a_random_id_only() {
+    self_service::self_service_imports_with_a_random_id_only().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn self_service_cannot_set_raise_or_remove_a_rate_limit() {
     admin_limits::self_service_cannot_set_raise_or_remove_a_rate_limit().await;
 }

@@ -59,6 +59,10 @@ impl State {
         if !actor.id.is_empty() {
             new = new.created_by(actor.id);
         }
+        // Only an import may name its id: `create` refuses one, with the Rust API's message.
+        if let Some(id) = input.id {
+            new = new.id(id);
+        }
         let Some(secret) = input.secret else {
             let issued = actor.access.create(new).await?;
             tracing::info!(target: "tollgate::admin", action = "created", token_id = %issued.id(), actor = actor.id, imported = false);

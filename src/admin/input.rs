@@ -137,6 +137,9 @@ pub(crate) struct CreateRequest {
     pub(crate) metadata: Option<Map<String, Value>>,
     #[serde(default, deserialize_with = "not_null")]
     pub(crate) secret: Option<Secret>,
+    /// The id of an imported token (with `secret` only).
+    #[serde(default, deserialize_with = "not_null")]
+    pub(crate) id: Option<String>,
     #[serde(default, deserialize_with = "not_null")]
     pub(crate) owner: Option<String>,
     #[serde(default)]

@@ -197,6 +197,12 @@ impl TokenManager {
     /// [`ManageError::Invalid`] naming a field that breaks a rule; [`ManageError::Store`] or
     /// [`ManageError::Timeout`] when the store fails.
     pub async fn create(&self, new: NewToken) -> Result<IssuedToken, ManageError> {
+        if new.id_ref().is_some() {
+            return Err(ManageError::invalid(
+                "id",
+                "may be given only to an imported token (with its secret): a generated token gets a random id",
+            ));
+        }
         let generated = self.format().generate().map_err(ManageError::Random)?;
         let hash = self.hasher().hash(generated.secret_segment().as_bytes());
         let record = new.into_record(generated.id(), hash, now())?;
@@ -208,19 +214,27 @@ impl TokenManager {
         })
     }
 
-    /// Creates a token with a generated id around a secret that exists already (a legacy
-    /// API key, say), used as an opaque Bearer token or as the Basic password with the id.
-    /// The secret must be 16 to 512 token68 characters and must not start with this
-    /// format's prefix.
+    /// Creates a token around a secret that exists already (a legacy API key, say), used as
+    /// an opaque Bearer token or as the Basic password with the id. The id is the one
+    /// [`NewToken::id`] names, so that Basic `id:secret` clients keep working, or else a
+    /// random one. The secret must be 16 to 512 token68 characters and must not start with
+    /// this format's prefix.
     ///
     /// # Errors
-    /// As [`create`](Self::create), and [`ManageError::DuplicateSecret`] when another token
-    /// already has this secret.
+    /// As [`create`](Self::create) (an id that breaks its rule is [`ManageError::Invalid`]
+    /// naming `id`), [`ManageError::DuplicateId`] when the id is taken, and
+    /// [`ManageError::DuplicateSecret`] when another token already has this secret.
     pub async fn import(&self, new: NewToken, secret: &Secret) -> Result<TokenRecord, ManageError> {
         rules::imported_secret(secret.expose(), self.format())?;
-        let id = self.format().generate().map_err(ManageError::Random)?;
+        let id = match new.id_ref() {
+            Some(id) => {
+                rules::imported_id(id)?;
+                id.to_owned()
+            }
+            None => self.format().generate().map_err(ManageError::Random)?.id().to_owned(),
+        };
         let hash = self.hasher().hash(secret.expose().as_bytes());
-        let record = new.into_record(id.id(), hash, now())?;
+        let record = new.into_record(&id, hash, now())?;
         self.insert(record.clone()).await?;
         tracing::debug!(target: "tollgate::manage", action = "imported", token_id = %record.id);
         Ok(record)

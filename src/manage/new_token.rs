@@ -42,6 +42,7 @@ pub struct NewToken {
     owner: Option<String>,
     created_by: Option<String>,
     rate_limit: Option<RateLimit>,
+    id: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -63,6 +64,7 @@ impl NewToken {
             owner: None,
             created_by: None,
             rate_limit: None,
+            id: None,
         }
     }
 
@@ -133,6 +135,40 @@ impl NewToken {
     pub fn rate_limit(mut self, rate_limit: Option<RateLimit>) -> Self {
         self.rate_limit = rate_limit;
         self
+    }
+
+    /// The id of an imported token ([`TokenManager::import`](super::TokenManager::import)),
+    /// so that the clients of the system it comes from keep sending Basic `id:secret` as
+    /// they did: 1 to 64 base62 characters (`0-9`, `A-Z`, `a-z`), and not an id already
+    /// taken ([`ManageError::DuplicateId`]). Without it an imported token gets a random id.
+    /// A generated token always does: [`TokenManager::create`](super::TokenManager::create)
+    /// refuses a `NewToken` with an id. Only an operator names ids:
+    /// [`OwnedTokens`](super::OwnedTokens) refuses one, so that a token's holder cannot take
+    /// the id an import is about to need.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use tollgate::{MemoryStore, NewToken, Secret, TokenManager, Verifier};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), tollgate::ManageError> {
+    /// let store = Arc::new(MemoryStore::new());
+    /// let tokens = TokenManager::new(store.clone(), Verifier::builder(store).build());
+    /// // A legacy client sends `Authorization: Basic base64("acct42:<its secret>")`.
+    /// let secret = Secret::new("Zq8vN2xLk4pW7tRb0YcH3mJf");
+    /// let record = tokens.import(NewToken::new("acct42 (legacy)").id("acct42"), &secret).await?;
+    /// assert_eq!(record.id, "acct42");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn id(mut self, id: impl Into<String>) -> Self {
+        self.id = Some(id.into());
+        self
+    }
+
+    /// The id given with [`id`](Self::id), if any.
+    pub(super) fn id_ref(&self) -> Option<&str> {
+        self.id.as_deref()
     }
 
     pub(super) fn owner_ref(&self) -> Option<&str> {

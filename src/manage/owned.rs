@@ -149,10 +149,12 @@ impl OwnedTokens {
         self.manager.create(new).await
     }
 
-    /// Imports a secret as a token of the owner, as [`TokenManager::import`] does.
+    /// Imports a secret as a token of the owner, as [`TokenManager::import`] does, with a
+    /// random id.
     ///
     /// # Errors
-    /// As [`create`](Self::create) and [`TokenManager::import`].
+    /// As [`create`](Self::create) and [`TokenManager::import`]; [`ManageError::NotAllowed`]
+    /// for a `new` that names its id ([`NewToken::id`]), which only a [`TokenManager`] may.
     pub async fn import(&self, new: NewToken, secret: &Secret) -> Result<TokenRecord, ManageError> {
         let new = self.own(new)?;
         self.manager.import(new, secret).await
@@ -264,6 +266,11 @@ impl OwnedTokens {
         self.check_grantable(new.scopes_ref())?;
         if new.has_rate_limit() {
             self.check_rate_limits()?;
+        }
+        // Naming an id is for an operator moving a legacy system's tokens in: a holder who
+        // could choose ids could take the one an import is about to need.
+        if new.id_ref().is_some() {
+            return Err(not_allowed("may not name a token's id; an admin can", Vec::new()));
         }
         Ok(new.owner(self.owner.clone()))
     }

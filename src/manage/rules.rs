@@ -5,7 +5,7 @@ use serde_json::{Map, Value};
 use time::{Duration, OffsetDateTime};
 
 use super::ManageError;
-use crate::token::TokenFormat;
+use crate::token::{MAX_ID_LEN, TokenFormat};
 
 pub(crate) const MAX_NAME_CHARS: usize = 128;
 pub(crate) const MAX_KIND_CHARS: usize = 64;
@@ -128,6 +128,18 @@ pub(crate) fn grace(grace: Duration) -> Result<Duration, ManageError> {
         ));
     }
     Ok(grace)
+}
+
+/// The id an imported token names: 1 to 64 base62 characters, what a Basic credential's
+/// user-id may be for the layer to look it up.
+pub(crate) fn imported_id(id: &str) -> Result<(), ManageError> {
+    if id.len() > MAX_ID_LEN || !crate::base62::is_base62(id) {
+        return Err(ManageError::invalid(
+            "id",
+            format!("must be 1 to {MAX_ID_LEN} base62 characters (0-9, A-Z, a-z)"),
+        ));
+    }
+    Ok(())
 }
 
 /// An imported secret: 16 to 512 token68 characters, and not something that claims to be

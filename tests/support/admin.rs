@@ -305,6 +305,66 @@ pub async fn imported_secret_works_as_bearer_and_basic_and_conflicts_twice() {
     assert_error(&again, StatusCode::CONFLICT, "conflict");
 }
 
+// CONTRACT §2, §3: an imported token may name its own id (1 to 64 base62 characters), so
+// that a legacy client's Basic id:secret keeps working; a taken id → 409; an id without a
+// secret, or one that breaks the rule → 400 naming `id`.
+pub async fn an_import_keeps_the_id_it_names() {
+    let h = Harness::new().await;
+    let secret = "acct42-legacy-Secret.0123456789";
+    remember(secret);
+    let reply = h
+        .create(json!({"name": "acct42 (legacy)", "id": "acct42", "secret": secret, "scopes": ["reports:read"]}))
+        .await;
+    assert_eq!(reply.body["id"], "acct42");
+    assert!(!reply.raw.contains(secret), "an import never echoes the secret");
+    let basic = BasicCredential::new("acct42", secret).to_header_value();
+    assert_eq!(h.call_with("/reports", basic.to_str().unwrap()).await, StatusCode::OK);
+    assert_eq!(h.bearer("/reports", secret).await, StatusCode::OK);
+
+    let other = "another-legacy-Secret.9876543210";
+    remember(other);
+    let taken = h
+        .admin(
+            Method::POST,
+            "/tokens",
+            Some(json!({"name": "dup", "id": "acct42", "secret": other})),
+        )
+        .await;
+    assert_error(&taken, StatusCode::CONFLICT, "conflict");
+
+    let generated = h
+        .admin(Method::POST, "/tokens", Some(json!({"name": "mine", "id": "mine1"})))
+        .await;
+    assert_error(&generated, StatusCode::BAD_REQUEST, "invalid_request");
+    assert!(
+        generated.raw.contains("id: may be given only to an imported token"),
+        "{}",
+        generated.raw
+    );
+
+    let too_long = "a".repeat(65);
+    for bad in ["", "acct_42", "acct-42", "acct 42", "äcct42", too_long.as_str()] {
+        let reply = h
+            .admin(
+                Method::POST,
+                "/tokens",
+                Some(json!({"name": "bad", "id": bad, "secret": other})),
+            )
+            .await;
+        assert_error(&reply, StatusCode::BAD_REQUEST, "invalid_request");
+        assert!(
+            reply.raw.contains("id: must be 1 to 64 base62 characters"),
+            "{bad:?}: {}",
+            reply.raw
+        );
+    }
+    assert_eq!(
+        h.store.inner.len(),
+        2,
+        "the admin token and the one import, nothing else"
+    );
+}
+
 pub async fn a_secret_tried_before_it_was_imported_works_at_once() {
     let h = Harness::new().await;
     let secret = "imported-after-a-failed-try-0001-XYZ";
@@ -781,6 +841,7 @@ pub async fn all() {
     create_defaults_and_inactive_status().await;
     create_rejects_bad_fields_naming_them().await;
     imported_secret_works_as_bearer_and_basic_and_conflicts_twice().await;
+    an_import_keeps_the_id_it_names().await;
     a_secret_tried_before_it_was_imported_works_at_once().await;
     concurrent_creates_are_listed_exactly_once_by_cursor().await;
     listing_filters_and_validates_its_query().await;

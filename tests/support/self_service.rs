@@ -384,10 +384,45 @@ pub async fn audit_fields_follow_admin_changes() {
     );
 }
 
+// CONTRACT §2: an imported token may name its id; self-service may import, with a random
+// id only (naming ids is an operator's job: a holder could take the id an import needs).
+pub async fn self_service_imports_with_a_random_id_only() {
+    let h = Harness::new().await;
+    let (_, ivan) = admin_makes(
+        &h,
+        json!({"name": "ivan self", "owner": "ivan", "scopes": ["tokens:self"]}),
+    )
+    .await;
+    let before = h.store.inner.len();
+    let named = h
+        .admin_as(
+            &ivan,
+            Method::POST,
+            "/tokens",
+            Some(json!({"name": "old key", "id": "ivan1", "secret": "ivans-legacy-key-0123456789"})),
+        )
+        .await;
+    assert_forbidden(&named, "tokens:admin");
+    assert!(named.raw.contains("may not name a token's id"), "{}", named.raw);
+    assert_eq!(h.store.inner.len(), before, "nothing was created");
+    let random = h
+        .admin_as(
+            &ivan,
+            Method::POST,
+            "/tokens",
+            Some(json!({"name": "old key", "secret": "ivans-legacy-key-0123456789"})),
+        )
+        .await;
+    assert_eq!(random.status, StatusCode::CREATED, "{}", random.raw);
+    assert_ne!(random.body["id"], "ivan1");
+    assert_eq!(random.body["owner"], "ivan");
+}
+
 /// Every scenario, in order.
 pub async fn all() {
     two_owners_each_manage_only_their_own_tokens().await;
     self_service_needs_both_the_scope_and_an_owner().await;
     the_admin_revokes_every_token_of_an_owner().await;
     audit_fields_follow_admin_changes().await;
+    self_service_imports_with_a_random_id_only().await;
 }
