@@ -1,0 +1,149 @@
+//! Reaching the store: `--store` read as the example server reads it, the pepper read as it
+//! reads it, and a [`TokenManager`] over both, hashing as the servers do.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use tollgate::store::TokenStore;
+use tollgate::{SecretHasher, TokenManager, Verifier};
+
+use crate::args::Global;
+use crate::error::Failure;
+
+/// A manager of the tokens in the store `--store` names, and that store's name for messages.
+pub(crate) struct Opened {
+    pub(crate) tokens: TokenManager,
+    /// The store URL without its password.
+    pub(crate) name: String,
+}
+
+/// Opens the store, with the pepper's hasher if a pepper is given.
+pub(crate) async fn open(global: &Global) -> Result<Opened, Failure> {
+    let Some(url) = global.store.as_deref() else {
+        return Err(Failure::usage(
+            "no store: give --store URL or set TOLLGATE_STORE (sqlite:PATH, postgres://… or redis://…)",
+        ));
+    };
+    let name = without_password(url);
+    let hasher = match pepper(global.pepper_file.as_deref())? {
+        Some(pepper) => SecretHasher::hmac_sha256(&pepper),
+        None => SecretHasher::Sha256,
+    };
+    let store = open_store(url, &name, global).await?;
+    let verifier = Verifier::builder(store.clone()).hasher(hasher).build();
+    Ok(Opened {
+        tokens: TokenManager::from_shared(store, verifier),
+        name,
+    })
+}
+
+/// Whether a pepper was given, for the note that a store's servers without one must agree.
+pub(crate) fn has_pepper(global: &Global) -> bool {
+    global.pepper_file.is_some() || std::env::var_os("TOLLGATE_PEPPER").is_some()
+}
+
+/// `sqlite:PATH`, `postgres://…` or `redis://…`. No background task is started: the
+/// command makes a few calls and exits.
+async fn open_store(url: &str, name: &str, global: &Global) -> Result<Arc<dyn TokenStore>, Failure> {
+    let failed = |err: tollgate::StoreError| Failure::from_store(&err, name);
+    if let Some(path) = url.strip_prefix("sqlite:") {
+        let path = path.strip_prefix("//").unwrap_or(path);
+        if path.is_empty() {
+            return Err(Failure::usage(
+                "--store sqlite:PATH needs a path, e.g. sqlite:tollgate.db",
+            ));
+        }
+        // Opening a path that does not exist would make a new, empty store, where a token
+        // minted for the real one would be lost: a mistyped path is an error instead.
+        if !Path::new(path).exists() {
+            return Err(Failure::unreachable(format!(
+                "no SQLite store at {path}\n  check the path (a server creates its store on its first start)"
+            )));
+        }
+        let store = tollgate::SqliteStore::builder(path)
+            .poll_changes(None)
+            .open()
+            .await
+            .map_err(failed)?;
+        return Ok(Arc::new(store));
+    }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let store = tollgate::PostgresStore::builder(url)
+            .schema(&global.schema)
+            .max_connections(2)
+            .listen(false)
+            .open()
+            .await
+            .map_err(failed)?;
+        return Ok(Arc::new(store));
+    }
+    if url.starts_with("redis://") || url.starts_with("rediss://") {
+        let store = tollgate::RedisStore::builder(url)
+            .prefix(&global.prefix)
+            .listen(false)
+            .open()
+            .await
+            .map_err(failed)?;
+        return Ok(Arc::new(store));
+    }
+    Err(Failure::usage(format!(
+        "unknown --store {name:?}: expected sqlite:PATH, postgres://… or redis://…"
+    )))
+}
+
+/// The pepper from `--pepper-file` or `TOLLGATE_PEPPER`, by the example server's rules: never
+/// a flag's value (which `ps` and the shell's history would show), at least 16 bytes.
+fn pepper(file: Option<&Path>) -> Result<Option<Vec<u8>>, Failure> {
+    let pepper = match (file, std::env::var_os("TOLLGATE_PEPPER")) {
+        (Some(_), Some(_)) => {
+            return Err(Failure::usage(
+                "give the pepper with --pepper-file or TOLLGATE_PEPPER, not both",
+            ));
+        }
+        (Some(path), None) => {
+            std::fs::read(path).map_err(|err| Failure::usage(format!("--pepper-file {}: {err}", path.display())))?
+        }
+        (None, Some(value)) => value.into_encoded_bytes(),
+        (None, None) => return Ok(None),
+    };
+    let pepper = pepper.trim_ascii().to_vec();
+    if pepper.len() < 16 {
+        return Err(Failure::usage(
+            "the pepper must be at least 16 bytes: give the servers' own (--pepper-file or TOLLGATE_PEPPER)",
+        ));
+    }
+    Ok(Some(pepper))
+}
+
+/// A store URL fit for a message: `user:password@` loses its password.
+pub(crate) fn without_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let (authority, path) = rest.split_once('/').map_or((rest, None), |(a, p)| (a, Some(p)));
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) if userinfo.contains(':') => {
+            let user = userinfo.split(':').next().unwrap_or("");
+            let path = path.map(|path| format!("/{path}")).unwrap_or_default();
+            format!("{scheme}://{user}:***@{host}{path}")
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_password;
+
+    #[test]
+    fn a_store_url_is_shown_without_its_password() {
+        for (url, shown) in [
+            ("postgres://app:hunter2@db/app", "postgres://app:***@db/app"),
+            ("redis://:hunter2@cache:6379", "redis://:***@cache:6379"),
+            ("postgres://app@db/app", "postgres://app@db/app"),
+            ("sqlite:tollgate.db", "sqlite:tollgate.db"),
+        ] {
+            assert_eq!(without_password(url), shown, "{url}");
+        }
+    }
+}
