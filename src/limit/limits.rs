@@ -337,10 +337,9 @@ impl Buffer {
 
     /// One policy's item: `"<policy>";r=<remaining>;t=<seconds until the next is allowed>`.
     fn item(&mut self, scope: Scope, quota: &Quota) {
-        self.extend_from_slice(match scope {
-            Scope::Token => b"\"token\";r=",
-            Scope::Owner => b"\"owner\";r=",
-        });
+        self.extend_from_slice(b"\"");
+        self.extend_from_slice(scope.policy().as_bytes());
+        self.extend_from_slice(b"\";r=");
         self.extend_from_slice(itoa::Buffer::new().format(quota.remaining).as_bytes());
         if quota.allowed && quota.remaining > 0 {
             self.extend_from_slice(b";t=0");

@@ -11,7 +11,7 @@ use crate::record::{TokenRecord, TokenStatus};
 /// The fields of a token to create with [`TokenManager::create`](super::TokenManager::create)
 /// or [`TokenManager::import`](super::TokenManager::import). Only the name is required;
 /// the rest defaults to no scopes, no expiry, kind `api`, status active, empty metadata, no
-/// owner, no creator and no rate limit.
+/// owner, no creator, no rate limit and a random id.
 ///
 /// Nothing is checked until the token is created; then every field follows the same rules
 /// as in the admin API (see [`ManageError::Invalid`]).
