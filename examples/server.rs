@@ -120,19 +120,15 @@ fn rate_limits(args: &Args) -> Result<RateLimits, BoxError> {
 }
 
 /// The pepper from `--pepper-file` or `TOLLGATE_PEPPER` (not a flag's value, which `ps`
-/// would show), if any.
-fn pepper(args: &Args) -> Result<Option<Vec<u8>>, BoxError> {
-    let pepper = match (&args.pepper_file, std::env::var_os("TOLLGATE_PEPPER")) {
+/// would show), if any, read as every process of one store reads it.
+fn pepper(args: &Args) -> Result<Option<SecretHasher>, BoxError> {
+    let text = match (&args.pepper_file, std::env::var_os("TOLLGATE_PEPPER")) {
         (Some(_), Some(_)) => return Err("give the pepper with --pepper-file or TOLLGATE_PEPPER, not both".into()),
         (Some(path), None) => std::fs::read(path).map_err(|err| format!("--pepper-file {}: {err}", path.display()))?,
         (None, Some(value)) => value.into_encoded_bytes(),
         (None, None) => return Ok(None),
     };
-    let pepper = pepper.trim_ascii().to_vec();
-    if pepper.len() < 16 {
-        return Err("the pepper must be at least 16 bytes (32 random bytes is a good choice)".into());
-    }
-    Ok(Some(pepper))
+    Ok(Some(SecretHasher::from_pepper_text(&text)?))
 }
 
 #[tokio::main]
@@ -160,8 +156,8 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 async fn run(args: Args) -> Result<(), BoxError> {
     let pepper = pepper(&args)?;
     let store = open_store(&args).await?;
-    let hasher = match &pepper {
-        Some(pepper) => SecretHasher::hmac_sha256(pepper),
+    let hasher = match pepper {
+        Some(hasher) => hasher,
         None => {
             tracing::warn!("no pepper: secrets are stored as plain SHA-256; set TOLLGATE_PEPPER in production");
             SecretHasher::Sha256

@@ -152,6 +152,36 @@ impl SecretHasher {
         Self::HmacSha256(Box::new(mac))
     }
 
+    /// The fewest bytes a pepper read by [`SecretHasher::from_pepper_text`] may have.
+    pub const MIN_PEPPER_LEN: usize = 16;
+
+    /// HMAC-SHA-256 keyed by a pepper as it is kept in a file or an environment variable:
+    /// the ASCII whitespace around it (a file's last newline) is not part of it, and what
+    /// remains must be at least [`MIN_PEPPER_LEN`](Self::MIN_PEPPER_LEN) bytes. Every
+    /// process that hashes for one store (each server, an operator's command) must read the
+    /// pepper the same way, or their hashes differ and the tokens one of them makes are
+    /// refused by the others: this is that one way.
+    ///
+    /// ```
+    /// use tollgate::SecretHasher;
+    ///
+    /// let from_file = SecretHasher::from_pepper_text(b"0123456789abcdef0123456789abcdef\n")?;
+    /// let from_env = SecretHasher::from_pepper_text(b"0123456789abcdef0123456789abcdef")?;
+    /// assert_eq!(from_file.hash(b"secret"), from_env.hash(b"secret"));
+    /// assert!(SecretHasher::from_pepper_text(b"too short\n").is_err());
+    /// # Ok::<(), tollgate::ShortPepper>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`ShortPepper`] when fewer than 16 bytes remain.
+    pub fn from_pepper_text(text: &[u8]) -> Result<Self, ShortPepper> {
+        let pepper = text.trim_ascii();
+        if pepper.len() < Self::MIN_PEPPER_LEN {
+            return Err(ShortPepper);
+        }
+        Ok(Self::hmac_sha256(pepper))
+    }
+
     /// Hashes one secret.
     #[must_use]
     #[inline]
@@ -279,3 +309,17 @@ mod tests {
         assert!(!format!("{hasher:?}").contains("pepper-value"));
     }
 }
+
+/// A pepper shorter than [`SecretHasher::MIN_PEPPER_LEN`] bytes, refused by
+/// [`SecretHasher::from_pepper_text`].
+///
+/// ```
+/// use tollgate::{SecretHasher, ShortPepper};
+///
+/// let err = SecretHasher::from_pepper_text(b"   short   ").err();
+/// assert_eq!(err, Some(ShortPepper));
+/// assert!(ShortPepper.to_string().contains("at least 16 bytes"));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the pepper must be at least 16 bytes (32 random bytes is a good choice)")]
+pub struct ShortPepper;

@@ -72,7 +72,7 @@ pub mod future {
 #[cfg(feature = "admin")]
 pub use admin::api::{AdminApi, AdminBuilder};
 pub use credential::{BasicCredential, Credential, CredentialError, CredentialParser};
-pub use hash::{SecretHash, SecretHasher};
+pub use hash::{SecretHash, SecretHasher, ShortPepper};
 pub use layer::{
     AuthLayer, AuthLayerBuilder, AuthService, ClientKey, DEFAULT_REALM, Damping, DampingBuilder, ForwardedFor,
     PeerAddr, Rejection, RejectionKind, RequireScopes, RequireScopesLayer,

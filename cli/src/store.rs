@@ -25,10 +25,7 @@ pub(crate) async fn open(global: &Global) -> Result<Opened, Failure> {
         ));
     };
     let name = without_password(url);
-    let hasher = match pepper(global.pepper_file.as_deref())? {
-        Some(pepper) => SecretHasher::hmac_sha256(&pepper),
-        None => SecretHasher::Sha256,
-    };
+    let hasher = pepper(global.pepper_file.as_deref())?.unwrap_or(SecretHasher::Sha256);
     let store = open_store(url, &name, global).await?;
     let verifier = Verifier::builder(store.clone()).hasher(hasher).build();
     Ok(Opened {
@@ -91,10 +88,11 @@ async fn open_store(url: &str, name: &str, global: &Global) -> Result<Arc<dyn To
     )))
 }
 
-/// The pepper from `--pepper-file` or `TOLLGATE_PEPPER`, by the example server's rules: never
-/// a flag's value (which `ps` and the shell's history would show), at least 16 bytes.
-fn pepper(file: Option<&Path>) -> Result<Option<Vec<u8>>, Failure> {
-    let pepper = match (file, std::env::var_os("TOLLGATE_PEPPER")) {
+/// The pepper from `--pepper-file` or `TOLLGATE_PEPPER`, read as the servers read it
+/// ([`SecretHasher::from_pepper_text`]): never a flag's value (which `ps` and the shell's
+/// history would show).
+fn pepper(file: Option<&Path>) -> Result<Option<SecretHasher>, Failure> {
+    let text = match (file, std::env::var_os("TOLLGATE_PEPPER")) {
         (Some(_), Some(_)) => {
             return Err(Failure::usage(
                 "give the pepper with --pepper-file or TOLLGATE_PEPPER, not both",
@@ -106,13 +104,11 @@ fn pepper(file: Option<&Path>) -> Result<Option<Vec<u8>>, Failure> {
         (None, Some(value)) => value.into_encoded_bytes(),
         (None, None) => return Ok(None),
     };
-    let pepper = pepper.trim_ascii().to_vec();
-    if pepper.len() < 16 {
-        return Err(Failure::usage(
-            "the pepper must be at least 16 bytes: give the servers' own (--pepper-file or TOLLGATE_PEPPER)",
-        ));
-    }
-    Ok(Some(pepper))
+    SecretHasher::from_pepper_text(&text).map(Some).map_err(|short| {
+        Failure::usage(format!(
+            "{short}: give the servers' own (--pepper-file or TOLLGATE_PEPPER)"
+        ))
+    })
 }
 
 /// A store URL fit for a message: `user:password@` loses its password.
