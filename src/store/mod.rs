@@ -149,6 +149,34 @@ pub trait TokenStore: TokenSource {
     /// secret hash, is already taken; [`StoreError::Unavailable`] when the backend fails.
     async fn create(&self, record: TokenRecord) -> Result<(), StoreError>;
 
+    /// Stores `record` exactly as given, in place of the record with its id if there is one:
+    /// its secret hashes, status, times, owner and limits are the caller's, nothing is
+    /// checked or computed. This is how a store is copied to another (the `tollgate copy`
+    /// command): every token keeps working, with its history.
+    ///
+    /// The default checks that no other token holds either of the record's secret hashes,
+    /// then [`delete`](Self::delete)s and [`create`](Self::create)s, which is not atomic: a
+    /// reader in between finds no token, and a writer in between can make the create fail.
+    /// This crate's stores replace in one write (one transaction on SQLite and PostgreSQL,
+    /// one script on Redis, one lock on `MemoryStore`). A store that has a
+    /// [`TokenSource::changes`] stream publishes a [`ChangeEvent::Changed`].
+    ///
+    /// # Errors
+    /// [`StoreError::DuplicateSecret`] when another token holds either of the record's secret
+    /// hashes (nothing is written); [`StoreError::Unavailable`] when the backend fails.
+    async fn replace(&self, record: TokenRecord) -> Result<(), StoreError> {
+        let hashes = std::iter::once(record.secret_hash).chain(record.previous_secret.as_ref().map(|p| p.hash));
+        for hash in hashes {
+            if let Some(holder) = self.find_by_hash(&hash).await? {
+                if holder.id != record.id {
+                    return Err(StoreError::DuplicateSecret);
+                }
+            }
+        }
+        self.delete(&record.id).await?;
+        self.create(record).await
+    }
+
     /// A page of records, by ascending id after `query.after`.
     ///
     /// Keyset paging: a token that exists for the whole walk is listed exactly once, even
@@ -255,6 +283,9 @@ macro_rules! forward_source {
             }
             async fn list(&self, query: &ListQuery) -> Result<Page, StoreError> {
                 (**self).list(query).await
+            }
+            async fn replace(&self, record: TokenRecord) -> Result<(), StoreError> {
+                (**self).replace(record).await
             }
             async fn update(&self, id: &str, patch: &TokenPatch) -> Result<Option<TokenRecord>, StoreError> {
                 (**self).update(id, patch).await

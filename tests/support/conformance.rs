@@ -43,6 +43,7 @@ pub async fn run<S: TokenStore>(store: &S, changes: Changes) {
     concurrent_changes_to_one_token_are_all_kept(store).await;
     rotation_replaces_the_secret(store).await;
     deletion_removes_every_trace(store).await;
+    replacing_writes_the_record_as_given(store).await;
     usage_is_recorded(store).await;
     owners_filter_lists_and_revoke_together(store).await;
     audit_fields_follow_each_change(store).await;
@@ -359,6 +360,60 @@ async fn deletion_removes_every_trace<S: TokenStore>(store: &S) {
     cleanup(store).await;
 }
 
+/// `replace` is how a store is copied: the record as given, with its hashes, times and
+/// status, in place of the old one and of every index entry the old one had.
+async fn replacing_writes_the_record_as_given<S: TokenStore>(store: &S) {
+    let t = now();
+    let mut first = record("Rp1", "s-rp-old")
+        .with_owner(Some("rp-owner-a".into()))
+        .with_created_at(t - time::Duration::days(3))
+        .with_updated_at(t - time::Duration::days(2));
+    first.last_used_at = Some(t - time::Duration::days(1));
+    store.replace(first.clone()).await.expect("replacing an unknown id creates it");
+    assert_eq!(store.get("Rp1").await.unwrap().unwrap(), first, "written as given");
+
+    let second = record("Rp1", "s-rp-new")
+        .with_owner(Some("rp-owner-b".into()))
+        .with_status(TokenStatus::Inactive)
+        .with_revoked_at(Some(t))
+        .with_updated_at(t)
+        .with_rate_limit(Some(RateLimit::from_parts(7, 60, 7).unwrap()))
+        .with_previous_secret(Some(PreviousSecret {
+            hash: hash("s-rp-grace"),
+            valid_until: t + time::Duration::hours(1),
+        }));
+    store.replace(second.clone()).await.unwrap();
+    assert_eq!(store.get("Rp1").await.unwrap().unwrap(), second);
+    assert!(store.find_by_hash(&hash("s-rp-old")).await.unwrap().is_none(), "the old secret is gone");
+    assert_eq!(store.find_by_hash(&hash("s-rp-grace")).await.unwrap().unwrap().id, "Rp1");
+    let owned = |owner: &'static str| async move {
+        let page = store.list(&ListQuery::new(10).owner(owner)).await.unwrap();
+        page.records.into_iter().map(|r| r.id).collect::<Vec<_>>()
+    };
+    assert!(owned("rp-owner-a").await.is_empty(), "the old owner lists it no more");
+    assert_eq!(owned("rp-owner-b").await, ["Rp1"]);
+
+    store.create(record("Rp2", "s-rp-other")).await.unwrap();
+    for taken in ["s-rp-other", "s-rp-grace"] {
+        let mut clash = record("Rp2", "s-rp-fresh");
+        if taken == "s-rp-other" {
+            clash.id = "Rp1".into();
+            clash.secret_hash = hash(taken);
+        } else {
+            clash.previous_secret = Some(PreviousSecret {
+                hash: hash(taken),
+                valid_until: t + time::Duration::hours(1),
+            });
+        }
+        let err = store.replace(clash).await.unwrap_err();
+        assert!(matches!(err, StoreError::DuplicateSecret), "{taken}: {err:?}");
+    }
+    assert_eq!(store.get("Rp1").await.unwrap().unwrap(), second, "a refused replace writes nothing");
+    assert_eq!(store.get("Rp2").await.unwrap().unwrap().secret_hash, hash("s-rp-other"));
+    assert_eq!(store.find_by_hash(&hash("s-rp-grace")).await.unwrap().unwrap().id, "Rp1");
+    cleanup(store).await;
+}
+
 async fn usage_is_recorded<S: TokenStore>(store: &S) {
     store.create(record("used", "s-used")).await.unwrap();
     let at = now();
@@ -635,11 +690,14 @@ async fn changes_are_published<S: TokenStore>(store: &S, offered: Changes) {
         .await
         .unwrap();
     store.revoke_owner("erin").await.unwrap();
+    let mut replaced = store.get("evt").await.unwrap().unwrap();
+    replaced.name = "replaced".into();
+    store.replace(replaced).await.unwrap();
     store.delete("evt").await.unwrap();
     // A store whose events travel (PostgreSQL's NOTIFY, say) may still deliver ones from the
     // steps before, for other ids: those are not this step's concern.
     let mut seen = 0;
-    while seen < 5 {
+    while seen < 6 {
         let event = tokio::time::timeout(Duration::from_secs(5), changes.next())
             .await
             .expect("a change event arrives for each write")

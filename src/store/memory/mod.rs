@@ -293,6 +293,27 @@ impl TokenStore for MemoryStore {
         Ok(())
     }
 
+    async fn replace(&self, record: TokenRecord) -> Result<(), StoreError> {
+        let id = record.id.clone();
+        {
+            let mut tokens = self.write();
+            let slot = tokens.slot_of(&record.id);
+            let prev_taken = record
+                .previous_secret
+                .as_ref()
+                .is_some_and(|p| tokens.hash_taken(&p.hash, slot));
+            if tokens.hash_taken(&record.secret_hash, slot) || prev_taken {
+                return Err(StoreError::DuplicateSecret);
+            }
+            if let Some(slot) = slot {
+                tokens.remove(slot);
+            }
+            tokens.insert(Stored::new(record));
+        }
+        self.publish(&id);
+        Ok(())
+    }
+
     async fn list(&self, query: &ListQuery) -> Result<Page, StoreError> {
         let tokens = self.read();
         // Keep the `limit + 1` smallest ids after the cursor: one pass, bounded memory.

@@ -295,6 +295,19 @@ impl TokenStore for PostgresStore {
         tx.commit().await.map_err(pg_error)
     }
 
+    async fn replace(&self, record: TokenRecord) -> Result<(), StoreError> {
+        let mut client = self.client().await?;
+        // One transaction: a reader sees the old record or the new one, and a secret another
+        // token holds rolls it all back. The old secrets go with the row (ON DELETE CASCADE).
+        let tx = client.transaction().await.map_err(pg_error)?;
+        let delete = tx.prepare_cached(&self.sql.delete_token).await.map_err(pg_error)?;
+        tx.execute(&delete, &[&record.id]).await.map_err(pg_error)?;
+        insert_token(&tx, &self.sql, &record).await?;
+        write_secrets(&tx, &self.sql, &record).await?;
+        notify(&tx, &self.sql, &record.id).await?;
+        tx.commit().await.map_err(pg_error)
+    }
+
     async fn list(&self, query: &ListQuery) -> Result<Page, StoreError> {
         let sql = self.sql.list(query);
         let status = query.status.map(crate::record::TokenStatus::as_str);

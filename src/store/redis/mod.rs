@@ -3,6 +3,7 @@
 
 mod keys;
 mod record;
+mod replace;
 mod schema;
 mod scripts;
 
@@ -399,6 +400,10 @@ impl TokenStore for RedisStore {
             Ok(invocation)
         })
         .await
+    }
+
+    async fn replace(&self, record: TokenRecord) -> Result<(), StoreError> {
+        self.replace_record(&record).await
     }
 
     async fn delete(&self, id: &str) -> Result<bool, StoreError> {

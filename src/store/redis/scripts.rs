@@ -52,6 +52,43 @@ pub(super) static CREATE: LazyLock<Script> = LazyLock::new(|| {
     )
 });
 
+/// KEYS: record, id index, current secret, previous secret (or ""), version counter, the
+/// owner's index (or ""). ARGV: id, channel, secret key prefix, owner index key prefix, then
+/// the record's fields and values. [`DELETE`] then [`CREATE`] in one: the record as given
+/// replaces the one with its id, if any, unless another token holds one of its secrets.
+pub(super) static REPLACE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+        for i = 3, 4 do
+            if KEYS[i] ~= '' then
+                local holder = redis.call('GET', KEYS[i])
+                if holder and holder ~= ARGV[1] then
+                    return redis.error_reply('TOLLGATE_DUPLICATE_SECRET another token already uses this secret')
+                end
+            end
+        end
+        local held = redis.call('HMGET', KEYS[1], 'hash', 'prev', 'owner')
+        if redis.call('DEL', KEYS[1]) == 1 then
+            for i = 1, 2 do
+                if held[i] then
+                    local key = ARGV[3] .. held[i]
+                    if redis.call('GET', key) == ARGV[1] then redis.call('DEL', key) end
+                end
+            end
+            if held[3] then redis.call('ZREM', ARGV[4] .. held[3], ARGV[1]) end
+        end
+        redis.call('HSET', KEYS[1], unpack(ARGV, 5))
+        redis.call('HSET', KEYS[1], 'v', redis.call('INCR', KEYS[5]))
+        redis.call('ZADD', KEYS[2], 0, ARGV[1])
+        if KEYS[6] ~= '' then redis.call('ZADD', KEYS[6], 0, ARGV[1]) end
+        redis.call('SET', KEYS[3], ARGV[1])
+        if KEYS[4] ~= '' then redis.call('SET', KEYS[4], ARGV[1]) end
+        redis.call('PUBLISH', ARGV[2], ARGV[1])
+        return 1
+        ",
+    )
+});
+
 /// KEYS: the secret's index entry. ARGV: the record key prefix. The id and the record's
 /// fields, or nil.
 pub(super) static FIND_BY_HASH: LazyLock<Script> = LazyLock::new(|| {

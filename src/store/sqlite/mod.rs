@@ -283,6 +283,23 @@ impl TokenStore for SqliteStore {
             .await
     }
 
+    async fn replace(&self, record: TokenRecord) -> Result<(), StoreError> {
+        let sql = Arc::clone(&self.sql);
+        self.pool
+            .write(move |conn| {
+                // One transaction: a reader sees the old record or the new one, and a secret
+                // another token holds rolls it all back.
+                let tx = immediate(conn)?;
+                tx.execute(&sql.delete_secrets, [&record.id]).map_err(driver_error)?;
+                tx.execute(&sql.delete_token, [&record.id]).map_err(driver_error)?;
+                insert_token(&tx, &sql, &record)?;
+                write_secrets(&tx, &sql, &record)?;
+                log_change(&tx, &sql, &record.id)?;
+                tx.commit().map_err(driver_error)
+            })
+            .await
+    }
+
     async fn list(&self, query: &ListQuery) -> Result<Page, StoreError> {
         // Keyset paging on the primary key; TEXT compares bytewise (BINARY collation).
         let mut filters = Vec::new();
