@@ -168,3 +168,28 @@ async fn admin_shows_them_sorted(store: &Arc<Descending>, verifier: Verifier, id
     let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(json["scopes"], serde_json::json!(["a", "b", "c"]));
 }
+
+/// A store of one's own without `replace` gets the default: the secrets are checked first,
+/// so a clash writes nothing, then the record is deleted and created as given.
+#[tokio::test]
+async fn a_custom_store_replaces_through_the_default() {
+    let store = Descending(MemoryStore::new());
+    let hash = |text: &str| tollgate::SecretHasher::Sha256.hash(text.as_bytes());
+    store.create(TokenRecord::new("a", "first", hash("a1"))).await.unwrap();
+    store.create(TokenRecord::new("b", "other", hash("b1"))).await.unwrap();
+
+    let replacement = TokenRecord::new("a", "second", hash("a2")).with_status(tollgate::TokenStatus::Inactive);
+    store.replace(replacement.clone()).await.unwrap();
+    assert_eq!(store.get("a").await.unwrap().unwrap(), replacement);
+    assert!(store.find_by_hash(&hash("a1")).await.unwrap().is_none());
+
+    let clash = TokenRecord::new("a", "third", hash("b1"));
+    let err = store.replace(clash).await.unwrap_err();
+    assert!(matches!(err, StoreError::DuplicateSecret), "{err:?}");
+    assert_eq!(store.get("a").await.unwrap().unwrap(), replacement, "nothing was written");
+    store
+        .replace(TokenRecord::new("c", "new", hash("c1")))
+        .await
+        .expect("an unknown id is created");
+    assert_eq!(store.get("c").await.unwrap().unwrap().name, "new");
+}
