@@ -186,7 +186,11 @@ async fn a_custom_store_replaces_through_the_default() {
     let clash = TokenRecord::new("a", "third", hash("b1"));
     let err = store.replace(clash).await.unwrap_err();
     assert!(matches!(err, StoreError::DuplicateSecret), "{err:?}");
-    assert_eq!(store.get("a").await.unwrap().unwrap(), replacement, "nothing was written");
+    assert_eq!(
+        store.get("a").await.unwrap().unwrap(),
+        replacement,
+        "nothing was written"
+    );
     store
         .replace(TokenRecord::new("c", "new", hash("c1")))
         .await

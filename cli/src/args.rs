@@ -70,6 +70,21 @@ Examples:
   tollgate tokens check < token.txt
   tollgate tokens check --id acct42 < acct42.key     # Basic id:secret, the secret on stdin";
 
+const COPY_EXAMPLES: &str = "\
+Examples:
+  # Outgrowing SQLite: every token, with its hashes, status, owner and limits
+  tollgate copy --from sqlite:/var/lib/app/tollgate.db --to postgres://app@db.internal/app --verify
+
+  # After the servers moved to PostgreSQL: bring over what changed on SQLite meanwhile
+  tollgate copy --from sqlite:/var/lib/app/tollgate.db --to postgres://app@db.internal/app
+
+How a re-run decides, record by record (by id):
+  only on the source                 copied
+  on both, the same                  left alone (when it was last used does not count)
+  on both, the source's as new       copied again (a revocation on the source reaches the target)
+  on both, the target's newer        kept, and named
+  only on the target                 kept, or deleted with --prune";
+
 const INSPECT_EXAMPLES: &str = "\
 Examples:
   tollgate inspect - < token.txt
@@ -127,6 +142,10 @@ pub(crate) enum Command {
     /// Create, list, change and remove tokens, straight on the store.
     #[command(subcommand, after_help = TOKENS_EXAMPLES)]
     Tokens(Tokens),
+    /// Copy every token, secret hashes included, from one store to another (a re-run brings
+    /// the target up to date).
+    #[command(after_help = COPY_EXAMPLES)]
+    Copy(CopyArgs),
     /// Read a token offline: its prefix, its id, whether its checksum is right (never its secret).
     #[command(after_help = INSPECT_EXAMPLES)]
     Inspect {
@@ -287,6 +306,28 @@ pub(crate) struct Update {
     /// A JSON object replacing the metadata.
     #[arg(long, value_parser = json_object, value_name = "JSON")]
     pub(crate) metadata: Option<Map<String, Value>>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CopyArgs {
+    /// The store to copy from (`sqlite:PATH`, `postgres://…`, `redis://…`), read only.
+    #[arg(long, value_name = "URL")]
+    pub(crate) from: String,
+    /// The store to copy to; a SQLite file that does not exist is made.
+    #[arg(long, value_name = "URL")]
+    pub(crate) to: String,
+    /// The target's PostgreSQL schema, if not --schema's.
+    #[arg(long, value_name = "SCHEMA")]
+    pub(crate) to_schema: Option<String>,
+    /// The target's Redis key prefix, if not --prefix's.
+    #[arg(long, value_name = "PREFIX")]
+    pub(crate) to_prefix: Option<String>,
+    /// Delete from the target the tokens the source does not hold.
+    #[arg(long)]
+    pub(crate) prune: bool,
+    /// Then read every record back from the target and compare (exit 1 if any differs).
+    #[arg(long)]
+    pub(crate) verify: bool,
 }
 
 /// A token's status, as the admin API names it.

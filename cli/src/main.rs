@@ -6,9 +6,11 @@
 //! unreachable. See [`error::Failure`].
 
 mod args;
+mod copy;
 mod error;
 mod inspect;
 mod output;
+mod progress;
 mod store;
 mod tokens;
 
@@ -39,6 +41,15 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 .build()
                 .map_err(|err| Failure::refused(format!("cannot start: {err}")))?;
             runtime.block_on(tokens::run(command, &cli.global))
+        }
+        Command::Copy(args) => {
+            // Two threads: the writes to the target run a few at once.
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .map_err(|err| Failure::refused(format!("cannot start: {err}")))?;
+            runtime.block_on(copy::run(args, &cli.global))
         }
         Command::Inspect { token } => inspect::run(&token, cli.global.json),
         Command::Completions { shell } => {

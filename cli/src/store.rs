@@ -26,7 +26,12 @@ pub(crate) async fn open(global: &Global) -> Result<Opened, Failure> {
     };
     let name = without_password(url);
     let hasher = pepper(global.pepper_file.as_deref())?.unwrap_or(SecretHasher::Sha256);
-    let store = open_store(url, &name, global).await?;
+    let place = Place {
+        schema: &global.schema,
+        prefix: &global.prefix,
+        create: false,
+    };
+    let store = open_store(url, &name, place).await?;
     let verifier = Verifier::builder(store.clone()).hasher(hasher).build();
     Ok(Opened {
         tokens: TokenManager::from_shared(store, verifier),
@@ -39,9 +44,21 @@ pub(crate) fn has_pepper(global: &Global) -> bool {
     global.pepper_file.is_some() || std::env::var_os("TOLLGATE_PEPPER").is_some()
 }
 
-/// `sqlite:PATH`, `postgres://…` or `redis://…`. No background task is started: the
-/// command makes a few calls and exits.
-async fn open_store(url: &str, name: &str, global: &Global) -> Result<Arc<dyn TokenStore>, Failure> {
+/// Where in a store its tokens are, and whether a SQLite file may be made.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Place<'a> {
+    /// The PostgreSQL schema.
+    pub(crate) schema: &'a str,
+    /// The Redis key prefix.
+    pub(crate) prefix: &'a str,
+    /// Whether a SQLite path that does not exist makes a new store (a copy's target) or is
+    /// refused as mistyped.
+    pub(crate) create: bool,
+}
+
+/// `sqlite:PATH`, `postgres://…` or `redis://…`, named `name` in messages (the URL without
+/// its password). No background task is started: the command makes its calls and exits.
+pub(crate) async fn open_store(url: &str, name: &str, place: Place<'_>) -> Result<Arc<dyn TokenStore>, Failure> {
     let failed = |err: tollgate::StoreError| Failure::from_store(&err, name);
     if let Some(path) = url.strip_prefix("sqlite:") {
         let path = path.strip_prefix("//").unwrap_or(path);
@@ -52,7 +69,7 @@ async fn open_store(url: &str, name: &str, global: &Global) -> Result<Arc<dyn To
         }
         // Opening a path that does not exist would make a new, empty store, where a token
         // minted for the real one would be lost: a mistyped path is an error instead.
-        if !Path::new(path).exists() {
+        if !place.create && !Path::new(path).exists() {
             return Err(Failure::unreachable(format!(
                 "no SQLite store at {path}\n  check the path (a server creates its store on its first start)"
             )));
@@ -66,7 +83,7 @@ async fn open_store(url: &str, name: &str, global: &Global) -> Result<Arc<dyn To
     }
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         let store = tollgate::PostgresStore::builder(url)
-            .schema(&global.schema)
+            .schema(place.schema)
             .max_connections(2)
             .listen(false)
             .open()
@@ -76,7 +93,7 @@ async fn open_store(url: &str, name: &str, global: &Global) -> Result<Arc<dyn To
     }
     if url.starts_with("redis://") || url.starts_with("rediss://") {
         let store = tollgate::RedisStore::builder(url)
-            .prefix(&global.prefix)
+            .prefix(place.prefix)
             .listen(false)
             .open()
             .await

@@ -369,7 +369,10 @@ async fn replacing_writes_the_record_as_given<S: TokenStore>(store: &S) {
         .with_created_at(t - time::Duration::days(3))
         .with_updated_at(t - time::Duration::days(2));
     first.last_used_at = Some(t - time::Duration::days(1));
-    store.replace(first.clone()).await.expect("replacing an unknown id creates it");
+    store
+        .replace(first.clone())
+        .await
+        .expect("replacing an unknown id creates it");
     assert_eq!(store.get("Rp1").await.unwrap().unwrap(), first, "written as given");
 
     let second = record("Rp1", "s-rp-new")
@@ -384,8 +387,14 @@ async fn replacing_writes_the_record_as_given<S: TokenStore>(store: &S) {
         }));
     store.replace(second.clone()).await.unwrap();
     assert_eq!(store.get("Rp1").await.unwrap().unwrap(), second);
-    assert!(store.find_by_hash(&hash("s-rp-old")).await.unwrap().is_none(), "the old secret is gone");
-    assert_eq!(store.find_by_hash(&hash("s-rp-grace")).await.unwrap().unwrap().id, "Rp1");
+    assert!(
+        store.find_by_hash(&hash("s-rp-old")).await.unwrap().is_none(),
+        "the old secret is gone"
+    );
+    assert_eq!(
+        store.find_by_hash(&hash("s-rp-grace")).await.unwrap().unwrap().id,
+        "Rp1"
+    );
     let owned = |owner: &'static str| async move {
         let page = store.list(&ListQuery::new(10).owner(owner)).await.unwrap();
         page.records.into_iter().map(|r| r.id).collect::<Vec<_>>()
@@ -408,9 +417,16 @@ async fn replacing_writes_the_record_as_given<S: TokenStore>(store: &S) {
         let err = store.replace(clash).await.unwrap_err();
         assert!(matches!(err, StoreError::DuplicateSecret), "{taken}: {err:?}");
     }
-    assert_eq!(store.get("Rp1").await.unwrap().unwrap(), second, "a refused replace writes nothing");
+    assert_eq!(
+        store.get("Rp1").await.unwrap().unwrap(),
+        second,
+        "a refused replace writes nothing"
+    );
     assert_eq!(store.get("Rp2").await.unwrap().unwrap().secret_hash, hash("s-rp-other"));
-    assert_eq!(store.find_by_hash(&hash("s-rp-grace")).await.unwrap().unwrap().id, "Rp1");
+    assert_eq!(
+        store.find_by_hash(&hash("s-rp-grace")).await.unwrap().unwrap().id,
+        "Rp1"
+    );
     cleanup(store).await;
 }
 

@@ -11,6 +11,9 @@ use serde_json::Value;
 /// The environment variable naming the PostgreSQL server the tests may use.
 pub const POSTGRES_ENV: &str = "TOLLGATE_TEST_POSTGRES_URL";
 
+/// The environment variable naming the Redis server the tests may use.
+pub const REDIS_ENV: &str = "TOLLGATE_TEST_REDIS_URL";
+
 /// What one run of the binary did.
 #[derive(Debug)]
 pub struct Run {
@@ -79,6 +82,7 @@ pub struct Backend {
 enum Place {
     Sqlite(tempfile::TempDir),
     Postgres(Schema),
+    Redis(Prefix),
 }
 
 impl Backend {
@@ -97,14 +101,7 @@ impl Backend {
     /// `None` (the test says it skipped) when that is not set, unless `CI` is set, where a
     /// test that cannot run fails.
     pub fn postgres(test: &str) -> Option<Self> {
-        let url = match std::env::var(POSTGRES_ENV) {
-            Ok(url) if !url.is_empty() => url,
-            _ if std::env::var_os("CI").is_some() => panic!("{test}: CI must set {POSTGRES_ENV}"),
-            _ => {
-                eprintln!("skipped {test}: set {POSTGRES_ENV} to run it against a real server");
-                return None;
-            }
-        };
+        let url = server_url(test, POSTGRES_ENV)?;
         let schema = Schema {
             url: url.clone(),
             name: unique_name("tgcli_"),
@@ -116,6 +113,77 @@ impl Backend {
             ],
             _place: Place::Postgres(schema),
         })
+    }
+
+    /// A key prefix of the test's own on the Redis server of `TOLLGATE_TEST_REDIS_URL`, its
+    /// keys deleted when the test ends; `None` as for [`Backend::postgres`].
+    pub fn redis(test: &str) -> Option<Self> {
+        let url = server_url(test, REDIS_ENV)?;
+        let prefix = Prefix {
+            url: url.clone(),
+            name: format!("{}:", unique_name("tgcli_")),
+        };
+        Some(Self {
+            env: vec![
+                ("TOLLGATE_STORE".to_owned(), url),
+                ("TOLLGATE_REDIS_PREFIX".to_owned(), prefix.name.clone()),
+            ],
+            _place: Place::Redis(prefix),
+        })
+    }
+
+    /// The store's URL, as `--store` names it.
+    pub fn url(&self) -> &str {
+        self.var("TOLLGATE_STORE").expect("every backend names its store")
+    }
+
+    /// The options that name this store as a copy's target (`--to` and its schema or prefix).
+    pub fn as_target(&self) -> Vec<String> {
+        let mut args = vec!["--to".to_owned(), self.url().to_owned()];
+        if let Some(schema) = self.var("TOLLGATE_SCHEMA") {
+            args.extend(["--to-schema".to_owned(), schema.to_owned()]);
+        }
+        if let Some(prefix) = self.var("TOLLGATE_REDIS_PREFIX") {
+            args.extend(["--to-prefix".to_owned(), prefix.to_owned()]);
+        }
+        args
+    }
+
+    /// The store, opened in the test's own process, without change listeners.
+    pub async fn open(&self) -> std::sync::Arc<dyn tollgate::store::TokenStore> {
+        let url = self.url();
+        if let Some(path) = url.strip_prefix("sqlite:") {
+            return std::sync::Arc::new(
+                tollgate::SqliteStore::builder(path)
+                    .poll_changes(None)
+                    .open()
+                    .await
+                    .unwrap(),
+            );
+        }
+        if let Some(schema) = self.var("TOLLGATE_SCHEMA") {
+            return std::sync::Arc::new(
+                tollgate::PostgresStore::builder(url)
+                    .schema(schema)
+                    .listen(false)
+                    .open()
+                    .await
+                    .unwrap(),
+            );
+        }
+        let prefix = self.var("TOLLGATE_REDIS_PREFIX").expect("a Redis backend has a prefix");
+        std::sync::Arc::new(
+            tollgate::RedisStore::builder(url)
+                .prefix(prefix)
+                .listen(false)
+                .open()
+                .await
+                .unwrap(),
+        )
+    }
+
+    fn var(&self, name: &str) -> Option<&str> {
+        self.env.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 
     /// Runs `tollgate args…` on this store.
@@ -139,6 +207,19 @@ impl Backend {
     }
 }
 
+/// The server URL in `var`; `None` (the test says it skipped) when that is not set, unless
+/// `CI` is set, where a test that cannot run fails.
+fn server_url(test: &str, var: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var_os("CI").is_some() => panic!("{test}: CI must set {var}"),
+        _ => {
+            eprintln!("skipped {test}: set {var} to run it against a real server");
+            None
+        }
+    }
+}
+
 /// A name no other test uses: `prefix` and random letters.
 pub fn unique_name(prefix: &str) -> String {
     let token = tollgate::TokenFormat::default().generate().unwrap();
@@ -154,19 +235,70 @@ struct Schema {
 impl Drop for Schema {
     fn drop(&mut self) {
         let (url, name) = (self.url.clone(), self.name.clone());
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let dropped: Result<(), tokio_postgres::Error> = runtime.block_on(async move {
-            let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await?;
-            tokio::spawn(connection);
-            client
-                .batch_execute(&format!("DROP SCHEMA IF EXISTS \"{name}\" CASCADE"))
-                .await
-        });
+        // A thread of its own: the test may be inside a runtime.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await?;
+                tokio::spawn(connection);
+                client
+                    .batch_execute(&format!("DROP SCHEMA IF EXISTS \"{name}\" CASCADE"))
+                    .await
+            })
+        })
+        .join()
+        .unwrap_or_else(|_| panic!("dropping the schema {} panicked", self.name));
         if let Err(err) = dropped {
             eprintln!("could not drop the test schema {}: {err}", self.name);
+        }
+    }
+}
+
+/// A Redis key prefix, its keys deleted when the test ends, however it ends.
+struct Prefix {
+    url: String,
+    name: String,
+}
+
+impl Drop for Prefix {
+    fn drop(&mut self) {
+        let (url, pattern) = (self.url.clone(), format!("{}*", self.name));
+        // A thread of its own: the test may be inside a runtime.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let mut conn = redis::Client::open(url.as_str())?
+                    .get_multiplexed_async_connection()
+                    .await?;
+                let mut cursor = 0_u64;
+                loop {
+                    let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                        .arg(cursor)
+                        .arg("MATCH")
+                        .arg(&pattern)
+                        .arg("COUNT")
+                        .arg(1000)
+                        .query_async(&mut conn)
+                        .await?;
+                    if !keys.is_empty() {
+                        redis::cmd("DEL").arg(keys).exec_async(&mut conn).await?;
+                    }
+                    if next == 0 {
+                        return Ok::<_, redis::RedisError>(());
+                    }
+                    cursor = next;
+                }
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Ok(()))) {
+            eprintln!("could not delete the test keys {}*", self.name);
         }
     }
 }
