@@ -67,6 +67,43 @@ async fn an_imported_secret_works_as_bearer_and_basic_and_is_taken_once() {
     assert!(matches!(again, ManageError::DuplicateSecret), "{again:?}");
 }
 
+/// A legacy system that kept only the SHA-256 of each secret: its clients keep working on a
+/// store without a pepper; a peppered one refuses the hash, naming why.
+#[tokio::test]
+async fn an_import_of_a_secrets_sha256_works_unpeppered_and_is_refused_under_a_pepper() {
+    use sha2::{Digest as _, Sha256};
+    let (_store, verifier, tokens) = manager();
+    let secret = "legacy-key-0123456789abcdef";
+    let sha256: [u8; 32] = Sha256::digest(secret.as_bytes()).into();
+    let record = tokens
+        .import_sha256(NewToken::new("legacy").id("acct7"), sha256)
+        .await
+        .unwrap();
+    assert_eq!(record.id, "acct7");
+    assert!(passes(&verifier, secret).await);
+    let basic = Credential::Basic(BasicCredential::new("acct7", secret));
+    assert!(verifier.verify(&basic).await.is_ok());
+    let again = tokens.import_sha256(NewToken::new("again"), sha256).await.unwrap_err();
+    assert!(matches!(again, ManageError::DuplicateSecret), "{again:?}");
+    let bad_id = tokens
+        .import_sha256(NewToken::new("bad").id("not-base62"), [7; 32])
+        .await
+        .unwrap_err();
+    assert!(err_field_is(&bad_id, "id"), "{bad_id:?}");
+
+    let store = Arc::new(MemoryStore::new());
+    let peppered = Verifier::builder(store.clone())
+        .hasher(tollgate::SecretHasher::hmac_sha256(b"0123456789abcdef0123456789abcdef"))
+        .build();
+    let err = TokenManager::new(store.clone(), peppered)
+        .import_sha256(NewToken::new("legacy"), sha256)
+        .await
+        .unwrap_err();
+    assert!(err_field_is(&err, "secret_sha256"), "{err:?}");
+    assert!(err.to_string().contains("pepper"), "{err}");
+    assert!(store.is_empty(), "nothing written");
+}
+
 // CONTRACT §2: an imported token may name its own id, 1 to 64 base62 characters, so that a
 // legacy client's Basic id:secret keeps working; generated tokens keep random ids.
 #[tokio::test]

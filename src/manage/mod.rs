@@ -226,18 +226,70 @@ impl TokenManager {
     /// [`ManageError::DuplicateSecret`] when another token already has this secret.
     pub async fn import(&self, new: NewToken, secret: &Secret) -> Result<TokenRecord, ManageError> {
         rules::imported_secret(secret.expose(), self.format())?;
-        let id = match new.id_ref() {
-            Some(id) => {
-                rules::imported_id(id)?;
-                id.to_owned()
-            }
-            None => self.format().generate().map_err(ManageError::Random)?.id().to_owned(),
-        };
+        let id = self.imported_id(&new)?;
         let hash = self.hasher().hash(secret.expose().as_bytes());
         let record = new.into_record(&id, hash, now())?;
         self.insert(record.clone()).await?;
         tracing::debug!(target: "tollgate::manage", action = "imported", token_id = %record.id);
         Ok(record)
+    }
+
+    /// Creates a token from the SHA-256 of a secret that exists already, for a legacy system
+    /// that kept only such hashes: its clients keep sending the secret, and this store
+    /// matches it, as an opaque Bearer token or as the Basic password with the id. The id is
+    /// [`NewToken::id`]'s, or a random one.
+    ///
+    /// Only where secrets are hashed as plain SHA-256 ([`SecretHasher::Sha256`]): under a
+    /// pepper the stored hash is keyed, and the SHA-256 alone cannot give it. The secret's
+    /// own rules (length, alphabet, prefix) cannot be checked on its hash: the legacy
+    /// system's are taken as they were.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use sha2::{Digest as _, Sha256};
+    /// use tollgate::{Credential, MemoryStore, NewToken, TokenManager, Verifier};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let store = Arc::new(MemoryStore::new());
+    /// let tokens = TokenManager::new(store.clone(), Verifier::builder(store).build());
+    /// // All the old system kept of the secret "sk_live_4f9aZq8vN2xLk4pW".
+    /// let sha256: [u8; 32] = Sha256::digest(b"sk_live_4f9aZq8vN2xLk4pW").into();
+    /// let record = tokens.import_sha256(NewToken::new("legacy").id("acct42"), sha256).await.unwrap();
+    /// assert_eq!(record.id, "acct42");
+    /// let presented = Credential::Bearer("sk_live_4f9aZq8vN2xLk4pW");
+    /// assert!(tokens.check(&presented).await.unwrap().is_some());
+    /// # }
+    /// ```
+    ///
+    /// [`SecretHasher::Sha256`]: crate::SecretHasher::Sha256
+    ///
+    /// # Errors
+    /// [`ManageError::Invalid`] naming `secret_sha256` on a peppered verifier, and as
+    /// [`import`](Self::import) otherwise.
+    pub async fn import_sha256(&self, new: NewToken, sha256: [u8; 32]) -> Result<TokenRecord, ManageError> {
+        if !matches!(self.hasher(), crate::hash::SecretHasher::Sha256) {
+            return Err(ManageError::invalid(
+                "secret_sha256",
+                "secrets here are hashed under a pepper, which a plain SHA-256 cannot match: import the secret itself",
+            ));
+        }
+        let id = self.imported_id(&new)?;
+        let record = new.into_record(&id, crate::hash::SecretHash::from_bytes(sha256), now())?;
+        self.insert(record.clone()).await?;
+        tracing::debug!(target: "tollgate::manage", action = "imported", token_id = %record.id);
+        Ok(record)
+    }
+
+    /// The id an import asks for, if it keeps the rule, or a random one.
+    fn imported_id(&self, new: &NewToken) -> Result<String, ManageError> {
+        match new.id_ref() {
+            Some(id) => {
+                rules::imported_id(id)?;
+                Ok(id.to_owned())
+            }
+            None => Ok(self.format().generate().map_err(ManageError::Random)?.id().to_owned()),
+        }
     }
 
     /// Stores a new record and forgets any earlier "unknown" answer for its id or secret.
