@@ -85,6 +85,27 @@ How a re-run decides, record by record (by id):
   on both, the target's newer        kept, and named
   only on the target                 kept, or deleted with --prune";
 
+const IMPORT_EXAMPLES: &str = "\
+Examples:
+  tollgate --pepper-file /etc/app/pepper import legacy-keys.jsonl --dry-run
+  tollgate --pepper-file /etc/app/pepper import legacy-keys.jsonl
+
+  # legacy-keys.jsonl, one token a line (only secret, or secret_sha256, is required):
+  {\"id\": \"acct42\", \"secret\": \"…\", \"name\": \"Acme\", \"scopes\": [\"read\"], \"owner\": \"acme\"}
+  {\"id\": \"acct43\", \"secret_sha256\": \"9f86d0…\", \"expires_at\": \"2027-01-31T00:00:00Z\"}
+
+  # keys.csv: a header row naming the same columns; scopes space-separated
+  id,secret,name,scopes,owner
+  acct42,…,Acme,read write,acme
+
+Columns: id (kept, so Basic id:secret clients keep working; random without it), secret or
+secret_sha256 (64 hex digits; only on a store without a pepper), name (\"imported\" without it),
+scopes, owner, expires_at (RFC 3339), metadata (a JSON object), kind.
+
+A line whose token is in the store already (its id with this secret) is skipped: run the same
+command again after an interruption. An id that holds another secret is refused, never
+overwritten. No secret is ever printed. Exit 1 if any line is refused.";
+
 const INSPECT_EXAMPLES: &str = "\
 Examples:
   tollgate inspect - < token.txt
@@ -146,6 +167,9 @@ pub(crate) enum Command {
     /// the target up to date).
     #[command(after_help = COPY_EXAMPLES)]
     Copy(CopyArgs),
+    /// Import the tokens of another system from a file (JSON lines or CSV), keeping their ids.
+    #[command(after_help = IMPORT_EXAMPLES)]
+    Import(ImportArgs),
     /// Read a token offline: its prefix, its id, whether its checksum is right (never its secret).
     #[command(after_help = INSPECT_EXAMPLES)]
     Inspect {
@@ -328,6 +352,42 @@ pub(crate) struct CopyArgs {
     /// Then read every record back from the target and compare (exit 1 if any differs).
     #[arg(long)]
     pub(crate) verify: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ImportArgs {
+    /// The file: JSON lines (`.jsonl`) or CSV with a header row (`.csv`); `-` for standard
+    /// input (with --format).
+    #[arg(value_name = "FILE")]
+    pub(crate) file: PathBuf,
+    /// The file's format, if its name does not say.
+    #[arg(long, value_enum)]
+    pub(crate) format: Option<Format>,
+    /// What to do with a line whose token is in the store already: skip it (so that a run
+    /// cut short is finished by running it again), or stop there.
+    #[arg(long, value_enum, default_value_t = Conflict::Skip)]
+    pub(crate) on_conflict: Conflict,
+    /// Check every line, and what the store holds, without writing anything.
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+}
+
+/// An import file's format.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum Format {
+    /// One JSON object a line.
+    Jsonl,
+    /// A header row naming the columns, then a row a token.
+    Csv,
+}
+
+/// An import line whose token is in the store already.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Conflict {
+    /// Skip it, and say so in the summary.
+    Skip,
+    /// Stop the import there (exit 1).
+    Fail,
 }
 
 /// A token's status, as the admin API names it.

@@ -8,6 +8,7 @@
 mod args;
 mod copy;
 mod error;
+mod import;
 mod inspect;
 mod output;
 mod progress;
@@ -34,27 +35,34 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
-        Command::Tokens(command) => {
-            // One thread: a command makes a few store calls in a row.
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|err| Failure::refused(format!("cannot start: {err}")))?;
-            runtime.block_on(tokens::run(command, &cli.global))
-        }
-        Command::Copy(args) => {
-            // Two threads: the writes to the target run a few at once.
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .map_err(|err| Failure::refused(format!("cannot start: {err}")))?;
-            runtime.block_on(copy::run(args, &cli.global))
-        }
+        // One thread: a command makes a few store calls in a row.
+        Command::Tokens(command) => runtime(false)?.block_on(tokens::run(command, &cli.global)),
+        // Two threads: many store calls run at once.
+        Command::Import(args) => runtime(true)?.block_on(async {
+            let opened = store::open(&cli.global).await?;
+            store::note_without_pepper(&cli.global);
+            import::run(args, &opened, cli.global.json).await
+        }),
+        Command::Copy(args) => runtime(true)?.block_on(copy::run(args, &cli.global)),
         Command::Inspect { token } => inspect::run(&token, cli.global.json),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "tollgate", &mut std::io::stdout());
             Ok(())
         }
     }
+}
+
+/// A runtime of one thread, or of two for the commands that make many store calls at once.
+fn runtime(busy: bool) -> Result<tokio::runtime::Runtime, Failure> {
+    let mut builder = if busy {
+        let mut builder = tokio::runtime::Builder::new_multi_thread();
+        builder.worker_threads(2);
+        builder
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+    };
+    builder
+        .enable_all()
+        .build()
+        .map_err(|err| Failure::refused(format!("cannot start: {err}")))
 }

@@ -13,6 +13,8 @@ use crate::error::Failure;
 /// A manager of the tokens in the store `--store` names, and that store's name for messages.
 pub(crate) struct Opened {
     pub(crate) tokens: TokenManager,
+    /// The store itself, for what the manager does not offer (who holds a secret).
+    pub(crate) store: Arc<dyn TokenStore>,
     /// The store URL without its password.
     pub(crate) name: String,
 }
@@ -34,14 +36,22 @@ pub(crate) async fn open(global: &Global) -> Result<Opened, Failure> {
     let store = open_store(url, &name, place).await?;
     let verifier = Verifier::builder(store.clone()).hasher(hasher).build();
     Ok(Opened {
-        tokens: TokenManager::from_shared(store, verifier),
+        tokens: TokenManager::from_shared(store.clone(), verifier),
+        store,
         name,
     })
 }
 
-/// Whether a pepper was given, for the note that a store's servers without one must agree.
-pub(crate) fn has_pepper(global: &Global) -> bool {
-    global.pepper_file.is_some() || std::env::var_os("TOLLGATE_PEPPER").is_some()
+/// A command that hashes without a pepper says that only servers without one accept what it
+/// writes (not with --json, whose standard error a script may parse).
+pub(crate) fn note_without_pepper(global: &Global) {
+    let peppered = global.pepper_file.is_some() || std::env::var_os("TOLLGATE_PEPPER").is_some();
+    if !peppered && !global.json {
+        eprintln!(
+            "note: no pepper given (--pepper-file or TOLLGATE_PEPPER): secrets are hashed as plain SHA-256, \
+             which only servers without a pepper accept"
+        );
+    }
 }
 
 /// Where in a store its tokens are, and whether a SQLite file may be made.
@@ -84,7 +94,7 @@ pub(crate) async fn open_store(url: &str, name: &str, place: Place<'_>) -> Resul
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         let store = tollgate::PostgresStore::builder(url)
             .schema(place.schema)
-            .max_connections(2)
+            .max_connections(8)
             .listen(false)
             .open()
             .await

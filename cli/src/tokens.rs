@@ -23,11 +23,8 @@ pub(crate) async fn run(command: Tokens, global: &Global) -> Result<(), Failure>
     // (`check` says it in its answer when the token is refused.)
     let hashes = matches!(command, Tokens::Create(_) | Tokens::Rotate { .. });
     let opened = store::open(global).await?;
-    if hashes && !store::has_pepper(global) && !global.json {
-        eprintln!(
-            "note: no pepper given (--pepper-file or TOLLGATE_PEPPER): secrets are hashed as plain SHA-256, \
-             which only servers without a pepper accept"
-        );
+    if hashes {
+        store::note_without_pepper(global);
     }
     let json = global.json;
     match command {

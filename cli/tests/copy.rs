@@ -4,19 +4,13 @@
 
 mod support;
 
-use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
-use base64::Engine as _;
-use bytes::Bytes;
-use http::{Request, Response, header::AUTHORIZATION};
-use http_body_util::Full;
 use serde_json::Value;
-use support::Backend;
+use support::{Backend, answer};
 use tollgate::store::TokenStore;
-use tollgate::{AuthLayer, NewToken, OwnerSettings, RateLimit, Secret, TokenManager, Verifier};
-use tower::{ServiceBuilder, ServiceExt as _, service_fn};
+use tollgate::{NewToken, OwnerSettings, RateLimit, Secret, TokenManager, Verifier};
 
 /// A credential of each kind a store holds, and how a server answers it.
 struct Sample {
@@ -27,21 +21,6 @@ struct Sample {
 
 fn bearer(token: &Secret) -> String {
     format!("Bearer {}", token.expose())
-}
-
-/// What a server on `store` answers `authorization` on a route that requires `read`.
-async fn answer(store: Arc<dyn TokenStore>, authorization: &str) -> u16 {
-    let verifier = Verifier::builder(store).build();
-    let service = ServiceBuilder::new()
-        .layer(AuthLayer::builder(verifier).require_scopes(["read"]).build())
-        .service(service_fn(|_: Request<Full<Bytes>>| async {
-            Ok::<_, Infallible>(Response::new(Full::new(Bytes::new())))
-        }));
-    let request = Request::get("/")
-        .header(AUTHORIZATION, authorization)
-        .body(Full::new(Bytes::new()))
-        .unwrap();
-    service.oneshot(request).await.unwrap().status().as_u16()
 }
 
 /// Fills `source` with tokens of every kind, and returns a credential of each.
@@ -67,8 +46,11 @@ async fn every_kind(source: Arc<dyn TokenStore>) -> (TokenManager, Vec<Sample>) 
         .import(NewToken::new("legacy").scopes(["read"]).id("acct42"), &legacy)
         .await
         .unwrap();
-    let basic = base64::engine::general_purpose::STANDARD.encode(format!("acct42:{}", legacy.expose()));
-    sample("imported, Basic id:secret", format!("Basic {basic}"), 200);
+    sample(
+        "imported, Basic id:secret",
+        support::basic("acct42", legacy.expose()),
+        200,
+    );
     sample("imported, opaque Bearer", bearer(&legacy), 200);
 
     let rotated = tokens.create(NewToken::new("rotated").scopes(["read"])).await.unwrap();

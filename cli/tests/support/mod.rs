@@ -26,15 +26,27 @@ impl Run {
     /// The run succeeded; its stdout, read as one JSON document.
     #[track_caller]
     pub fn json(&self) -> Value {
-        assert_eq!(self.code, 0, "{self:#?}");
-        serde_json::from_str(&self.stdout).unwrap_or_else(|err| panic!("not one JSON document ({err}): {self:#?}"))
+        assert_eq!(self.code, 0, "{}", self.shown());
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|err| panic!("not one JSON document ({err}): {}", self.shown()))
     }
 
     /// The run exited with `code`.
     #[track_caller]
     pub fn expect(self, code: i32) -> Self {
-        assert_eq!(self.code, code, "{self:#?}");
+        assert_eq!(self.code, code, "{}", self.shown());
         self
+    }
+
+    /// The run for a failure's message: each stream's first 4,000 characters.
+    pub fn shown(&self) -> String {
+        let head = |text: &str| text.chars().take(4000).collect::<String>();
+        format!(
+            "exit {}\n--- stdout\n{}\n--- stderr\n{}",
+            self.code,
+            head(&self.stdout),
+            head(&self.stderr)
+        )
     }
 
     /// Everything it printed, both streams.
@@ -182,7 +194,21 @@ impl Backend {
         )
     }
 
-    fn var(&self, name: &str) -> Option<&str> {
+    /// `tollgate args…` on this store, started and left running, its output discarded.
+    pub fn spawn(&self, args: &[&str]) -> std::process::Child {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_tollgate"));
+        command.args(args).env_remove("TOLLGATE_PEPPER");
+        command.envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the tollgate binary runs")
+    }
+
+    /// One of the settings that name this store (`TOLLGATE_SCHEMA`, say).
+    pub fn var(&self, name: &str) -> Option<&str> {
         self.env.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 
@@ -205,6 +231,42 @@ impl Backend {
         all.extend_from_slice(args);
         self.run(&all).json()
     }
+}
+
+/// What a server on `store` answers `authorization` on a route that requires the scope
+/// `read`: the `AuthLayer` every server runs, with the default hasher (no pepper).
+pub async fn answer(store: std::sync::Arc<dyn tollgate::store::TokenStore>, authorization: &str) -> u16 {
+    answer_with(store, authorization, tollgate::SecretHasher::Sha256).await
+}
+
+/// [`answer`] by a server with this hasher (its pepper).
+pub async fn answer_with(
+    store: std::sync::Arc<dyn tollgate::store::TokenStore>,
+    authorization: &str,
+    hasher: tollgate::SecretHasher,
+) -> u16 {
+    use http_body_util::Full;
+    use tower::{ServiceBuilder, ServiceExt as _};
+    let verifier = tollgate::Verifier::builder(store).hasher(hasher).build();
+    let service = ServiceBuilder::new()
+        .layer(tollgate::AuthLayer::builder(verifier).require_scopes(["read"]).build())
+        .service(tower::service_fn(|_: http::Request<Full<bytes::Bytes>>| async {
+            Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(bytes::Bytes::new())))
+        }));
+    let request = http::Request::get("/")
+        .header(http::header::AUTHORIZATION, authorization)
+        .body(Full::new(bytes::Bytes::new()))
+        .unwrap();
+    service.oneshot(request).await.unwrap().status().as_u16()
+}
+
+/// `Basic` credentials.
+pub fn basic(id: &str, secret: &str) -> String {
+    use base64::Engine as _;
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"))
+    )
 }
 
 /// The server URL in `var`; `None` (the test says it skipped) when that is not set, unless
