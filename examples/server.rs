@@ -60,8 +60,9 @@ struct Args {
     admin_token_out: Option<PathBuf>,
     /// A file holding the pepper: the key secrets are hashed under (HMAC-SHA-256), so a
     /// copy of the database alone cannot be used to test guessed secrets. Or set
-    /// `TOLLGATE_PEPPER`. Every server sharing a store must use the same one; changing it
-    /// makes every stored token unusable.
+    /// `TOLLGATE_PEPPER`. Every server sharing a store must use the same one: the store
+    /// records the first one's fingerprint, and a server with another, or none, refuses to
+    /// start. Changing it makes every stored token unusable.
     #[arg(long)]
     pepper_file: Option<PathBuf>,
     /// The PostgreSQL schema of the token tables.
@@ -173,6 +174,9 @@ async fn run(args: Args) -> Result<(), BoxError> {
     // Records show `last_used_at`.
     tokio::spawn(verifier.usage_task(std::time::Duration::from_secs(5)));
     let tokens = TokenManager::from_shared(store.clone(), verifier.clone());
+    // The first process on a store records its pepper's fingerprint; one with another (or
+    // none where one was recorded) stops here, instead of refusing every token.
+    tokens.check_pepper().await?;
     bootstrap_admin(&tokens, args.admin_token_out.as_deref()).await?;
 
     // Brute-force damping by peer address (the accept loop puts it in every request), shared

@@ -182,6 +182,33 @@ impl SecretHasher {
         Ok(Self::hmac_sha256(pepper))
     }
 
+    /// What names this hasher's key without giving it away: `none` for plain SHA-256, else
+    /// `hmac-sha256:` and 16 hex digits of the HMAC of a fixed text under the pepper. Every
+    /// process of one store must hash alike; a store keeps the fingerprint of the first to
+    /// use it, so that another is refused instead of making tokens nobody accepts (see
+    /// [`TokenManager::check_pepper`](crate::TokenManager::check_pepper)).
+    ///
+    /// ```
+    /// use tollgate::SecretHasher;
+    ///
+    /// assert_eq!(SecretHasher::Sha256.fingerprint(), "none");
+    /// let one = SecretHasher::hmac_sha256(b"0123456789abcdef0123456789abcdef");
+    /// let other = SecretHasher::hmac_sha256(b"fedcba9876543210fedcba9876543210");
+    /// assert!(one.fingerprint().starts_with("hmac-sha256:"));
+    /// assert_ne!(one.fingerprint(), other.fingerprint());
+    /// ```
+    #[must_use]
+    pub fn fingerprint(&self) -> String {
+        match self {
+            Self::Sha256 => "none".to_owned(),
+            Self::HmacSha256(_) => {
+                let keyed = self.hash(b"tollgate pepper fingerprint, version 1");
+                let hex = keyed.to_hex();
+                format!("hmac-sha256:{}", &hex[..16])
+            }
+        }
+    }
+
     /// Hashes one secret.
     #[must_use]
     #[inline]

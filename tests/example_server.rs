@@ -152,23 +152,38 @@ async fn the_pepper_keys_the_stored_hashes_and_the_log_names_the_token() {
         "the request's span names its token: {span_line}"
     );
 
+    // The same pepper from a file (its last newline is not part of it): the store's tokens
+    // work.
     let pepper_file = dir.path().join("pepper");
-    for (env, file_contents, expected) in [
-        (None, None, StatusCode::UNAUTHORIZED),
-        (None, Some("another pepper, 16+ bytes"), StatusCode::UNAUTHORIZED),
-        (None, Some(pepper), StatusCode::OK),
-    ] {
-        let mut extra = Vec::new();
-        if let Some(contents) = file_contents {
+    std::fs::write(&pepper_file, format!("{pepper}\n")).unwrap();
+    let server = Server::start_env(&bin, dir.path(), &["--pepper-file", pepper_file.to_str().unwrap()], &[]);
+    let status = send(server.addr, Method::GET, "/me", Some(&admin), None).await.0;
+    server.stop();
+    assert_eq!(status, StatusCode::OK);
+
+    // Another pepper, or none, on the store the first server recorded its fingerprint in:
+    // the server refuses to start, naming the mismatch (by fingerprints, never a pepper).
+    for (contents, ours) in [(Some("another pepper, 16+ bytes"), "hmac-sha256:"), (None, "none")] {
+        let mut refused = Command::new(&bin);
+        let store = format!("sqlite:{}", dir.path().join("t.db").display());
+        refused
+            .args(["--addr", "127.0.0.1:0", "--store", &store])
+            .env_remove("TOLLGATE_PEPPER");
+        if let Some(contents) = contents {
             std::fs::write(&pepper_file, format!("{contents}\n")).unwrap();
-            extra = vec!["--pepper-file", pepper_file.to_str().unwrap()];
+            refused.args(["--pepper-file", pepper_file.to_str().unwrap()]);
         }
-        let env: Vec<(&str, &str)> = env.into_iter().collect();
-        let server = Server::start_env(&bin, dir.path(), &extra, &env);
-        let status = send(server.addr, Method::GET, "/me", Some(&admin), None).await.0;
-        let (_, _, log) = server.stop();
-        assert_eq!(status, expected, "pepper file {file_contents:?}");
-        assert_eq!(log.contains("no pepper"), file_contents.is_none(), "{log}");
+        let refused = refused.output().unwrap();
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert!(!refused.status.success(), "{stderr}");
+        assert!(
+            stderr.contains("hashed under another pepper") && stderr.contains(&format!("this process has {ours}")),
+            "{stderr}"
+        );
+        assert!(
+            !stderr.contains(pepper) && !stderr.contains("another pepper, 16+"),
+            "no pepper is shown: {stderr}"
+        );
     }
 
     let short = Command::new(&bin)

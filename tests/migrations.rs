@@ -138,7 +138,7 @@ async fn a_sqlite_file_migrates_and_keeps_every_token_working(dir: &str, from: i
 
 /// The SQLite schema this version writes.
 #[cfg(feature = "_sqlite")]
-const SQLITE_LATEST: i64 = 4;
+const SQLITE_LATEST: i64 = 5;
 
 #[cfg(feature = "_sqlite")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -154,7 +154,7 @@ async fn a_sqlite_file_from_before_owners_migrates_and_keeps_every_token_working
 
 /// The PostgreSQL schema version this version writes.
 #[cfg(feature = "postgres")]
-const POSTGRES_LATEST: i64 = 3;
+const POSTGRES_LATEST: i64 = 4;
 
 /// Loads the fixture `dir` (a dump of the schema `dumped`, at version `from`) into a schema
 /// of the test's own, opens it, and checks it.

@@ -453,6 +453,7 @@ async fn stores_with_different_table_prefixes_share_a_file_apart() {
             "auth_changes",
             "auth_owners",
             "auth_schema_version",
+            "auth_settings",
             "auth_token_secrets",
             "auth_tokens",
             "schema_version",
@@ -461,6 +462,7 @@ async fn stores_with_different_table_prefixes_share_a_file_apart() {
             "tollgate_changes",
             "tollgate_owners",
             "tollgate_schema_version",
+            "tollgate_settings",
             "tollgate_token_secrets",
             "tollgate_tokens"
         ],

@@ -87,6 +87,7 @@ pub(crate) async fn run(args: CopyArgs, global: &Global) -> Result<(), Failure> 
             from.name
         )));
     }
+    carry_pepper(&from, &to).await?;
     let mut tally = Tally::default();
     let mut progress = Progress::new("records read", None);
     copy_records(&from, &to, args.prune, &mut tally, &mut progress).await?;
@@ -107,6 +108,29 @@ pub(crate) async fn run(args: CopyArgs, global: &Global) -> Result<(), Failure> 
         Some(found) if !found.is_empty() => Err(Failure::refused(format!(
             "--verify: {} record(s) differ between the stores: see above",
             found.len()
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// The source's pepper fingerprint goes with its hashes: recorded on a target that has none,
+/// and a target that records another is refused before anything is copied (its servers would
+/// refuse every token copied).
+async fn carry_pepper(from: &Side, to: &Side) -> Result<(), Failure> {
+    let Some(recorded) = from.store.pepper_fingerprint().await.map_err(|err| from.failed(&err))? else {
+        return Ok(());
+    };
+    match to
+        .store
+        .claim_pepper_fingerprint(&recorded)
+        .await
+        .map_err(|err| to.failed(&err))?
+    {
+        Some(there) if there != recorded => Err(Failure::refused(format!(
+            "the two stores hash secrets under different peppers: {} records the fingerprint {recorded}, \
+             {} records {there}\n  a copied token would be refused by every server of the target: \
+             copy to a store its servers have not used yet, or to one of the same pepper",
+            from.name, to.name
         ))),
         _ => Ok(()),
     }

@@ -89,6 +89,7 @@ impl Failure {
                 Self::from_store(&StoreError::Unavailable(source), store)
             }
             ManageError::Store(err @ StoreError::Config(_)) => Self::from_store(&err, store),
+            ManageError::PepperMismatch { recorded, ours } => Self::refused(pepper_mismatch(store, &recorded, &ours)),
             ManageError::Timeout(after) => Self::unreachable(format!(
                 "the store {store} did not answer within {after:?}\n  \
                  check that it is running and reachable, then run the command again \
@@ -97,6 +98,15 @@ impl Failure {
             err => Self::refused(format!("refused: {err}")),
         }
     }
+}
+
+/// What to say when this command's pepper is not the one the store recorded.
+pub(crate) fn pepper_mismatch(store: &str, recorded: &str, ours: &str) -> String {
+    format!(
+        "the secrets of {store} are hashed under another pepper: the store records the fingerprint {recorded}, \
+         this command has {ours}\n  give the pepper its servers use, with --pepper-file or TOLLGATE_PEPPER \
+         (a token hashed under another would be refused by every server)"
+    )
 }
 
 /// The option that sets a field the manager names (`scopes[2]` is `--scope`).

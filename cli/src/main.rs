@@ -41,6 +41,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Import(args) => runtime(true)?.block_on(async {
             let opened = store::open(&cli.global).await?;
             store::note_without_pepper(&cli.global);
+            // A dry run writes nothing, its fingerprint included.
+            store::check_pepper(&opened, !args.dry_run).await?;
             import::run(args, &opened, cli.global.json).await
         }),
         Command::Copy(args) => runtime(true)?.block_on(copy::run(args, &cli.global)),

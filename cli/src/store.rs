@@ -42,6 +42,29 @@ pub(crate) async fn open(global: &Global) -> Result<Opened, Failure> {
     })
 }
 
+/// Whether this command hashes as the store's servers do. A command that writes hashes
+/// (`claim`) records its pepper's fingerprint in a store that has none, as a server would;
+/// one that only reads them compares with what is recorded, and records nothing.
+pub(crate) async fn check_pepper(opened: &Opened, claim: bool) -> Result<(), Failure> {
+    if claim {
+        return opened
+            .tokens
+            .check_pepper()
+            .await
+            .map_err(|err| Failure::from_manage(err, &opened.name, None));
+    }
+    let ours = opened.tokens.verifier().hasher().fingerprint();
+    match opened.store.pepper_fingerprint().await {
+        Ok(Some(recorded)) if recorded != ours => Err(Failure::refused(crate::error::pepper_mismatch(
+            &opened.name,
+            &recorded,
+            &ours,
+        ))),
+        Ok(_) => Ok(()),
+        Err(err) => Err(Failure::from_store(&err, &opened.name)),
+    }
+}
+
 /// A command that hashes without a pepper says that only servers without one accept what it
 /// writes (not with --json, whose standard error a script may parse).
 pub(crate) fn note_without_pepper(global: &Global) {

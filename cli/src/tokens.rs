@@ -26,6 +26,9 @@ pub(crate) async fn run(command: Tokens, global: &Global) -> Result<(), Failure>
     if hashes {
         store::note_without_pepper(global);
     }
+    if hashes || matches!(command, Tokens::Check { .. }) {
+        store::check_pepper(&opened, hashes).await?;
+    }
     let json = global.json;
     match command {
         Tokens::Create(create) => self::create(&opened, create, json).await,

@@ -500,3 +500,61 @@ fn break_glass_mints_a_working_admin_token_on_a_store_whose_admin_was_revoked() 
     );
     both.expect(2);
 }
+
+/// The store records the pepper of the first command or server that hashes into it; another
+/// pepper, or none, is refused naming both fingerprints (never a pepper), and a command that
+/// only reads checks without recording.
+#[test]
+fn a_command_with_another_pepper_than_the_stores_is_refused() {
+    let store = Backend::sqlite();
+    let (first, other) = ("0123456789abcdef0123456789abcdef", "fedcba9876543210fedcba9876543210");
+    // Reading first records nothing: a later pepper is still free to be the store's.
+    store.run(&["tokens", "list"]).expect(0);
+    store.run_with(&["tokens", "check"], Some("tg_nothing"), &[]).expect(1);
+    let created = store
+        .run_with(
+            &["--json", "tokens", "create", "first"],
+            None,
+            &[("TOLLGATE_PEPPER", first)],
+        )
+        .json();
+    let token = token_of(&created);
+
+    for (pepper, ours) in [(Some(other), "hmac-sha256:"), (None, "none")] {
+        let env: Vec<(&str, &str)> = pepper.map(|p| ("TOLLGATE_PEPPER", p)).into_iter().collect();
+        let refused = store.run_with(&["tokens", "create", "second"], None, &env).expect(1);
+        assert!(
+            refused.stderr.contains("hashed under another pepper")
+                && refused.stderr.contains(&format!("this command has {ours}")),
+            "{}",
+            refused.shown()
+        );
+        assert!(!refused.output().contains(first) && !refused.output().contains(other));
+        let checked = store.run_with(&["tokens", "check"], Some(&token), &env).expect(1);
+        assert!(checked.stderr.contains("another pepper"), "{}", checked.shown());
+    }
+    let listed = store.run(&["--json", "tokens", "list"]).json();
+    assert_eq!(
+        listed["tokens"].as_array().map(Vec::len),
+        Some(1),
+        "nothing was made: {listed}"
+    );
+    store
+        .run_with(&["tokens", "check"], Some(&token), &[("TOLLGATE_PEPPER", first)])
+        .expect(0);
+
+    // A copy takes the fingerprint along, and refuses a target that records another.
+    let dir = tempfile::tempdir().unwrap();
+    let target = format!("sqlite:{}", dir.path().join("copy.db").display());
+    tollgate(&["copy", "--from", store.url(), "--to", &target], None, &[]).expect(0);
+    let copied = Backend::at(&target);
+    copied
+        .run_with(&["tokens", "create", "x"], None, &[("TOLLGATE_PEPPER", other)])
+        .expect(1);
+    let elsewhere = Backend::sqlite();
+    elsewhere
+        .run_with(&["tokens", "create", "y"], None, &[("TOLLGATE_PEPPER", other)])
+        .expect(0);
+    let refused = tollgate(&["copy", "--from", store.url(), "--to", elsewhere.url()], None, &[]).expect(1);
+    assert!(refused.stderr.contains("different peppers"), "{}", refused.shown());
+}

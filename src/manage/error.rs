@@ -71,6 +71,23 @@ pub enum ManageError {
         /// The scopes that would have allowed it, for the challenge's `scope` attribute.
         scopes: Vec<String>,
     },
+    /// The store's secrets are hashed under another pepper than this process's, or under one
+    /// where this process has none, or the reverse: every token this process made would be
+    /// refused by the store's other processes, and every token they made refused by this
+    /// one. Both are named by fingerprint ([`SecretHasher::fingerprint`]), never by pepper.
+    /// From [`TokenManager::check_pepper`](super::TokenManager::check_pepper).
+    ///
+    /// [`SecretHasher::fingerprint`]: crate::SecretHasher::fingerprint
+    #[error(
+        "the store's secrets are hashed under another pepper (the store records {recorded}, this process has \
+         {ours}): give this process the pepper the store's servers use"
+    )]
+    PepperMismatch {
+        /// The fingerprint the store recorded (`none`: no pepper).
+        recorded: String,
+        /// This process's.
+        ours: String,
+    },
     /// The operating system's random source failed, so no secret could be generated.
     #[error("no secret could be generated: {0}")]
     Random(#[source] crate::token::TokenError),
@@ -81,7 +98,8 @@ impl ManageError {
     /// call the manager (a self-service settings page, say): 400 `Invalid`, 403
     /// `NotAllowed`, 404 `NotFound`, 409 `DuplicateId` and `DuplicateSecret`, 501
     /// `Unsupported` (not worth retrying), 503 for the rest (the store failed or did not
-    /// answer, or no secret could be generated: worth retrying).
+    /// answer, or no secret could be generated: worth retrying; or this process hashes
+    /// under another pepper than the store's, which needs its operator).
     ///
     /// ```
     /// use http::StatusCode;
@@ -99,7 +117,9 @@ impl ManageError {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::DuplicateId | Self::DuplicateSecret => StatusCode::CONFLICT,
             Self::Unsupported(_) => StatusCode::NOT_IMPLEMENTED,
-            Self::Store(_) | Self::Timeout(_) | Self::Random(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Store(_) | Self::Timeout(_) | Self::Random(_) | Self::PepperMismatch { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
         }
     }
 

@@ -17,6 +17,7 @@ mod error;
 mod new_token;
 mod owned;
 mod owners;
+mod pepper;
 pub(crate) mod rules;
 
 pub use error::ManageError;

@@ -236,6 +236,29 @@ pub trait TokenStore: TokenSource {
         }
     }
 
+    /// The fingerprint of the pepper the store's secrets are hashed under
+    /// ([`SecretHasher::fingerprint`](crate::SecretHasher::fingerprint)), as the first process
+    /// to use the store recorded it; `None` when none is recorded, and from a store that keeps
+    /// none (the default).
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when the backend fails.
+    async fn pepper_fingerprint(&self) -> Result<Option<String>, StoreError> {
+        Ok(None)
+    }
+
+    /// Records `fingerprint` as the store's pepper fingerprint if it holds none, atomically,
+    /// and returns the one it holds after: `fingerprint`, or the one another process recorded
+    /// first. Never replaces one. `None` from a store that keeps none (the default: then no
+    /// check is made).
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when the backend fails.
+    async fn claim_pepper_fingerprint(&self, fingerprint: &str) -> Result<Option<String>, StoreError> {
+        let _ = fingerprint;
+        Ok(None)
+    }
+
     /// Replaces the settings of `owner` with `settings`; empty settings
     /// ([`OwnerSettings::is_empty`]) delete them, so that the owner reads as one never given
     /// any. A store that has a [`TokenSource::changes`] stream then publishes a
@@ -301,6 +324,12 @@ macro_rules! forward_source {
             }
             async fn set_owner_settings(&self, owner: &str, settings: &OwnerSettings) -> Result<(), StoreError> {
                 (**self).set_owner_settings(owner, settings).await
+            }
+            async fn pepper_fingerprint(&self) -> Result<Option<String>, StoreError> {
+                (**self).pepper_fingerprint().await
+            }
+            async fn claim_pepper_fingerprint(&self, fingerprint: &str) -> Result<Option<String>, StoreError> {
+                (**self).claim_pepper_fingerprint(fingerprint).await
             }
         }
     )*};

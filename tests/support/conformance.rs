@@ -50,6 +50,7 @@ pub async fn run<S: TokenStore>(store: &S, changes: Changes) {
     rate_limits_read_back_exactly(store).await;
     patches_set_change_and_remove_the_rate_limit(store).await;
     owner_settings_are_kept_replaced_and_deleted(store).await;
+    the_first_pepper_fingerprint_is_kept(store).await;
     changes_are_published(store, changes).await;
     owner_settings_publish_a_change_of_each_of_the_owners_tokens(store, changes).await;
     assert!(
@@ -684,6 +685,21 @@ async fn owner_settings_are_kept_replaced_and_deleted<S: TokenStore>(store: &S) 
         store.set_owner_settings(owner, &OwnerSettings::new()).await.unwrap();
         assert_eq!(store.owner_settings(owner).await.unwrap(), none);
     }
+}
+
+/// The first fingerprint claimed is the store's for good: a later claim returns it, and
+/// changes nothing. (It outlives the suite's tokens: it names the store's pepper.)
+async fn the_first_pepper_fingerprint_is_kept<S: TokenStore>(store: &S) {
+    let before = store.pepper_fingerprint().await.unwrap();
+    let first = SecretHasher::hmac_sha256(b"the conformance suite's pepper").fingerprint();
+    let held = store.claim_pepper_fingerprint(&first).await.unwrap();
+    let kept = before.clone().unwrap_or_else(|| first.clone());
+    assert_eq!(held.as_deref(), Some(kept.as_str()), "the first claim is kept");
+    assert_eq!(
+        store.claim_pepper_fingerprint("none").await.unwrap(),
+        Some(kept.clone())
+    );
+    assert_eq!(store.pepper_fingerprint().await.unwrap(), Some(kept));
 }
 
 async fn changes_are_published<S: TokenStore>(store: &S, offered: Changes) {

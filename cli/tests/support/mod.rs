@@ -95,6 +95,8 @@ enum Place {
     Sqlite(tempfile::TempDir),
     Postgres(Schema),
     Redis(Prefix),
+    /// Another's: nothing to clean up.
+    Borrowed,
 }
 
 impl Backend {
@@ -125,6 +127,14 @@ impl Backend {
             ],
             _place: Place::Postgres(schema),
         })
+    }
+
+    /// A store some other value owns (a copy's SQLite target in the test's directory).
+    pub fn at(url: &str) -> Self {
+        Self {
+            env: vec![("TOLLGATE_STORE".to_owned(), url.to_owned())],
+            _place: Place::Borrowed,
+        }
     }
 
     /// A key prefix of the test's own on the Redis server of `TOLLGATE_TEST_REDIS_URL`, its

@@ -47,6 +47,8 @@ use crate::record::TokenRecord;
 pub struct MemoryStore {
     tokens: RwLock<Tokens>,
     events: broadcast::Sender<ChangeEvent>,
+    /// The pepper fingerprint the first claim recorded.
+    pepper: std::sync::OnceLock<String>,
 }
 
 type Slot = u32;
@@ -204,6 +206,7 @@ impl MemoryStore {
         Self {
             tokens: RwLock::new(Tokens::default()),
             events: broadcast::channel(1024).0,
+            pepper: std::sync::OnceLock::new(),
         }
     }
 
@@ -291,6 +294,14 @@ impl TokenStore for MemoryStore {
         }
         self.publish(&id);
         Ok(())
+    }
+
+    async fn pepper_fingerprint(&self) -> Result<Option<String>, StoreError> {
+        Ok(self.pepper.get().cloned())
+    }
+
+    async fn claim_pepper_fingerprint(&self, fingerprint: &str) -> Result<Option<String>, StoreError> {
+        Ok(Some(self.pepper.get_or_init(|| fingerprint.to_owned()).clone()))
     }
 
     async fn replace(&self, record: TokenRecord) -> Result<(), StoreError> {

@@ -5,6 +5,7 @@ mod listen;
 mod owners;
 mod row;
 mod schema;
+mod settings;
 mod sql;
 
 use std::fmt;
@@ -293,6 +294,17 @@ impl TokenStore for PostgresStore {
         write_secrets(&tx, &self.sql, &record).await?;
         notify(&tx, &self.sql, &record.id).await?;
         tx.commit().await.map_err(pg_error)
+    }
+
+    async fn pepper_fingerprint(&self) -> Result<Option<String>, StoreError> {
+        settings::read(&self.client().await?, &self.sql, settings::PEPPER).await
+    }
+
+    async fn claim_pepper_fingerprint(&self, fingerprint: &str) -> Result<Option<String>, StoreError> {
+        let client = self.client().await?;
+        settings::claim(&client, &self.sql, settings::PEPPER, fingerprint)
+            .await
+            .map(Some)
     }
 
     async fn replace(&self, record: TokenRecord) -> Result<(), StoreError> {

@@ -66,6 +66,13 @@ const MIGRATIONS: &[&str] = &[
         rate_limit_burst  bigint,
         CONSTRAINT owners_pkey PRIMARY KEY (owner)
     );"#,
+    // 4: the store's own settings: the fingerprint of the pepper its secrets are hashed
+    // under (`settings.rs`), recorded by the first process to use it.
+    r#"CREATE TABLE {s}.settings (
+        name  text NOT NULL,
+        value text NOT NULL,
+        CONSTRAINT settings_pkey PRIMARY KEY (name)
+    );"#,
 ];
 
 /// The schema version this code writes and reads.

@@ -14,6 +14,8 @@ pub(super) struct Keys {
     pub(super) schema: String,
     /// The channel changes are published on.
     pub(super) channel: String,
+    /// The fingerprint of the pepper the store's secrets are hashed under.
+    pub(super) pepper: String,
     /// Records' keys, before the id.
     pub(super) records: String,
     /// The secret index's keys, before the hash.
@@ -32,6 +34,7 @@ impl Keys {
             versions: format!("{prefix}versions"),
             schema: format!("{prefix}schema"),
             channel: format!("{prefix}changes"),
+            pepper: format!("{prefix}pepper"),
             records: format!("{prefix}t:"),
             secrets: format!("{prefix}s:"),
             owners: format!("{prefix}o:"),

@@ -6,6 +6,7 @@ mod record;
 mod replace;
 mod schema;
 mod scripts;
+mod settings;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -38,6 +39,7 @@ use crate::store::listen::Listener;
 /// | `<prefix>versions` | string | the counter the records' versions are drawn from |
 /// | `<prefix>o:<owner>` | hash | an owner's settings |
 /// | `<prefix>schema` | string | the layout version of these keys |
+/// | `<prefix>pepper` | string | the fingerprint of the pepper the secrets are hashed under ([`TokenStore::claim_pepper_fingerprint`]) |
 ///
 /// Every write is one Lua script, so the record and the indexes always agree, duplicates are
 /// refused as [`StoreError::DuplicateId`] and [`StoreError::DuplicateSecret`], and the write
@@ -404,6 +406,14 @@ impl TokenStore for RedisStore {
 
     async fn replace(&self, record: TokenRecord) -> Result<(), StoreError> {
         self.replace_record(&record).await
+    }
+
+    async fn pepper_fingerprint(&self) -> Result<Option<String>, StoreError> {
+        self.read_pepper().await
+    }
+
+    async fn claim_pepper_fingerprint(&self, fingerprint: &str) -> Result<Option<String>, StoreError> {
+        self.claim_pepper(fingerprint).await
     }
 
     async fn delete(&self, id: &str) -> Result<bool, StoreError> {

@@ -6,6 +6,7 @@ mod owners;
 mod pool;
 mod row;
 mod schema;
+mod settings;
 mod sql;
 
 use std::fmt;
@@ -32,8 +33,8 @@ use crate::record::TokenRecord;
 ///
 /// [`open`](Self::open) creates the file if there is none and brings its schema up to date
 /// (a version table and forward migrations). The tables are named `tollgate_tokens`,
-/// `tollgate_token_secrets`, `tollgate_changes`, `tollgate_owners` (owners' settings) and
-/// `tollgate_schema_version`, so the store can share a file with your application's own
+/// `tollgate_token_secrets`, `tollgate_changes`, `tollgate_owners` (owners' settings),
+/// `tollgate_settings` (the pepper fingerprint) and `tollgate_schema_version`, so the store can share a file with your application's own
 /// tables; [`builder`](Self::builder) sets another prefix. Every call into SQLite runs on Tokio's
 /// blocking thread pool, never on the executor's threads, so a Tokio runtime is needed.
 /// The store keeps one writer connection, whose writes take turns, and up to four reader
@@ -448,6 +449,20 @@ impl TokenStore for SqliteStore {
                 owners::write(&tx, &sql, &owner, &settings)?;
                 tx.commit().map_err(driver_error)
             })
+            .await
+    }
+
+    async fn pepper_fingerprint(&self) -> Result<Option<String>, StoreError> {
+        let sql = Arc::clone(&self.sql);
+        self.pool
+            .read(move |conn| settings::read(conn, &sql, settings::PEPPER))
+            .await
+    }
+
+    async fn claim_pepper_fingerprint(&self, fingerprint: &str) -> Result<Option<String>, StoreError> {
+        let (fingerprint, sql) = (fingerprint.to_owned(), Arc::clone(&self.sql));
+        self.pool
+            .write(move |conn| settings::claim(conn, &sql, settings::PEPPER, &fingerprint).map(Some))
             .await
     }
 }

@@ -8,8 +8,8 @@ use crate::store::StoreError;
 
 /// The migrations, in order: running the one at index `i` brings the schema to version
 /// `i + 1`. Append only: a released migration is never edited, since databases out there
-/// already ran it. `{tokens}`, `{secrets}`, `{changes}` and `{owners}` stand for the store's
-/// table names.
+/// already ran it. `{tokens}`, `{secrets}`, `{changes}`, `{owners}` and `{settings}` stand
+/// for the store's table names.
 ///
 /// Secret hashes live in their own table so that one primary key covers current and
 /// previous (grace) secrets alike: two tokens can never hold the same hash, whichever
@@ -59,6 +59,12 @@ const MIGRATIONS: &[&str] = &[
         rate_limit_limit  INTEGER,
         rate_limit_period INTEGER,
         rate_limit_burst  INTEGER
+    ) STRICT, WITHOUT ROWID;",
+    // 5: the store's own settings: the fingerprint of the pepper its secrets are hashed
+    // under (`settings.rs`), recorded by the first process to use it.
+    "CREATE TABLE {settings} (
+        name  TEXT PRIMARY KEY NOT NULL,
+        value TEXT NOT NULL
     ) STRICT, WITHOUT ROWID;",
 ];
 
@@ -110,7 +116,8 @@ pub(super) fn migrate(conn: &mut Connection, sql: &Sql, adopt_legacy: bool) -> R
             .replace("{tokens}", &sql.tokens)
             .replace("{secrets}", &sql.secrets)
             .replace("{changes}", &sql.changes)
-            .replace("{owners}", &sql.owners);
+            .replace("{owners}", &sql.owners)
+            .replace("{settings}", &sql.settings);
         tx.execute_batch(&migration).map_err(driver_error)?;
         tx.execute(
             &format!("INSERT INTO {} (version, applied_at) VALUES (?1, ?2)", sql.versions),

@@ -6,6 +6,10 @@ pub(super) struct Sql {
     pub(super) secrets: String,
     pub(super) versions: String,
     pub(super) owners: String,
+    /// The store's own settings (the pepper fingerprint), by name.
+    pub(super) settings: String,
+    pub(super) setting: String,
+    pub(super) claim_setting: String,
     /// One row per token, its current and previous secret joined in: the columns
     /// [`record_from_row`](super::row::record_from_row) reads. Filters are appended.
     pub(super) select_record: String,
@@ -33,13 +37,14 @@ pub(super) struct Sql {
 
 impl Sql {
     /// The statements for tables named `<prefix>tokens`, `<prefix>token_secrets`,
-    /// `<prefix>changes`, `<prefix>owners` and `<prefix>schema_version`. The prefix is
+    /// `<prefix>changes`, `<prefix>owners`, `<prefix>settings` and `<prefix>schema_version`. The prefix is
     /// checked by the builder: letters, digits and underscores, so it needs no quoting.
     pub(super) fn new(prefix: &str) -> Self {
         let tokens = format!("{prefix}tokens");
         let secrets = format!("{prefix}token_secrets");
         let changes = format!("{prefix}changes");
         let owners = format!("{prefix}owners");
+        let settings = format!("{prefix}settings");
         let select_record = format!(
             "SELECT t.id, t.name, t.kind, t.scopes, t.status, t.created_at, t.expires_at, t.last_used_at, \
              t.metadata, cur.hash, prev.hash, prev.valid_until, t.owner, t.created_by, t.updated_at, t.revoked_at, \
@@ -49,6 +54,11 @@ impl Sql {
              LEFT JOIN {secrets} AS prev ON prev.token_id = t.id AND prev.role = 'previous'"
         );
         Self {
+            setting: format!("SELECT value FROM {settings} WHERE name = ?1"),
+            claim_setting: format!(
+                "INSERT INTO {settings} (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING"
+            ),
+            settings,
             get: format!("{select_record} WHERE t.id = ?1"),
             find_by_hash: format!(
                 "{select_record} WHERE t.id = (SELECT token_id FROM {secrets} \
