@@ -21,10 +21,15 @@ Examples:
   tollgate tokens rotate 3kTMd9aQ2xLp7vWb --grace 86400
   tollgate inspect - < token.txt
 
+  # A legacy system's keys, their ids kept; then the whole store to PostgreSQL
+  tollgate --pepper-file /etc/app/pepper import legacy-keys.jsonl
+  tollgate copy --from sqlite:/var/lib/app/tollgate.db --to postgres://app@db.internal/app --verify
+
 Exit codes:
   0  done
   1  refused: by the store, an unknown id, `tokens check` of an invalid token,
-     `inspect` of a token whose checksum does not match
+     `inspect` of a token whose checksum does not match, an import line, a pepper
+     other than the store's
   2  usage: an option missing, unknown or malformed
   3  the store is unreachable (or did not answer in time)";
 
