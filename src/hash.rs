@@ -186,7 +186,9 @@ impl SecretHasher {
     /// `hmac-sha256:` and 16 hex digits of the HMAC of a fixed text under the pepper. Every
     /// process of one store must hash alike; a store keeps the fingerprint of the first to
     /// use it, so that another is refused instead of making tokens nobody accepts (see
-    /// [`TokenManager::check_pepper`](crate::TokenManager::check_pepper)).
+    /// [`TokenManager::check_pepper`](crate::TokenManager::check_pepper)). The fingerprint
+    /// lets whoever reads it test guesses of the pepper, as the secret hashes beside it do:
+    /// a pepper of 32 random bytes makes that hopeless, a word does not.
     ///
     /// ```
     /// use tollgate::SecretHasher;

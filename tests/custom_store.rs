@@ -196,4 +196,25 @@ async fn a_custom_store_replaces_through_the_default() {
         .await
         .expect("an unknown id is created");
     assert_eq!(store.get("c").await.unwrap().unwrap().name, "new");
+
+    // A previous secret whose grace ended is found by no lookup, yet still taken: the create
+    // fails after the delete, and the old record is put back.
+    let ended = tollgate::PreviousSecret {
+        hash: hash("d0"),
+        valid_until: time::OffsetDateTime::now_utc() - time::Duration::hours(1),
+    };
+    store
+        .create(TokenRecord::new("d", "rotated long ago", hash("d1")).with_previous_secret(Some(ended)))
+        .await
+        .unwrap();
+    let err = store
+        .replace(TokenRecord::new("a", "fourth", hash("d0")))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::DuplicateSecret), "{err:?}");
+    assert_eq!(
+        store.get("a").await.unwrap().unwrap(),
+        replacement,
+        "the old record is back"
+    );
 }

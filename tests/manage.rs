@@ -104,6 +104,32 @@ async fn an_import_of_a_secrets_sha256_works_unpeppered_and_is_refused_under_a_p
     assert!(store.is_empty(), "nothing written");
 }
 
+/// A store made before fingerprints existed holds tokens and no fingerprint: a process that
+/// may be wrong records nothing there, and one known to be right records it explicitly.
+#[tokio::test]
+async fn a_pepper_is_recorded_on_an_empty_store_only_unless_asked() {
+    let store = Arc::new(MemoryStore::new());
+    let manager = |pepper: Option<&[u8]>| {
+        let mut verifier = Verifier::builder(store.clone());
+        if let Some(pepper) = pepper {
+            verifier = verifier.hasher(tollgate::SecretHasher::hmac_sha256(pepper));
+        }
+        TokenManager::new(store.clone(), verifier.build())
+    };
+    let right: &[u8] = b"the right pepper, 32 bytes long!";
+    let _made = manager(Some(right)).create(NewToken::new("from before")).await.unwrap();
+    use tollgate::store::TokenStore as _;
+    manager(None)
+        .check_pepper()
+        .await
+        .expect("nothing recorded: nothing to compare");
+    assert_eq!(store.pepper_fingerprint().await.unwrap(), None, "and nothing recorded");
+    manager(Some(right)).record_pepper().await.unwrap();
+    let err = manager(None).check_pepper().await.unwrap_err();
+    assert!(matches!(err, ManageError::PepperMismatch { .. }), "{err:?}");
+    manager(Some(right)).check_pepper().await.unwrap();
+}
+
 // CONTRACT §2: an imported token may name its own id, 1 to 64 base62 characters, so that a
 // legacy client's Basic id:secret keeps working; generated tokens keep random ids.
 #[tokio::test]

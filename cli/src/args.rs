@@ -87,8 +87,11 @@ How a re-run decides, record by record (by id):
   only on the source                 copied
   on both, the same                  left alone (when it was last used does not count)
   on both, the source's as new       copied again (a revocation on the source reaches the target)
-  on both, the target's newer        kept, and named
-  only on the target                 kept, or deleted with --prune";
+  on both, the target's newer        kept, and named (also when it changes during the copy)
+  only on the target                 kept, or deleted with --prune
+
+Owners' settings are copied for the owners of the source's tokens, the source's winning.
+After the cut-over, --prune would delete the tokens made on the target since: leave it out.";
 
 const IMPORT_EXAMPLES: &str = "\
 Examples:
@@ -339,7 +342,9 @@ pub(crate) struct Update {
 
 #[derive(Debug, Args)]
 pub(crate) struct CopyArgs {
-    /// The store to copy from (`sqlite:PATH`, `postgres://…`, `redis://…`), read only.
+    /// The store to copy from (`sqlite:PATH`, `postgres://…`, `redis://…`). Its tokens are
+    /// only read, but opening it brings its schema up to this version's, as a server of this
+    /// version would: upgrade its servers first.
     #[arg(long, value_name = "URL")]
     pub(crate) from: String,
     /// The store to copy to; a SQLite file that does not exist is made.

@@ -118,6 +118,14 @@ pub(crate) async fn run(args: CopyArgs, global: &Global) -> Result<(), Failure> 
 /// refuse every token copied).
 async fn carry_pepper(from: &Side, to: &Side) -> Result<(), Failure> {
     let Some(recorded) = from.store.pepper_fingerprint().await.map_err(|err| from.failed(&err))? else {
+        // A store from before fingerprints: nothing to compare; say what the target expects.
+        if let Some(there) = to.store.pepper_fingerprint().await.map_err(|err| to.failed(&err))? {
+            eprintln!(
+                "note: {} records no pepper fingerprint, {} records {there}: the copied tokens work on the \
+                 target only if they were hashed under that pepper",
+                from.name, to.name
+            );
+        }
         return Ok(());
     };
     match to
@@ -166,7 +174,7 @@ async fn copy_records(
                 tally.read += 1;
                 progress.advance(1);
                 owners.extend(record.owner.clone());
-                writes.push(Write { record, new: true });
+                writes.push(Write { record, seen: None });
                 t = there;
                 s = source.next().await.map_err(|err| from.failed(&err))?;
             }
@@ -181,7 +189,8 @@ async fn copy_records(
                 } else {
                     let last_used_at = record.last_used_at.max(there.last_used_at);
                     let record = record.with_last_used_at(last_used_at);
-                    writes.push(Write { record, new: false });
+                    let seen = Some(there.updated_at);
+                    writes.push(Write { record, seen });
                 }
                 s = source.next().await.map_err(|err| from.failed(&err))?;
                 t = target.next().await.map_err(|err| to.failed(&err))?;
@@ -224,10 +233,11 @@ fn same(source: &TokenRecord, target: &TokenRecord) -> bool {
     *source == target.clone().with_last_used_at(source.last_used_at)
 }
 
-/// A record to write to the target, and whether the target has none with its id.
+/// A record to write to the target, and when the target's record was last changed as the
+/// walk read it (`None`: it had none).
 struct Write {
     record: TokenRecord,
-    new: bool,
+    seen: Option<time::OffsetDateTime>,
 }
 
 /// Writes and deletes what the walk collected, a few at once.
@@ -238,15 +248,23 @@ async fn flush(
     tally: &mut Tally,
 ) -> Result<(), Failure> {
     let store = &to.store;
-    let mut results = futures_util::stream::iter(writes.drain(..).map(|Write { record, new }| async move {
-        let id = record.id.clone();
-        (id, new, store.replace(record).await)
+    let mut results = futures_util::stream::iter(writes.drain(..).map(|write| async move {
+        let id = write.record.id.clone();
+        let outcome = match store.get(&id).await {
+            // Changed on the target since the walk read it (a server revoked it, say): kept.
+            // What changes in the instant between this read and the write is not seen.
+            Ok(now) if now.as_ref().map(|r| r.updated_at) != write.seen => Ok(false),
+            Ok(_) => store.replace(write.record).await.map(|()| true),
+            Err(err) => Err(err),
+        };
+        (id, write.seen.is_none(), outcome)
     }))
     .buffer_unordered(IN_FLIGHT);
     while let Some((id, new, result)) = results.next().await {
         match result {
-            Ok(()) if new => tally.created += 1,
-            Ok(()) => tally.updated += 1,
+            Ok(false) => tally.newer_on_target.push(id),
+            Ok(true) if new => tally.created += 1,
+            Ok(true) => tally.updated += 1,
             Err(err @ (StoreError::DuplicateSecret | StoreError::DuplicateId)) => {
                 tally.refused.push((id, err.to_string()));
             }

@@ -211,3 +211,52 @@ fn copying_a_store_onto_itself_is_refused() {
     let run = support::tollgate(&["copy", "--from", store.url(), "--to", store.url()], None, &[]).expect(2);
     assert!(run.stderr.contains("the same store"), "{run:#?}");
 }
+
+/// More records than a page (500) on each side, and changes on both sides between runs: the
+/// side-by-side walk copies what changed on the source, keeps what changed on the target,
+/// and prunes what the source no longer holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copy_of_several_pages_catches_up_with_changes_on_both_sides() {
+    use tollgate::{SecretHasher, TokenPatch, TokenRecord};
+    const RECORDS: usize = 1203;
+    let (source, target) = (Backend::sqlite(), Backend::sqlite());
+    let (from, to) = (source.open().await, target.open().await);
+    for n in 0..RECORDS {
+        let hash = SecretHasher::Sha256.hash(format!("secret number {n}").as_bytes());
+        from.replace(TokenRecord::new(format!("t{n:05}"), "paged", hash))
+            .await
+            .unwrap();
+    }
+    let run = |more: &[&str]| copy(&target, source.url(), more);
+    let first = run(&["--verify"]);
+    assert_eq!(first["created"], RECORDS, "{first}");
+    assert_eq!(first["verify"]["differing"], serde_json::json!([]));
+
+    for id in ["t00007", "t00600", "t01202"] {
+        from.update(id, &TokenPatch::new().status(tollgate::TokenStatus::Inactive))
+            .await
+            .unwrap();
+    }
+    to.update("t00601", &TokenPatch::new().name("renamed on the target"))
+        .await
+        .unwrap();
+    from.delete("t00900").await.unwrap();
+    let second = run(&["--prune"]);
+    assert_eq!(second["updated"], 3, "{second}");
+    assert_eq!(second["newer_on_target"], serde_json::json!(["t00601"]), "{second}");
+    assert_eq!(second["pruned"], 1, "{second}");
+    assert_eq!(second["unchanged"], RECORDS - 1 - 3 - 1, "{second}");
+    assert_eq!(
+        to.get("t00600").await.unwrap().unwrap().status,
+        tollgate::TokenStatus::Inactive
+    );
+    assert_eq!(to.get("t00601").await.unwrap().unwrap().name, "renamed on the target");
+    assert!(to.get("t00900").await.unwrap().is_none());
+
+    let third = run(&[]);
+    assert_eq!(
+        (third["created"].as_u64(), third["updated"].as_u64()),
+        (Some(0), Some(0)),
+        "{third}"
+    );
+}

@@ -80,8 +80,8 @@ async fn an_import_keeps_ids_skips_what_is_there_and_names_refused_lines() {
     assert_eq!(summary["imported"], 3, "{summary}");
     assert_eq!(refused_lines(&summary), refused, "{summary}");
     assert_eq!(
-        summary["refused"][3]["reason"],
-        "is taken by a token with another secret (left as it is)"
+        summary["refused"][3]["reason"], "is line 1's too",
+        "repeats are refused in file order"
     );
     for n in 1..=7 {
         assert!(!first.output().contains(&secret(n)), "no secret is printed: {first:#?}");
@@ -107,6 +107,24 @@ async fn an_import_keeps_ids_skips_what_is_there_and_names_refused_lines() {
         .map(|s| s["line"].as_u64().unwrap())
         .collect();
     assert_eq!(skipped, [1, 2, 3]);
+    // An id the store holds with another secret is refused, and left as it is.
+    let clash = dir.path().join("clash.jsonl");
+    std::fs::write(
+        &clash,
+        format!("{{\"id\": \"acct1\", \"secret\": \"{}\"}}\n", secret(7)),
+    )
+    .unwrap();
+    let clashed = store.run(&["--json", "import", clash.to_str().unwrap()]).expect(1);
+    let clashed: Value = serde_json::from_str(&clashed.stdout).unwrap();
+    assert_eq!(
+        clashed["refused"][0]["reason"],
+        "is taken by a token with another secret (left as it is)"
+    );
+    assert_eq!(
+        answer(tokens.clone(), &basic("acct1", &secret(1))).await,
+        200,
+        "left as it is"
+    );
     // --on-conflict fail stops at the first of them, and says how to go past it.
     let stopped = store.run(&["import", file, "--on-conflict", "fail"]).expect(1);
     assert!(stopped.stderr.contains("stopped at line 1"), "{stopped:#?}");
@@ -129,6 +147,17 @@ async fn an_import_keeps_ids_skips_what_is_there_and_names_refused_lines() {
         store.run(&["--json", "tokens", "get", "acct9"]).json()["scopes"],
         json!(["read", "write"])
     );
+    // A CSV file without its header row: the first row is taken for one, and refused
+    // without being shown (it holds a secret).
+    let headless = dir.path().join("headless.csv");
+    std::fs::write(&headless, format!("acct11,{},read\n", secret(11))).unwrap();
+    let refused = store.run(&["import", headless.to_str().unwrap()]).expect(2);
+    assert!(
+        refused.stderr.contains("first row must name its columns"),
+        "{}",
+        refused.shown()
+    );
+    assert!(!refused.output().contains(&secret(11)), "{}", refused.shown());
     // A name that says neither format.
     let unnamed = dir.path().join("keys.txt");
     std::fs::write(&unnamed, "").unwrap();

@@ -156,14 +156,16 @@ pub trait TokenStore: TokenSource {
     ///
     /// The default checks that no other token holds either of the record's secret hashes,
     /// then [`delete`](Self::delete)s and [`create`](Self::create)s, which is not atomic: a
-    /// reader in between finds no token, and a writer in between can make the create fail.
-    /// This crate's stores replace in one write (one transaction on SQLite and PostgreSQL,
-    /// one script on Redis, one lock on `MemoryStore`). A store that has a
-    /// [`TokenSource::changes`] stream publishes a [`ChangeEvent::Changed`].
+    /// reader in between finds no token. Should the create fail (a secret the check could
+    /// not see, such as a previous one whose grace ended, or a writer in between), it puts
+    /// the old record back and returns the error. This crate's stores replace in one write
+    /// (one transaction on SQLite and PostgreSQL, one script on Redis, one lock on
+    /// `MemoryStore`). A store that has a [`TokenSource::changes`] stream publishes a
+    /// [`ChangeEvent::Changed`].
     ///
     /// # Errors
     /// [`StoreError::DuplicateSecret`] when another token holds either of the record's secret
-    /// hashes (nothing is written); [`StoreError::Unavailable`] when the backend fails.
+    /// hashes (the old record stays); [`StoreError::Unavailable`] when the backend fails.
     async fn replace(&self, record: TokenRecord) -> Result<(), StoreError> {
         let hashes = std::iter::once(record.secret_hash).chain(record.previous_secret.as_ref().map(|p| p.hash));
         for hash in hashes {
@@ -173,8 +175,17 @@ pub trait TokenStore: TokenSource {
                 }
             }
         }
+        let old = self.get(&record.id).await?;
         self.delete(&record.id).await?;
-        self.create(record).await
+        match self.create(record).await {
+            Ok(()) => Ok(()),
+            Err(err) => {
+                if let Some(old) = old {
+                    self.create(old).await?;
+                }
+                Err(err)
+            }
+        }
     }
 
     /// A page of records, by ascending id after `query.after`.

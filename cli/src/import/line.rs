@@ -153,11 +153,19 @@ pub(crate) fn check_header(header: &csv::StringRecord) -> Result<(), Refusal> {
     }
 }
 
+/// A key or column that is none of [`COLUMNS`], named only if it looks like a column's
+/// name: a data row taken for a header (or a value taken for a key) may hold a secret.
 fn unknown(column: &str) -> Refusal {
-    Refusal::new(
-        column.chars().take(64).collect::<String>(),
-        format!("is not a column; the columns are {}", COLUMNS.join(", ")),
-    )
+    let named = (1..=32).contains(&column.len()) && column.bytes().all(|b| b.is_ascii_lowercase() || b == b'_');
+    let rule = format!("is not a column; the columns are {}", COLUMNS.join(", "));
+    if named {
+        Refusal::new(column, rule)
+    } else {
+        Refusal::new(
+            "a column",
+            format!("{rule} (a CSV file's first row must name its columns)"),
+        )
+    }
 }
 
 impl Fields {

@@ -12,6 +12,7 @@
 
 mod line;
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -68,6 +69,8 @@ pub(crate) async fn run(args: ImportArgs, opened: &Opened, json: bool) -> Result
     } else {
         opened.tokens.clone()
     };
+    let hasher = target.verifier().hasher().clone();
+    let lines = refuse_repeats(lines, &hasher);
     let (stop, guess) = (AtomicBool::new(false), AtomicBool::new(false));
     let plan = Plan {
         target: &target,
@@ -131,6 +134,36 @@ pub(crate) async fn run(args: ImportArgs, opened: &Opened, json: bool) -> Result
         )));
     }
     Ok(())
+}
+
+/// A line with the id or the secret of an earlier line of the file is refused, naming that
+/// line: decided in file order, before any line is imported (they run a few at once).
+fn refuse_repeats(lines: Vec<Numbered>, hasher: &tollgate::SecretHasher) -> Vec<Numbered> {
+    let mut ids: HashMap<String, usize> = HashMap::new();
+    let mut hashes: HashMap<[u8; 32], usize> = HashMap::new();
+    lines
+        .into_iter()
+        .map(|(number, parsed)| {
+            let Ok(entry) = parsed else {
+                return (number, parsed);
+            };
+            let hash = match &entry.secret {
+                Given::Secret(secret) => *hasher.hash(secret.expose().as_bytes()).as_bytes(),
+                Given::Sha256(bytes) => *bytes,
+            };
+            if let Some(id) = &entry.id {
+                if let Some(first) = ids.get(id) {
+                    return (number, Err(Refusal::new("id", format!("is line {first}'s too"))));
+                }
+                ids.insert(id.clone(), number);
+            }
+            if let Some(first) = hashes.get(&hash) {
+                return (number, Err(Refusal::new("secret", format!("is line {first}'s too"))));
+            }
+            hashes.insert(hash, number);
+            (number, Ok(entry))
+        })
+        .collect()
 }
 
 /// The format a file's name says: `.jsonl` (or `.ndjson`, `.json`) or `.csv`.
@@ -230,6 +263,13 @@ async fn import(plan: Plan<'_>, entry: Entry) -> Outcome {
         guess,
     } = plan;
     let Entry { new, id, secret } = entry;
+    if matches!(secret, Given::Sha256(_)) && !matches!(target.verifier().hasher(), tollgate::SecretHasher::Sha256) {
+        return Outcome::Refused(Refusal::new(
+            "secret_sha256",
+            "cannot be used: this store's secrets are hashed under a pepper, which a plain SHA-256 cannot match; \
+             import the secret itself",
+        ));
+    }
     let hash = match &secret {
         Given::Secret(secret) => target.verifier().hasher().hash(secret.expose().as_bytes()),
         Given::Sha256(bytes) => SecretHash::from_bytes(*bytes),
@@ -278,8 +318,13 @@ async fn write(plan: Plan<'_>, new: tollgate::NewToken, id: Option<&str>, secret
         Err(ManageError::DuplicateId | ManageError::DuplicateSecret) => {
             match present(opened, id, hash).await {
                 Ok(Some(holder)) => classify(&holder, id, hash, on_conflict),
-                // Deleted since: a second run imports it.
-                Ok(None) => Outcome::Refused(Refusal::new("line", "clashed with a token deleted since: run again")),
+                // Held where no lookup finds it: a previous secret whose grace ended (or a
+                // token deleted in between, which a second run imports).
+                Ok(None) => Outcome::Refused(Refusal::new(
+                    "secret",
+                    "is still held by a token as a previous secret whose grace ended (or the token was deleted \
+                     meanwhile: run again)",
+                )),
                 Err(failure) => Outcome::Failed(failure),
             }
         }
