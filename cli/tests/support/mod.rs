@@ -204,11 +204,13 @@ impl Backend {
         )
     }
 
-    /// `tollgate args…` on this store, started and left running, its output discarded.
-    pub fn spawn(&self, args: &[&str]) -> std::process::Child {
+    /// `tollgate args…` on this store, with `env` added, started and left running, its
+    /// output discarded.
+    pub fn spawn(&self, args: &[&str], env: &[(&str, &str)]) -> std::process::Child {
         let mut command = Command::new(env!("CARGO_BIN_EXE_tollgate"));
         command.args(args).env_remove("TOLLGATE_PEPPER");
         command.envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        command.envs(env.iter().copied());
         command
             .stdin(Stdio::null())
             .stdout(Stdio::null())
