@@ -3,10 +3,10 @@
 
 mod keys;
 mod record;
-mod replace;
 mod schema;
 mod scripts;
 mod settings;
+mod write;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -18,7 +18,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use time::OffsetDateTime;
 
 use self::keys::Keys;
-use self::scripts::{CREATE, DELETE, FIND_BY_HASH, OWNER, PAGE, RECORD_USE, REVOKE_OWNER, SECRETS, UPDATE};
+use self::scripts::{CREATE, DELETE, FIND_BY_HASH, OWNER, PAGE, RECORD_USE, REPLACE, REVOKE_OWNER, SECRETS, UPDATE};
 use super::{ChangeStream, ListQuery, Page, Revocation, Rotation, StoreError, TokenPatch, TokenSource, TokenStore};
 use crate::hash::SecretHash;
 use crate::limit::OwnerSettings;
@@ -315,30 +315,7 @@ impl TokenSource for RedisStore {
 #[async_trait]
 impl TokenStore for RedisStore {
     async fn create(&self, record: TokenRecord) -> Result<(), StoreError> {
-        let previous = record
-            .previous_secret
-            .as_ref()
-            .map_or_else(String::new, |previous| self.keys.secret(&previous.hash));
-        let owned = record
-            .owner
-            .as_deref()
-            .map_or_else(String::new, |owner| self.keys.owner_tokens(owner));
-        let mut invocation = CREATE.key(self.keys.record(&record.id));
-        invocation
-            .key(&self.keys.ids)
-            .key(self.keys.secret(&record.secret_hash))
-            .key(previous)
-            .key(&self.keys.versions)
-            .key(owned)
-            .arg(&record.id)
-            .arg(&self.keys.channel);
-        for (field, value) in record::fields(&record)? {
-            invocation.arg(field).arg(value);
-        }
-        invocation
-            .invoke_async::<()>(&mut self.conn.clone())
-            .await
-            .map_err(redis_error)
+        self.write_record(&CREATE, &record, &[]).await
     }
 
     async fn list(&self, query: &ListQuery) -> Result<Page, StoreError> {
@@ -405,7 +382,8 @@ impl TokenStore for RedisStore {
     }
 
     async fn replace(&self, record: TokenRecord) -> Result<(), StoreError> {
-        self.replace_record(&record).await
+        let unindex = [self.keys.secrets.as_str(), self.keys.owner_tokens.as_str()];
+        self.write_record(&REPLACE, &record, &unindex).await
     }
 
     async fn pepper_fingerprint(&self) -> Result<Option<String>, StoreError> {
